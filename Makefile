@@ -1,0 +1,53 @@
+# stormpack — everything a fresh machine needs is installed by these targets.
+#   make build   set up, then compile the whole pack for every target into build/
+#   make test    set up, then run every test (this is what .ci/run runs)
+SHELL := /bin/bash
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.stormpack-installed
+KQLCHECK := tools/kqlcheck
+NODE_STAMP := $(KQLCHECK)/node_modules/.stormpack-installed
+
+.PHONY: setup build test golden fuzz fmt lint typecheck bench clean
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev]'
+	touch $@
+
+$(NODE_STAMP): $(KQLCHECK)/package.json $(KQLCHECK)/package-lock.json
+	cd $(KQLCHECK) && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+setup: $(STAMP) $(NODE_STAMP)
+
+build: setup
+	$(BIN)/stormpack build
+
+test: setup
+	$(BIN)/python -m pytest
+
+# Regenerate the committed golden files (compiled output of every rule for every target).
+golden: setup
+	$(BIN)/stormpack golden --write
+
+# Longer property-based / fuzz runs than the bounded ones `make test` runs.
+fuzz: setup
+	STORMPACK_FUZZ_EXAMPLES=5000 $(BIN)/python -m pytest -m fuzz tests
+
+fmt: setup
+	$(BIN)/stormpack fmt rules/
+
+lint: setup
+	$(BIN)/ruff check compiler tests bench
+	$(BIN)/mypy
+
+typecheck: lint
+
+bench: setup
+	$(BIN)/python bench/run_bench.py
+
+clean:
+	rm -rf build .pytest_cache .mypy_cache .ruff_cache

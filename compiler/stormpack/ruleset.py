@@ -1,0 +1,307 @@
+"""Loading Sigma rule files into pySigma objects, with errors that name file and line.
+
+Two pySigma 1.5.1 traps are handled here, once, for every consumer:
+
+* pySigma's processing pipelines mutate rules in place, so a rule converted for one target is
+  not fit for the next. :func:`load_ruleset` always parses fresh objects; call it once per
+  target and output format (it is cheap).
+* ``SigmaCollection.resolve_rule_references`` orders rules with ``sorted()``, a partial order that
+  can put a correlation before the rules it references ("Conversion result not available"). We
+  resolve references ourselves and order rules topologically: referenced rules first.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sigma.collection import SigmaCollection
+from sigma.correlations import SigmaCorrelationRule
+from sigma.exceptions import SigmaError, SigmaRuleLocation
+from sigma.rule import SigmaRule
+
+from .errors import Location, RuleLoadError, ValuesError
+from .yamlio import YamlError, load_yaml_file, read_text_file
+
+RULE_SUFFIXES = (".yml", ".yaml")
+AnyRule = SigmaRule | SigmaCorrelationRule
+
+
+@dataclass
+class LoadedRule:
+    """One parsed rule and where it came from."""
+
+    rule: AnyRule
+    path: Path
+    text: str
+
+    @property
+    def stem(self) -> str:
+        return self.path.stem
+
+    @property
+    def title(self) -> str:
+        return str(self.rule.title)
+
+    @property
+    def id(self) -> str:
+        return str(self.rule.id) if self.rule.id is not None else ""
+
+    @property
+    def is_correlation(self) -> bool:
+        return isinstance(self.rule, SigmaCorrelationRule)
+
+    def line_of(self, needle: str) -> int | None:
+        return find_line(self.text, needle)
+
+    def location(self, needle: str | None = None) -> Location:
+        return Location(self.path, self.line_of(needle) if needle else None)
+
+
+@dataclass
+class RuleSet:
+    """Rules in dependency order (every correlation after the rules it references)."""
+
+    rules: list[LoadedRule]
+    collection: SigmaCollection = field(repr=False)
+
+    def __iter__(self) -> Iterator[LoadedRule]:
+        return iter(self.rules)
+
+    def __len__(self) -> int:
+        return len(self.rules)
+
+    def by_id(self, rule_id: str) -> LoadedRule:
+        for r in self.rules:
+            if r.id == rule_id:
+                return r
+        raise KeyError(rule_id)
+
+    def for_rule(self, rule: Any) -> LoadedRule:
+        for r in self.rules:
+            if r.rule is rule:
+                return r
+        raise KeyError(getattr(rule, "title", rule))
+
+    def referenced_by(self, corr: LoadedRule) -> list[LoadedRule]:
+        """The rules a correlation references, as LoadedRules."""
+        assert isinstance(corr.rule, SigmaCorrelationRule)
+        return [self.for_rule(ref.rule) for ref in corr.rule.rules]
+
+
+def find_line(text: str, needle: str) -> int | None:
+    """1-based line of the first occurrence of ``needle`` (as a YAML key or value) in text."""
+    if not needle:
+        return None
+    for i, line in enumerate(text.splitlines(), start=1):
+        if needle in line:
+            return i
+    return None
+
+
+def resolve_rule_paths(paths: Sequence[str | Path]) -> list[Path]:
+    """Expand files and directories (recursively, *.yml / *.yaml) into a sorted file list."""
+    if not paths:
+        raise RuleLoadError("no rule paths given")
+    files: list[Path] = []
+    for p in paths:
+        path = Path(p)
+        if path.is_dir():
+            found = sorted(f for f in path.rglob("*") if f.is_file() and f.suffix in RULE_SUFFIXES)
+            if not found:
+                raise RuleLoadError("directory holds no rule files (*.yml, *.yaml)", Location(path))
+            files.extend(found)
+        elif path.is_file():
+            files.append(path)
+        else:
+            raise RuleLoadError("no such file or directory", Location(path))
+    # de-duplicate, keep order
+    seen: set[Path] = set()
+    out = []
+    for f in files:
+        key = f.resolve()
+        if key not in seen:
+            seen.add(key)
+            out.append(f)
+    return out
+
+
+_MODIFIER_RE = re.compile(r"'([^']+)'")
+
+
+def _sigma_error(exc: SigmaError, path: Path, text: str) -> RuleLoadError:
+    msg = str(exc)
+    # pySigma appends " in <path>" to messages that carry a source; drop it, we say it ourselves.
+    suffix = f" in {path}"
+    if msg.endswith(suffix):
+        msg = msg[: -len(suffix)]
+    line = None
+    for quoted in _MODIFIER_RE.findall(msg):
+        line = find_line(text, quoted)
+        if line:
+            break
+    return RuleLoadError(f"invalid Sigma: {msg}", Location(path, line))
+
+
+def _parse_file(path: Path) -> tuple[list[AnyRule], str]:
+    try:
+        text = read_text_file(path)
+        docs = load_yaml_file(path, multi=True)
+    except YamlError as exc:
+        raise RuleLoadError(exc.message, exc.location) from None
+    docs = [d for d in docs if d is not None]
+    if not docs:
+        raise RuleLoadError("file holds no YAML document", Location(path, 1))
+    for d in docs:
+        if not isinstance(d, dict):
+            raise RuleLoadError(
+                f"a Sigma rule must be a YAML mapping, not {type(d).__name__}", Location(path, 1)
+            )
+    try:
+        coll = SigmaCollection.from_dicts(
+            docs, collect_errors=True, source=SigmaRuleLocation(path), resolve_references=False
+        )
+    except SigmaError as exc:
+        raise _sigma_error(exc, path, text) from None
+    except (TypeError, ValueError, AttributeError, KeyError) as exc:  # pySigma on wrong types
+        raise RuleLoadError(f"invalid Sigma: {type(exc).__name__}: {exc}", Location(path)) from None
+    errors: list[SigmaError] = list(coll.errors)
+    for r in coll.rules:
+        errors.extend(e for e in r.errors if e not in errors)
+    if errors:
+        raise _sigma_error(errors[0], path, text)
+    return list(coll.rules), text
+
+
+def _toposort(loaded: list[LoadedRule]) -> list[LoadedRule]:
+    by_obj = {id(lr.rule): lr for lr in loaded}
+    out: list[LoadedRule] = []
+    state: dict[int, int] = {}  # 1 visiting, 2 done
+
+    def visit(lr: LoadedRule) -> None:
+        key = id(lr.rule)
+        if state.get(key) == 2:
+            return
+        if state.get(key) == 1:
+            raise RuleLoadError(f"correlation rule '{lr.title}' references itself in a cycle", lr.location())
+        state[key] = 1
+        if isinstance(lr.rule, SigmaCorrelationRule):
+            for ref in lr.rule.rules:
+                dep = by_obj.get(id(ref.rule))
+                if dep is not None:
+                    visit(dep)
+        state[key] = 2
+        out.append(lr)
+
+    for lr in loaded:
+        visit(lr)
+    return out
+
+
+def load_ruleset(paths: Sequence[str | Path]) -> RuleSet:
+    """Parse every rule file under ``paths`` into fresh pySigma objects, referenced rules first.
+
+    Raises :class:`RuleLoadError` naming the file (and line when it can be found) on the first
+    file that is not valid YAML or not valid Sigma, and on a dangling correlation reference.
+    """
+    loaded: list[LoadedRule] = []
+    for path in resolve_rule_paths(paths):
+        rules, text = _parse_file(path)
+        loaded.extend(LoadedRule(rule=r, path=path, text=text) for r in rules)
+    ids: dict[str, LoadedRule] = {}
+    for lr in loaded:
+        if lr.id and lr.id in ids:
+            other = ids[lr.id]
+            raise RuleLoadError(
+                f"duplicate rule id {lr.id} (also in {other.path})", lr.location(lr.id)
+            )
+        ids[lr.id] = lr
+    coll = SigmaCollection(init_rules=[lr.rule for lr in loaded], resolve_references=False)
+    for lr in loaded:
+        if isinstance(lr.rule, SigmaCorrelationRule):
+            try:
+                lr.rule.resolve_rule_references(coll)
+            except SigmaError as exc:
+                raise _sigma_error(exc, lr.path, lr.text) from None
+    ordered = _toposort(loaded)
+    coll.rules = [lr.rule for lr in ordered]
+    return RuleSet(rules=ordered, collection=coll)
+
+
+def iter_detection_fields(rule: SigmaRule) -> Iterable[tuple[str, str]]:
+    """(field, "<detection name>") for every field-bound detection item of a rule."""
+    from sigma.rule import SigmaDetection, SigmaDetectionItem
+
+    def walk(det: Any, name: str) -> Iterable[tuple[str, str]]:
+        if isinstance(det, SigmaDetectionItem):
+            if det.field is not None:
+                yield det.field, name
+        elif isinstance(det, SigmaDetection):
+            for item in det.detection_items:
+                yield from walk(item, name)
+
+    for name, det in rule.detection.detections.items():
+        yield from walk(det, name)
+
+
+# ---------------------------------------------------------------------------------- values
+def load_values(path: str | Path | None) -> dict[str, list[str]]:
+    """Read a values file, or every *.yml file of a values directory, into one mapping.
+
+    A values file is a YAML mapping of placeholder name -> list of strings. Placeholders are
+    written ``'%name%'`` under the ``|expand`` modifier in rules. A name defined in two files of a
+    directory is an error. No path means "no values": a rule that needs one then fails to
+    compile or match, loudly, instead of silently matching nothing.
+    """
+    if path is None:
+        return {}
+    p = Path(path)
+    if p.is_dir():
+        merged: dict[str, list[str]] = {}
+        origin: dict[str, Path] = {}
+        files = sorted(f for f in p.iterdir() if f.is_file() and f.suffix in RULE_SUFFIXES)
+        for f in files:
+            for name, vals in _load_values_file(f).items():
+                if name in merged:
+                    text = read_text_file(f)
+                    raise ValuesError(
+                        f"placeholder '{name}' is also defined in {origin[name]}",
+                        Location(f, find_line(text, f"{name}:")),
+                    )
+                merged[name] = vals
+                origin[name] = f
+        return merged
+    if not p.is_file():
+        raise ValuesError("no such values file or directory", Location(p))
+    return _load_values_file(p)
+
+
+def _load_values_file(p: Path) -> dict[str, list[str]]:
+    try:
+        data = load_yaml_file(p)
+    except YamlError as exc:
+        raise ValuesError(exc.message, exc.location) from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ValuesError("a values file must be a mapping of placeholder name to a list", Location(p, 1))
+    out: dict[str, list[str]] = {}
+    text = read_text_file(p)
+    for name, vals in data.items():
+        loc = Location(p, find_line(text, f"{name}:"))
+        if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
+            raise ValuesError(f"bad placeholder name {name!r}", loc)
+        if isinstance(vals, (str, int)):
+            vals = [vals]
+        if not isinstance(vals, list) or not vals:
+            raise ValuesError(f"placeholder '{name}' must have a non-empty list of values", loc)
+        items = []
+        for v in vals:
+            if isinstance(v, bool) or not isinstance(v, (str, int)):
+                raise ValuesError(f"placeholder '{name}': value {v!r} is not a string", loc)
+            items.append(str(v))
+        out[name] = items
+    return out
