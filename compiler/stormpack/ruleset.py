@@ -89,7 +89,7 @@ class RuleSet:
     def referenced_by(self, corr: LoadedRule) -> list[LoadedRule]:
         """The rules a correlation references, as LoadedRules."""
         assert isinstance(corr.rule, SigmaCorrelationRule)
-        return [self.for_rule(ref.rule) for ref in corr.rule.rules]
+        return [self.for_rule(ref.rule) for ref in corr.rule.rules or []]
 
 
 def find_line(text: str, needle: str) -> int | None:
@@ -189,7 +189,7 @@ def _toposort(loaded: list[LoadedRule]) -> list[LoadedRule]:
             raise RuleLoadError(f"correlation rule '{lr.title}' references itself in a cycle", lr.location())
         state[key] = 1
         if isinstance(lr.rule, SigmaCorrelationRule):
-            for ref in lr.rule.rules:
+            for ref in lr.rule.rules or []:
                 dep = by_obj.get(id(ref.rule))
                 if dep is not None:
                     visit(dep)

@@ -25,14 +25,10 @@ class _StrictLoader(yaml.SafeLoader):
     pass
 
 
-def _no_alias(loader: _StrictLoader, node: yaml.Node) -> Any:  # pragma: no cover - replaced below
-    raise AssertionError
-
-
 def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) -> Any:
     seen: dict[Any, int] = {}
     for key_node, _ in node.value:
-        key = loader.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
+        key = loader.construct_object(key_node, deep=deep)
         try:
             hash(key)
         except TypeError:
@@ -56,7 +52,7 @@ _StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _c
 class _NoAliasComposer(_StrictLoader):
     def compose_node(self, parent: Any, index: Any) -> Any:
         if self.check_event(yaml.events.AliasEvent):
-            event = self.peek_event()
+            event = self.peek_event()  # type: ignore[no-untyped-call]
             raise yaml.composer.ComposerError(
                 None, None, "YAML aliases (*name) are not allowed in rule, fixture or values files",
                 event.start_mark,
