@@ -1,0 +1,81 @@
+"""Deciding the format of a file from its first bytes."""
+
+from __future__ import annotations
+
+import csv
+import re
+from pathlib import Path
+
+import orjson
+
+from ..errors import EventReadError, Location
+from .model import FileFormat
+
+_HEADER_NAME = re.compile(r"[^\x00-\x1f\x7f]{1,200}")
+_LINES_TO_TRY = 5
+
+
+def _looks_like_json_lines(head: bytes, complete: bool) -> bool:
+    lines = head.split(b"\n")
+    if not complete:
+        lines = lines[:-1]  # the last one may be cut by the sniff window
+    tried = 0
+    for line in lines:
+        if not line.strip():
+            continue
+        try:
+            value = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            value = None
+        if isinstance(value, dict):
+            return True
+        tried += 1
+        if tried >= _LINES_TO_TRY:
+            break
+    return False
+
+
+def csv_header(head: bytes) -> list[str] | None:
+    """The column names if the first line reads as a CSV header row, else None."""
+    first = head.split(b"\n", 1)[0].rstrip(b"\r")
+    try:
+        text = first.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    try:
+        row = next(csv.reader([text], strict=True))
+    except (csv.Error, StopIteration):
+        return None
+    names = [c.strip() for c in row]
+    if len(names) < 2 or not all(_HEADER_NAME.fullmatch(n) for n in names):
+        return None
+    return names
+
+
+def detect_format(path: Path, head: bytes, complete: bool) -> FileFormat:
+    """The format of a file whose first UTF-8 bytes are ``head``; EventReadError if none fits."""
+    stripped = head.lstrip()
+    if not stripped:
+        if complete:
+            raise EventReadError("empty file (only whitespace): no records", Location(path))
+        raise EventReadError("file starts with more than 64 KiB of whitespace: not a log export",
+                             Location(path))
+    first = stripped[:1]
+    if first == b"[":
+        return FileFormat.JSON_ARRAY
+    if first == b"{":
+        return FileFormat.JSON_LINES if _looks_like_json_lines(head, complete) else FileFormat.JSON_DOCUMENTS
+    names = csv_header(head)
+    if names is not None:
+        if len(set(names)) != len(names):
+            dup = next(n for n in names if names.count(n) > 1)
+            raise EventReadError(f"CSV header names column '{dup}' twice", Location(path, 1))
+        if any(n.lower() == "auditdata" for n in names):
+            return FileFormat.PURVIEW_CSV
+        return FileFormat.TABLE_CSV
+    preview = stripped[:40].decode("utf-8", "replace")
+    raise EventReadError(
+        "unknown format: not JSON Lines, a JSON array or document, or a CSV export with a header row "
+        f"(starts with {preview!r})",
+        Location(path, 1),
+    )

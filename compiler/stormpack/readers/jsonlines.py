@@ -1,0 +1,74 @@
+"""JSON Lines: one record per line, parsed with orjson; a bad line is rejected, reading goes on."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import BinaryIO
+
+import orjson
+
+from .depth import DEPTH_MESSAGE, too_deep
+from .model import ReaderLimits, ReadItem, Record, Rejected
+from .source import STREAM_ERRORS, describe_stream_error
+from .unwrap import RecordShapeError, expand, is_records_batch, to_record
+
+_REST_LOST = "the rest of the file cannot be read"
+
+
+def json_error(exc: orjson.JSONDecodeError) -> str:
+    if "UTF-8" in exc.msg:
+        return "not valid UTF-8 text (wrong encoding?)"
+    return f"invalid JSON: {exc.msg} at column {exc.colno}"
+
+
+def read_json_lines(
+    stream: BinaryIO, source: str, limits: ReaderLimits, compressed: bool
+) -> Iterator[ReadItem]:
+    """Yield one item per non-blank line; index = 0-based line number."""
+    readline = stream.readline
+    loads = orjson.loads
+    max_len = limits.max_record_bytes
+    lineno = 0
+    while True:
+        try:
+            line = readline(max_len)
+        except STREAM_ERRORS as exc:
+            yield Rejected(source, lineno, lineno + 1,
+                           f"{describe_stream_error(exc, compressed)}: {_REST_LOST}")
+            return
+        if not line:
+            return
+        index = lineno
+        lineno += 1
+        if len(line) >= max_len and not line.endswith(b"\n"):
+            try:
+                while True:
+                    more = readline(max_len)
+                    if not more or more.endswith(b"\n"):
+                        break
+            except STREAM_ERRORS as exc:
+                yield Rejected(source, index, lineno,
+                               f"{describe_stream_error(exc, compressed)}: {_REST_LOST}")
+                return
+            yield Rejected(source, index, lineno, f"line longer than {max_len} bytes: not read")
+            continue
+        try:
+            value = loads(line)
+        except orjson.JSONDecodeError as exc:
+            if line.strip():
+                yield Rejected(source, index, lineno, json_error(exc))
+            continue
+        if type(value) is dict and "AuditData" not in value and not is_records_batch(value):
+            if too_deep(value, line.count(b"{") + line.count(b"[")):
+                yield Rejected(source, index, lineno, DEPTH_MESSAGE)
+            else:
+                yield Record(source, index, lineno, value)
+            continue
+        if too_deep(value, line.count(b"{") + line.count(b"[")):
+            yield Rejected(source, index, lineno, DEPTH_MESSAGE)
+            continue
+        for item in expand(value):
+            try:
+                yield Record(source, index, lineno, to_record(item))
+            except RecordShapeError as exc:
+                yield Rejected(source, index, lineno, str(exc))

@@ -1,0 +1,102 @@
+"""Reading any supported log file: open, detect the format, stream its records."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+from ..errors import EventReadError, Location
+from .csvexport import read_csv
+from .detect import detect_format
+from .jsondoc import read_json_documents
+from .jsonlines import read_json_lines
+from .model import FileFormat, ReaderLimits, ReadItem
+from .source import OpenedSource, open_source
+
+
+class EventFile:
+    """An opened input file. Iterate it for its records; ``position()`` and ``size`` give progress.
+
+    Opening raises :class:`EventReadError` when the file as a whole is unusable (missing, empty,
+    binary, unknown format). Everything that goes wrong later is a :class:`Rejected` item.
+    """
+
+    def __init__(self, path: str | Path, limits: ReaderLimits | None = None) -> None:
+        self.path = Path(path)
+        self.source = str(path)
+        self.limits = limits or ReaderLimits()
+        if self.path.is_dir():
+            raise EventReadError("is a directory", Location(self.path))
+        self._opened: OpenedSource
+        self._opened, head, complete = open_source(self.path)
+        try:
+            self.format = detect_format(self.path, head, complete)
+        except BaseException:
+            self._opened.close()
+            raise
+        try:
+            self.size = self.path.stat().st_size
+        except OSError:
+            self.size = 0
+
+    @property
+    def compressed(self) -> bool:
+        return self._opened.layers.compressed
+
+    @property
+    def encoding(self) -> str:
+        return self._opened.layers.encoding
+
+    def position(self) -> int:
+        return self._opened.position()
+
+    def __iter__(self) -> Iterator[ReadItem]:
+        stream, limits, src, gz = self._opened.stream, self.limits, self.source, self.compressed
+        fmt = self.format
+        if fmt is FileFormat.JSON_LINES:
+            return read_json_lines(stream, src, limits, gz)
+        if fmt in (FileFormat.JSON_ARRAY, FileFormat.JSON_DOCUMENTS):
+            return read_json_documents(stream, src, limits, gz)
+        return read_csv(stream, src, limits, gz, purview=fmt is FileFormat.PURVIEW_CSV)
+
+    def close(self) -> None:
+        self._opened.close()
+
+    def __enter__(self) -> EventFile:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def read_events(path: str | Path, limits: ReaderLimits | None = None) -> Iterator[ReadItem]:
+    """Every record (or rejection) of one file, in file order."""
+    with EventFile(path, limits) as f:
+        yield from f
+
+
+def resolve_event_paths(paths: Sequence[str | Path]) -> list[Path]:
+    """Expand files and directories (every non-hidden file below, sorted) into a file list."""
+    if not paths:
+        raise EventReadError("no event paths given")
+    out: list[Path] = []
+    seen: set[Path] = set()
+    for p in paths:
+        path = Path(p)
+        if path.is_dir():
+            found = sorted(
+                f for f in path.rglob("*")
+                if f.is_file() and not any(part.startswith(".") for part in f.relative_to(path).parts)
+            )
+            if not found:
+                raise EventReadError("directory holds no files", Location(path))
+        elif path.exists():
+            found = [path]
+        else:
+            raise EventReadError("no such file or directory", Location(path))
+        for f in found:
+            key = f.resolve()
+            if key not in seen:
+                seen.add(key)
+                out.append(f)
+    return out

@@ -1,0 +1,55 @@
+"""Turning a parsed JSON value into the records it holds.
+
+* a plain object is one record;
+* a ``Search-UnifiedAuditLog`` result (PowerShell ``ConvertTo-Json``, or a JSON Lines export of
+  the cmdlet's objects) carries the real record in ``AuditData`` (an object or a JSON string):
+  the record is that object;
+* an Entra diagnostic-settings / Event Hub batch ``{"records": [...]}`` holds several records.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import orjson
+
+
+class RecordShapeError(ValueError):
+    """A parsed JSON value is not a usable record."""
+
+
+def _type_name(value: Any) -> str:
+    if value is None:
+        return "null"
+    return {dict: "object", list: "array", str: "string", bool: "boolean", int: "number",
+            float: "number"}.get(type(value), type(value).__name__)
+
+
+def is_records_batch(value: Any) -> bool:
+    return isinstance(value, dict) and len(value) == 1 and isinstance(value.get("records"), list)
+
+
+def to_record(value: Any) -> dict[str, Any]:
+    """The record a parsed JSON value stands for, or :class:`RecordShapeError`."""
+    if not isinstance(value, dict):
+        raise RecordShapeError(f"a record must be a JSON object, not {_type_name(value)}")
+    if "AuditData" in value and "Operation" not in value:
+        audit = value["AuditData"]
+        if isinstance(audit, str):
+            try:
+                audit = orjson.loads(audit)
+            except orjson.JSONDecodeError as exc:
+                raise RecordShapeError(f"AuditData is not valid JSON: {exc}") from None
+        if not isinstance(audit, dict):
+            raise RecordShapeError(f"AuditData must be a JSON object, not {_type_name(audit)}")
+        return audit
+    return value
+
+
+def expand(value: Any) -> Iterator[Any]:
+    """The values a parsed JSON value holds: the elements of a records batch, or itself."""
+    if is_records_batch(value):
+        yield from value["records"]
+    else:
+        yield value
