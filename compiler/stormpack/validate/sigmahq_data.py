@@ -117,14 +117,26 @@ def generate(wheel: Path) -> dict[str, dict[str, Any]]:
         for ls, names in sorted(ns["ref_windows_provider_name"].items(), key=lambda kv: _key(kv[0]))
     }
     return {
-        "sigmahq_taxonomy.json": {"x_stormpack_source": provenance, "version": ns["taxonomy_version"],
-                                  "taxonomy": taxonomy},
-        "sigmahq_filename.json": {"x_stormpack_source": provenance, "version": ns["file_pattern_version"],
-                                  "pattern": patterns},
-        "sigmahq_windows_eventid.json": {"x_stormpack_source": provenance, "version": ns["windows_version"],
-                                         "category_no_eventid": list(ns["ref_windows_no_eventid"])},
-        "sigmahq_windows_provider.json": {"x_stormpack_source": provenance, "version": ns["windows_version"],
-                                          "category_provider_name": providers},
+        "sigmahq_taxonomy.json": {
+            "x_stormpack_source": provenance,
+            "version": ns["taxonomy_version"],
+            "taxonomy": taxonomy,
+        },
+        "sigmahq_filename.json": {
+            "x_stormpack_source": provenance,
+            "version": ns["file_pattern_version"],
+            "pattern": patterns,
+        },
+        "sigmahq_windows_eventid.json": {
+            "x_stormpack_source": provenance,
+            "version": ns["windows_version"],
+            "category_no_eventid": list(ns["ref_windows_no_eventid"]),
+        },
+        "sigmahq_windows_provider.json": {
+            "x_stormpack_source": provenance,
+            "version": ns["windows_version"],
+            "category_provider_name": providers,
+        },
     }
 
 
