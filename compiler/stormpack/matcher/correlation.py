@@ -1,0 +1,295 @@
+"""Correlation rules over the records that matched their base rules: sliding windows.
+
+Window semantics (documented in docs/matcher.md): events of one group are sorted by their
+log-source timestamp (ties: input order). A window is anchored at each event ``e`` and holds
+every event of the group with ``e.time <= t < e.time + timespan`` (half-open). The first window
+(in time order) whose metric satisfies the condition fires; its events are reported and the scan
+resumes after the window's last event, so one burst is one hit and never reported twice. A burst
+therefore does not depend on where clock hours or buckets begin.
+
+Metrics: ``event_count`` = events in the window; ``value_count`` = distinct values (case-insensitive)
+of the condition field; ``temporal`` = distinct referenced rules present (default condition: all
+of them; an extended condition string is evaluated on the set present); ``temporal_ordered`` =
+length of the longest prefix of the rule list found in order (windows anchored at events of the
+first rule; default condition: all); ``value_sum`` / ``value_avg`` / ``value_median`` /
+``value_percentile`` = that statistic of the numeric condition field.
+"""
+
+from __future__ import annotations
+
+import statistics
+from bisect import bisect_left
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sigma.correlations import (
+    CorrelationConditionAND,
+    CorrelationConditionItem,
+    CorrelationConditionNOT,
+    CorrelationConditionOR,
+    SigmaCorrelationConditionOperator,
+    SigmaCorrelationRule,
+    SigmaCorrelationType,
+    SigmaExtendedCorrelationCondition,
+    SigmaRuleReference,
+)
+
+from ..errors import MatcherError
+from ..ruleset import LoadedRule
+from ..taxonomy import LogsourceSpec, Taxonomy
+from .fields import MISSING, Reader, leaves, make_reader
+from .results import CorrelationHit, EventRef
+from .values import number_of, text_of
+
+_OPS: dict[SigmaCorrelationConditionOperator, Callable[[float, float], bool]] = {
+    SigmaCorrelationConditionOperator.LT: lambda a, b: a < b,
+    SigmaCorrelationConditionOperator.LTE: lambda a, b: a <= b,
+    SigmaCorrelationConditionOperator.GT: lambda a, b: a > b,
+    SigmaCorrelationConditionOperator.GTE: lambda a, b: a >= b,
+    SigmaCorrelationConditionOperator.EQ: lambda a, b: a == b,
+    SigmaCorrelationConditionOperator.NEQ: lambda a, b: a != b,
+}
+
+_VALUE_TYPES = {
+    SigmaCorrelationType.VALUE_COUNT,
+    SigmaCorrelationType.VALUE_SUM,
+    SigmaCorrelationType.VALUE_AVG,
+    SigmaCorrelationType.VALUE_MEDIAN,
+    SigmaCorrelationType.VALUE_PERCENTILE,
+}
+
+
+def parse_timestamp(value: Any) -> datetime | None:
+    """ISO-8601 text -> aware UTC datetime; no zone means UTC (the UAL's CreationTime)."""
+    if value.__class__ is not str:
+        return None
+    s = value.strip()
+    if not s:
+        return None
+    try:
+        d = datetime.fromisoformat(s)
+    except ValueError:
+        return None
+    if d.tzinfo is None:
+        return d.replace(tzinfo=UTC)
+    return d.astimezone(UTC)
+
+
+def format_timestamp(d: datetime) -> str:
+    return d.isoformat().replace("+00:00", "Z")
+
+
+def _first_value(v: Any) -> Any:
+    for x in leaves(v):
+        if x is not MISSING and x is not None:
+            return x
+    return None
+
+
+@dataclass(frozen=True)
+class _Event:
+    epoch: float
+    seq: int
+    when: datetime
+    ref: EventRef
+    rule_index: int
+    value: Any  # the condition field's value (value_* types), else None
+
+
+@dataclass
+class _Input:
+    """How the events of one referenced rule are read."""
+
+    index: int
+    name: str
+    group_readers: tuple[Reader, ...]
+    value_reader: Reader | None
+
+
+class CorrelationEvaluator:
+    """Collects the events of one correlation rule's base rules and finds the windows that fire."""
+
+    def __init__(
+        self,
+        loaded: LoadedRule,
+        bases: list[tuple[SigmaRuleReference, LoadedRule, LogsourceSpec]],
+        taxonomy: Taxonomy,
+    ) -> None:
+        rule = loaded.rule
+        assert isinstance(rule, SigmaCorrelationRule)
+        self.loaded = loaded
+        self.rule = rule
+        self.type = rule.type
+        self.span = float(rule.timespan.seconds)
+        self.group_by: list[str] = list(rule.group_by or [])
+        self._events: dict[tuple[Any, ...], list[_Event]] = {}
+        self._display: dict[tuple[Any, ...], dict[str, object]] = {}
+        self._seq = 0
+        cond = rule.condition
+        self._extended: CorrelationConditionItem | SigmaRuleReference | None = None
+        if isinstance(cond, SigmaExtendedCorrelationCondition):
+            if self.type is not SigmaCorrelationType.TEMPORAL:
+                raise self._error("an extended (boolean) condition is only supported for type temporal")
+            self._extended = cond.parsed
+            self._op: Callable[[float, float], bool] = _OPS[SigmaCorrelationConditionOperator.GTE]
+            self._count: float = 0
+            self._cond_field: str | None = None
+            self._percentile = 50
+        else:
+            self._op = _OPS[cond.op]
+            self._count = cond.count
+            fieldref = cond.fieldref
+            if isinstance(fieldref, list):
+                if len(fieldref) != 1:
+                    raise self._error("a condition with several fields is not supported")
+                fieldref = fieldref[0]
+            self._cond_field = fieldref
+            self._percentile = cond.percentile if cond.percentile is not None else 50
+        if self.type in _VALUE_TYPES and self._cond_field is None:
+            raise self._error(f"{self.type.name.lower()} needs a condition field")
+        aliases = {a.alias: a for a in rule.aliases}
+        self.inputs: dict[str, _Input] = {}
+        self.rule_names: list[str] = []
+        for i, (ref, _base, spec) in enumerate(bases):
+
+            def field_for(name: str, ref: SigmaRuleReference = ref) -> str:
+                alias = aliases.get(name)
+                if alias is None:
+                    return name
+                for r, f in alias.mapping.items():
+                    if r.reference == ref.reference:
+                        return f
+                raise self._error(f"alias '{name}' has no field for rule '{ref.reference}'")
+
+            group_readers = tuple(make_reader(field_for(g), spec, taxonomy) for g in self.group_by)
+            value_reader = (
+                make_reader(field_for(self._cond_field), spec, taxonomy)
+                if self.type in _VALUE_TYPES and self._cond_field is not None
+                else None
+            )
+            self.inputs[ref.reference] = _Input(i, ref.reference, group_readers, value_reader)
+            self.rule_names.append(ref.reference)
+
+    def _error(self, message: str) -> MatcherError:
+        return MatcherError(f"correlation rule '{self.loaded.title}': {message}", self.loaded.location())
+
+    # ---------------------------------------------------------------- collecting
+    def reset(self) -> None:
+        self._events.clear()
+        self._display.clear()
+        self._seq = 0
+
+    def add(self, ref_name: str, record: Mapping[str, Any], ref: EventRef, when: datetime) -> None:
+        inp = self.inputs[ref_name]
+        raw = [_first_value(r(record)) for r in inp.group_readers]
+        key = tuple(None if v is None else (text_of(v) or "").lower() for v in raw)
+        value = inp.value_reader(record) if inp.value_reader is not None else None
+        ev = _Event(when.timestamp(), self._seq, when, ref, inp.index, value)
+        self._seq += 1
+        bucket = self._events.get(key)
+        if bucket is None:
+            bucket = self._events[key] = []
+            self._display[key] = dict(zip(self.group_by, raw, strict=True))
+        bucket.append(ev)
+
+    # ---------------------------------------------------------------- evaluating
+    def finish(self) -> list[CorrelationHit]:
+        hits: list[CorrelationHit] = []
+        for key, events in self._events.items():
+            events.sort(key=lambda e: (e.epoch, e.seq))
+            for window, metric in self._windows(events):
+                hits.append(
+                    CorrelationHit(
+                        rule=self.loaded,
+                        group=dict(self._display[key]),
+                        refs=[e.ref for e in window],
+                        first_seen=format_timestamp(window[0].when),
+                        last_seen=format_timestamp(window[-1].when),
+                        metric=metric,
+                    )
+                )
+        hits.sort(key=lambda h: (h.first_seen, [str(v) for v in h.group.values()]))
+        self.reset()
+        return hits
+
+    def _windows(self, events: list[_Event]) -> list[tuple[list[_Event], float]]:
+        epochs = [e.epoch for e in events]
+        out: list[tuple[list[_Event], float]] = []
+        i, n = 0, len(events)
+        ordered = self.type is SigmaCorrelationType.TEMPORAL_ORDERED
+        while i < n:
+            if ordered and events[i].rule_index != 0:
+                i += 1
+                continue
+            end = bisect_left(epochs, events[i].epoch + self.span, lo=i)
+            window = events[i:end]
+            fired, metric, chosen = self._evaluate(window)
+            if fired:
+                out.append((chosen, metric))
+                i = end
+            else:
+                i += 1
+        return out
+
+    def _evaluate(self, window: list[_Event]) -> tuple[bool, float, list[_Event]]:
+        t = self.type
+        if t is SigmaCorrelationType.EVENT_COUNT:
+            metric = float(len(window))
+        elif t is SigmaCorrelationType.TEMPORAL:
+            present = {e.rule_index for e in window}
+            if self._extended is not None:
+                names = {self.rule_names[i] for i in present}
+                return _eval_extended(self._extended, names), float(len(present)), window
+            metric = float(len(present))
+        elif t is SigmaCorrelationType.TEMPORAL_ORDERED:
+            chain = self._ordered_chain(window)
+            ok = self._op(float(len(chain)), self._count)
+            return ok, float(len(chain)), chain
+        elif t is SigmaCorrelationType.VALUE_COUNT:
+            distinct: set[str] = set()
+            for e in window:
+                for x in leaves(e.value):
+                    s = text_of(x)
+                    if s is not None:
+                        distinct.add(s.lower())
+            metric = float(len(distinct))
+        else:
+            nums = [v for e in window for x in leaves(e.value)
+                    if x.__class__ is not bool and (v := number_of(x)) is not None]
+            if not nums:
+                return False, 0.0, window
+            if t is SigmaCorrelationType.VALUE_SUM:
+                metric = float(sum(nums))
+            elif t is SigmaCorrelationType.VALUE_AVG:
+                metric = float(statistics.fmean(nums))
+            elif t is SigmaCorrelationType.VALUE_MEDIAN:
+                metric = float(statistics.median(nums))
+            else:
+                ordered_nums = sorted(nums)
+                k = max(0, min(len(ordered_nums) - 1, round(self._percentile / 100 * (len(nums) - 1))))
+                metric = float(ordered_nums[k])
+        return self._op(metric, self._count), metric, window
+
+    def _ordered_chain(self, window: list[_Event]) -> list[_Event]:
+        """Greedy earliest chain rule0 -> rule1 -> ... (each strictly after the previous)."""
+        chain: list[_Event] = []
+        want = 0
+        for e in window:
+            if want < len(self.rule_names) and e.rule_index == want:
+                chain.append(e)
+                want += 1
+        return chain
+
+
+def _eval_extended(node: CorrelationConditionItem | SigmaRuleReference, present: set[str]) -> bool:
+    if isinstance(node, SigmaRuleReference):
+        return node.reference in present
+    if isinstance(node, CorrelationConditionAND):
+        return all(_eval_extended(a, present) for a in node.args)
+    if isinstance(node, CorrelationConditionOR):
+        return any(_eval_extended(a, present) for a in node.args)
+    if isinstance(node, CorrelationConditionNOT):
+        return not _eval_extended(node.args[0], present)
+    raise MatcherError(f"unsupported correlation condition element {type(node).__name__}")

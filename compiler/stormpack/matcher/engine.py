@@ -1,0 +1,273 @@
+"""The engine: every rule of a rule set compiled once, records dispatched by log source.
+
+``Engine.build(ruleset, values)`` compiles each single-event rule into a predicate (from pySigma's
+parsed rule, never from the YAML text) and each correlation rule into a
+:class:`~.correlation.CorrelationEvaluator`. ``process(record, ref)`` classifies the record into
+its taxonomy log source, evaluates only the rules of that log source (and among those only the
+ones whose prefilter admits the record), returns the single-event hits and keeps records that
+match correlation base rules; ``finish()`` evaluates the correlations and clears their state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sigma.correlations import SigmaCorrelationRule
+from sigma.exceptions import SigmaError
+from sigma.rule import SigmaRule
+
+from ..errors import Location, MatcherError, StormpackError
+from ..ruleset import LoadedRule, RuleSet
+from ..taxonomy import LogsourceSpec, Taxonomy, load_taxonomy
+from .conditions import ConditionCompiler, RecordPred, any_of
+from .correlation import CorrelationEvaluator, parse_timestamp
+from .fields import MISSING, Reader, make_reader
+from .results import CorrelationHit, EventRef, Hit, TimestampError
+from .values import ValueContext
+
+# Fields tried first when several prefilter fields are available (most selective in practice).
+_PREFERRED_PREFILTER = ("Operation", "operationName", "category", "RecordType", "Workload")
+
+
+@dataclass
+class CompiledRule:
+    """One single-event rule ready to run."""
+
+    loaded: LoadedRule
+    logsource: LogsourceSpec
+    predicate: RecordPred
+    order: int
+    emits: bool  # False: a base rule of a correlation with `generate: false`
+    prefilter: tuple[str, frozenset[str]] | None
+    timestamp_reader: Reader
+    feeds: list[tuple[CorrelationEvaluator, str]] = field(default_factory=list)
+
+    @property
+    def path(self) -> Path:
+        return self.loaded.path
+
+    @property
+    def title(self) -> str:
+        return self.loaded.title
+
+    def matches(self, record: Mapping[str, Any]) -> bool:
+        """Evaluate this rule alone on one record (no log-source check, no prefilter)."""
+        return self.predicate(record)
+
+
+@dataclass
+class _LogsourceRules:
+    """The rules of one log source and the prefilter index over them."""
+
+    spec: LogsourceSpec
+    rules: list[CompiledRule] = field(default_factory=list)
+    unfiltered: list[CompiledRule] = field(default_factory=list)
+    index_field: str | None = None
+    index: dict[str, list[CompiledRule]] = field(default_factory=dict)
+    other_filtered: list[CompiledRule] = field(default_factory=list)
+
+    def finalise(self) -> None:
+        counts: dict[str, int] = {}
+        for r in self.rules:
+            if r.prefilter is not None:
+                counts[r.prefilter[0]] = counts.get(r.prefilter[0], 0) + 1
+        if counts:
+            self.index_field = max(counts, key=lambda f: (counts[f], f in _PREFERRED_PREFILTER))
+        keyed: dict[str, list[CompiledRule]] = {}
+        for r in self.rules:
+            if r.prefilter is not None and r.prefilter[0] == self.index_field:
+                for v in r.prefilter[1]:
+                    keyed.setdefault(v, []).append(r)
+            elif r.prefilter is not None:
+                self.other_filtered.append(r)
+                self.unfiltered.append(r)
+            else:
+                self.unfiltered.append(r)
+        # Pre-merge so a lookup returns the candidate list already in rule order.
+        self.index = {
+            v: sorted(rs + self.unfiltered, key=lambda r: r.order) for v, rs in keyed.items()
+        }
+        self.unfiltered.sort(key=lambda r: r.order)
+
+    def candidates(self, record: Mapping[str, Any]) -> list[CompiledRule]:
+        f = self.index_field
+        if f is None:
+            return self.unfiltered
+        v = record.get(f, MISSING)
+        if v.__class__ is str:
+            return self.index.get(v.lower(), self.unfiltered)
+        return self.rules  # not a plain string: the prefilter cannot decide, evaluate everything
+
+
+class Engine:
+    """Compiled rules, grouped by log source. See the module docstring."""
+
+    def __init__(self, taxonomy: Taxonomy) -> None:
+        self.taxonomy = taxonomy
+        self.rules: list[CompiledRule] = []
+        self.correlations: list[CorrelationEvaluator] = []
+        self.errors: dict[Path, StormpackError] = {}
+        self._by_logsource: dict[str, _LogsourceRules] = {}
+        self._by_rule: dict[int, CompiledRule] = {}
+
+    # ------------------------------------------------------------------ building
+    @classmethod
+    def build(
+        cls, ruleset: RuleSet, values: dict[str, list[str]], *, strict: bool = True
+    ) -> Engine:
+        """Compile every rule. ``strict``: the first rule that cannot be compiled raises a
+        MatcherError naming its file; otherwise it is recorded in ``engine.errors`` (by file) and
+        left out together with the correlations that reference it."""
+        eng = cls(load_taxonomy())
+        failed: set[int] = set()
+        for order, lr in enumerate(ruleset.rules):
+            try:
+                if isinstance(lr.rule, SigmaRule):
+                    eng._add_rule(lr, order, values)
+                elif isinstance(lr.rule, SigmaCorrelationRule):
+                    refs = lr.rule.referenced_rules or lr.rule.rules or []
+                    broken = [r for r in refs if id(r.rule) in failed]
+                    if broken:
+                        raise MatcherError(
+                            f"correlation rule '{lr.title}' references rule '{broken[0].reference}', "
+                            "which cannot be compiled",
+                            Location(lr.path, lr.line_of(broken[0].reference)),
+                        )
+                    eng._add_correlation(lr)
+                else:  # pragma: no cover - RuleSet only holds these two kinds
+                    raise MatcherError(f"unknown rule kind {type(lr.rule).__name__}", Location(lr.path))
+            except StormpackError as exc:
+                err = exc if isinstance(exc, MatcherError) else MatcherError(exc.message)
+                if err.location is None or err.location.path is None:
+                    err = MatcherError(err.message, Location(lr.path, lr.line_of(lr.title)))
+                if strict:
+                    raise err from None
+                failed.add(id(lr.rule))
+                eng.errors.setdefault(lr.path, err)
+            except SigmaError as exc:
+                err = MatcherError(f"rule '{lr.title}': {exc}", Location(lr.path))
+                if strict:
+                    raise err from None
+                failed.add(id(lr.rule))
+                eng.errors.setdefault(lr.path, err)
+        for group in eng._by_logsource.values():
+            group.finalise()
+        return eng
+
+    def _add_rule(self, lr: LoadedRule, order: int, values: dict[str, list[str]]) -> None:
+        rule = lr.rule
+        assert isinstance(rule, SigmaRule)
+        spec = self.taxonomy.logsource_for(rule.logsource, lr.title)
+        ctx = ValueContext(lr.title, values)
+        cc = ConditionCompiler(spec, self.taxonomy, ctx)
+        trees = [c.parse() for c in rule.detection.parsed_condition]
+        predicate = any_of([cc.compile(t) for t in trees])
+        prefilter = None
+        if len(trees) == 1:
+            req = cc.required_values(trees[0])
+            if req:
+                name = next((f for f in _PREFERRED_PREFILTER if f in req), None) or min(
+                    req, key=lambda f: len(req[f])
+                )
+                prefilter = (name, req[name])
+        compiled = CompiledRule(
+            loaded=lr, logsource=spec, predicate=predicate, order=order,
+            emits=bool(getattr(rule, "_output", True)), prefilter=prefilter,
+            timestamp_reader=make_reader(spec.timestamp, spec, self.taxonomy),
+        )
+        self.rules.append(compiled)
+        self._by_rule[id(rule)] = compiled
+        group = self._by_logsource.get(spec.key)
+        if group is None:
+            group = self._by_logsource[spec.key] = _LogsourceRules(spec)
+        group.rules.append(compiled)
+
+    def _add_correlation(self, lr: LoadedRule) -> None:
+        rule = lr.rule
+        assert isinstance(rule, SigmaCorrelationRule)
+        refs = rule.referenced_rules or rule.rules or []
+        bases = []
+        for ref in refs:
+            compiled = self._by_rule.get(id(ref.rule))
+            if compiled is None:
+                raise MatcherError(
+                    f"correlation rule '{lr.title}': referenced rule '{ref.reference}' is not a "
+                    "single-event rule (correlations of correlations are not supported)",
+                    Location(lr.path, lr.line_of(ref.reference)),
+                )
+            bases.append((ref, compiled.loaded, compiled.logsource))
+        evaluator = CorrelationEvaluator(lr, bases, self.taxonomy)
+        for ref in refs:
+            self._by_rule[id(ref.rule)].feeds.append((evaluator, ref.reference))
+        self.correlations.append(evaluator)
+
+    # ------------------------------------------------------------------ running
+    def classify(self, record: Mapping[str, Any]) -> LogsourceSpec | None:
+        """The taxonomy log source of a raw record, or None when it is none of them."""
+        if not isinstance(record, dict):
+            return None
+        return self.taxonomy.classify(record)
+
+    def rule(self, name: str) -> CompiledRule:
+        """A compiled single-event rule by file stem, id or title (for tests and tools)."""
+        for r in self.rules:
+            if name in (r.loaded.stem, r.loaded.id, r.loaded.title):
+                return r
+        raise KeyError(name)
+
+    def matching_rules(
+        self, record: Mapping[str, Any], logsource: LogsourceSpec | None = None
+    ) -> list[CompiledRule]:
+        """Every single-event rule of the record's log source that matches it (output or not)."""
+        spec = logsource if logsource is not None else self.classify(record)
+        if spec is None:
+            return []
+        group = self._by_logsource.get(spec.key)
+        if group is None:
+            return []
+        return [r for r in group.candidates(record) if r.predicate(record)]
+
+    def process(
+        self, record: Mapping[str, Any], ref: EventRef, logsource: LogsourceSpec | None = None
+    ) -> list[Hit]:
+        """Single-event hits of one record; records matching correlation base rules are kept.
+
+        Raises :class:`TimestampError` (carrying the hits) when a record matches a correlation base
+        rule but has no usable timestamp.
+        """
+        hits: list[Hit] = []
+        bad_time: str | None = None
+        for r in self.matching_rules(record, logsource):
+            ts = r.timestamp_reader(record)
+            ts_text = ts if ts.__class__ is str else (None if ts is MISSING or ts is None else str(ts))
+            if r.emits:
+                hits.append(Hit(r.loaded, ref, ts_text))
+            if r.feeds:
+                when = parse_timestamp(ts)
+                if when is None:
+                    bad_time = (
+                        f"record {ref.index}: time field '{r.logsource.timestamp}' is "
+                        f"{'missing' if ts is MISSING else repr(ts)}, not an ISO-8601 timestamp; "
+                        f"correlation rules cannot use it"
+                    )
+                    continue
+                for evaluator, name in r.feeds:
+                    evaluator.add(name, record, ref, when)
+        if bad_time is not None:
+            raise TimestampError(bad_time, Location(ref.source), ref, hits)
+        return hits
+
+    def finish(self) -> list[CorrelationHit]:
+        """Evaluate every correlation over the records kept so far, then clear that state."""
+        out: list[CorrelationHit] = []
+        for evaluator in self.correlations:
+            out.extend(evaluator.finish())
+        return out
+
+    def reset(self) -> None:
+        """Forget every record kept for correlations."""
+        for evaluator in self.correlations:
+            evaluator.reset()

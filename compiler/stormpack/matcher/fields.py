@@ -1,0 +1,163 @@
+"""Field access: turn a rule's field name into a function that reads it from a JSON record.
+
+Semantics (shared by every predicate of the matcher):
+
+* A dotted name addresses nested objects (``AppAccessContext.UniqueTokenId``); when a key with
+  the literal dotted name exists at some level it is used as well.
+* A JSON array anywhere on the path means "any element": the reader returns every leaf it reaches.
+  A leaf that is itself an array contributes its elements; an empty array contributes nothing.
+* Name/value fields (taxonomy ``name_value_arrays``, declared as ``<root>.*`` fields of the log
+  source): ``Parameters.ForwardTo`` is the ``Value`` of every element of ``Parameters`` whose
+  ``Name`` is exactly ``ForwardTo`` (the rest after the root is the name verbatim, dots included).
+* A missing field reads as :data:`MISSING`; JSON null reads as ``None``. ``null`` in a rule
+  matches either; ``exists`` tests for a leaf that is neither.
+
+A reader returns either one leaf value (the common, allocation-free case of a top-level scalar)
+or a ``list`` of leaf values; :func:`leaves` normalises both into an iterable.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any, Final
+
+from ..taxonomy import LogsourceSpec, NameValueRoot, Taxonomy
+
+
+class _Missing:
+    """Sentinel for a field that is not in the record."""
+
+    _instance: _Missing | None = None
+
+    def __new__(cls) -> _Missing:
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "MISSING"
+
+    def __bool__(self) -> bool:
+        return False
+
+
+MISSING: Final = _Missing()
+
+Reader = Callable[[Any], Any]
+"""record -> one leaf value, MISSING, or a list of leaf values (possibly containing MISSING)."""
+
+
+def _flatten_into(value: Any, out: list[Any]) -> None:
+    if value.__class__ is list:
+        for v in value:
+            _flatten_into(v, out)
+    else:
+        out.append(value)
+
+
+def leaves(value: Any) -> list[Any]:
+    """The leaf values a reader produced, as a list; an empty array reads as [MISSING]."""
+    if value.__class__ is list:
+        out: list[Any] = []
+        _flatten_into(value, out)
+        return out if out else [MISSING]
+    return [value]
+
+
+def _walk(obj: Any, parts: tuple[str, ...], i: int, out: list[Any]) -> None:
+    """Collect the leaves of ``parts[i:]`` under ``obj`` (arrays fan out)."""
+    while True:
+        if obj.__class__ is list:
+            if not obj:
+                out.append(MISSING)
+            for el in obj:
+                _walk(el, parts, i, out)
+            return
+        if i == len(parts):
+            out.append(obj)
+            return
+        if not isinstance(obj, dict):
+            out.append(MISSING)
+            return
+        key = parts[i]
+        if key in obj:
+            obj = obj[key]
+            i += 1
+            continue
+        literal = ".".join(parts[i:])
+        if i + 1 < len(parts) and literal in obj:
+            obj = obj[literal]
+            i = len(parts)
+            continue
+        out.append(MISSING)
+        return
+
+
+def _top_level_reader(name: str) -> Reader:
+    def read(record: Any) -> Any:
+        return record.get(name, MISSING)
+
+    return read
+
+
+def _nested_reader(name: str) -> Reader:
+    parts = tuple(name.split("."))
+    first = parts[0]
+
+    def read(record: Any) -> Any:
+        if name in record:  # a flattened record keeps the dotted key as is
+            return record[name]
+        obj = record.get(first, MISSING)
+        if obj is MISSING:
+            return MISSING
+        out: list[Any] = []
+        _walk(obj, parts, 1, out)
+        if len(out) == 1 and out[0].__class__ is not list:
+            return out[0]
+        return out
+
+    return read
+
+
+def _name_value_reader(root: NameValueRoot, element_name: str) -> Reader:
+    array, name_key, value_key = root.array, root.name, root.value
+
+    def read(record: Any) -> Any:
+        arr = record.get(array, MISSING)
+        if arr.__class__ is not list:
+            return MISSING
+        found: list[Any] = []
+        for el in arr:
+            if isinstance(el, dict) and el.get(name_key) == element_name:
+                found.append(el.get(value_key, MISSING))
+        if not found:
+            return MISSING
+        return found[0] if len(found) == 1 and found[0].__class__ is not list else found
+
+    return read
+
+
+def make_reader(field: str, spec: LogsourceSpec | None, taxonomy: Taxonomy) -> Reader:
+    """The reader of ``field`` for records of the log source ``spec``."""
+    if spec is not None:
+        fspec = spec.field(field)
+        if fspec is not None and fspec.is_pattern and fspec.name_value is not None:
+            split = taxonomy.name_value_root(field)
+            if split is not None:
+                root, rest = split
+                return _name_value_reader(root, rest)
+    if "." in field:
+        return _nested_reader(field)
+    return _top_level_reader(field)
+
+
+def iter_strings(value: Any) -> Iterator[str]:
+    """Every string value inside a record, recursively (keyword search); keys are not searched."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for v in value.values():
+            yield from iter_strings(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from iter_strings(v)

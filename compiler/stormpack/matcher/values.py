@@ -1,0 +1,369 @@
+"""Value predicates: one pySigma value (modifiers already applied) -> a test on one leaf value.
+
+A leaf value is what :mod:`.fields` reads from a record: ``str``, ``int``, ``float``, ``bool``,
+``None`` (JSON null), :data:`~.fields.MISSING`, or a ``dict`` (an object where a scalar was
+expected, which matches nothing but ``exists``).
+
+* Strings compare case-insensitively on the whole value (``|cased``: case-sensitively); ``*`` and
+  ``?`` are wildcards, ``\\*``, ``\\?`` and ``\\\\`` are the literal characters (pySigma has already
+  split the value into text and wildcard parts, so a literal ``*`` is text).
+* A number or boolean in the record is compared through its text form (``4624`` -> ``"4624"``,
+  ``true`` -> ``"true"``), so ``'4624'`` in a rule matches the number 4624.
+* A number in a rule matches the same number, or a string holding it (``"4624"``, ``" 4624 "``).
+* A boolean in a rule matches JSON ``true``/``false`` and the strings ``"true"``/``"false"`` in
+  any case.
+* ``|re``: unanchored search, case-sensitive unless ``|i``; ``|m`` and ``|s`` set the flags. RE2 is
+  the engine (linear time; no look-around or back-references - such a rule is a MatcherError).
+* ``|cidr``: address arithmetic on the normalised address (``taxonomy.normalise_ip``), v4 and v6.
+* ``lt``/``lte``/``gt``/``gte``: numeric, on numbers and numeric strings.
+* Fields of taxonomy type ``ip`` are normalised (port, brackets, ``::ffff:``) before any string
+  comparison, exactly as the targets do.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from typing import Any
+
+import re2
+from sigma.types import (
+    CompareOperators,
+    Placeholder,
+    SigmaBool,
+    SigmaCasedString,
+    SigmaCIDRExpression,
+    SigmaCompareExpression,
+    SigmaExpansion,
+    SigmaNumber,
+    SigmaRegularExpression,
+    SigmaString,
+    SigmaTimestampPart,
+    SpecialChars,
+    TimestampPart,
+)
+
+from ..errors import MatcherError
+from ..taxonomy import ip_in_network, normalise_ip
+
+LeafPred = Callable[[Any], bool]
+
+_RE2_OPTIONS = re2.Options()
+_RE2_OPTIONS.log_errors = False
+
+
+class ValueContext:
+    """What compiling a value needs besides the value: rule name (for errors) and placeholders."""
+
+    def __init__(self, rule_name: str, values: dict[str, list[str]]) -> None:
+        self.rule_name = rule_name
+        self.values = values
+
+    def error(self, message: str) -> MatcherError:
+        return MatcherError(f"rule '{self.rule_name}': {message}")
+
+    def placeholder_strings(self, p: Placeholder) -> Iterator[SigmaString]:
+        if p.name not in self.values:
+            raise self.error(
+                f"placeholder '%{p.name}%' has no value (define it in the values file or directory)"
+            )
+        for v in self.values[p.name]:
+            yield SigmaString(v)
+
+    def placeholder_regex(self, p: Placeholder) -> Iterator[str]:
+        if p.name not in self.values:
+            raise self.error(
+                f"placeholder '%{p.name}%' has no value (define it in the values file or directory)"
+            )
+        for v in self.values[p.name]:
+            yield re.escape(v)
+
+
+def compile_regex(pattern: str, ctx: ValueContext) -> Any:
+    """Compile with RE2; a pattern RE2 cannot run is the rule's error, never a silent miss."""
+    try:
+        return re2.compile(pattern, _RE2_OPTIONS)
+    except re2.error as exc:
+        msg = exc.args[0].decode() if exc.args and isinstance(exc.args[0], bytes) else str(exc)
+        raise ctx.error(f"regular expression {pattern!r} is not supported by RE2: {msg}") from None
+
+
+# ---------------------------------------------------------------------------------- text form
+def text_of(x: Any) -> str | None:
+    """The text a scalar leaf compares as, or None for null / missing / objects."""
+    c = x.__class__
+    if c is str:
+        return x  # type: ignore[no-any-return]
+    if c is bool:
+        return "true" if x else "false"
+    if c is int or c is float:
+        return str(x)
+    return None
+
+
+def ip_text_of(x: Any) -> str | None:
+    t = text_of(x)
+    return normalise_ip(t) if t is not None else None
+
+
+def number_of(x: Any) -> int | float | None:
+    c = x.__class__
+    if c is int or c is float:
+        return x  # type: ignore[no-any-return]
+    if c is str:
+        s = x.strip()
+        try:
+            return int(s)
+        except ValueError:
+            pass
+        try:
+            f = float(s)
+        except ValueError:
+            return None
+        return f if f == f else None  # NaN compares as nothing
+    return None
+
+
+# ---------------------------------------------------------------------------------- strings
+def plain_lower(value: Any) -> str | None:
+    """The lower-cased text of a case-insensitive string value without wildcards, else None."""
+    if isinstance(value, SigmaString) and not isinstance(value, SigmaCasedString):
+        parts = value.s
+        if len(parts) == 1 and isinstance(parts[0], str):
+            return parts[0].lower()
+        if not parts:
+            return ""
+    return None
+
+
+def _wildcard_regex(parts: list[Any]) -> str:
+    out = []
+    for p in parts:
+        if p is SpecialChars.WILDCARD_MULTI:
+            out.append(".*")
+        elif p is SpecialChars.WILDCARD_SINGLE:
+            out.append(".")
+        else:
+            out.append(re.escape(p))
+    return "(?s)" + "".join(out)
+
+
+def _string_pred(s: SigmaString, ip: bool, ctx: ValueContext) -> LeafPred:
+    cased = isinstance(s, SigmaCasedString)
+    totext = ip_text_of if ip else text_of
+    parts: list[Any] = [p if not isinstance(p, str) or cased else p.lower() for p in s.s]
+    if any(isinstance(p, Placeholder) for p in parts):  # pragma: no cover - expanded by caller
+        raise ctx.error("unexpanded placeholder")
+    multi = SpecialChars.WILDCARD_MULTI
+    strs = [p for p in parts if isinstance(p, str)]
+    shape = tuple("s" if isinstance(p, str) else ("*" if p is multi else "?") for p in parts)
+
+    def norm(x: Any) -> str | None:
+        t = totext(x)
+        if t is None:
+            return None
+        return t if cased else t.lower()
+
+    if shape in ((), ("s",)):
+        target = strs[0] if strs else ""
+        if not ip and not cased:
+            def eq(x: Any) -> bool:
+                if x.__class__ is str:
+                    return x.lower() == target
+                t = text_of(x)
+                return t is not None and t.lower() == target
+            return eq
+
+        def eq_general(x: Any) -> bool:
+            return norm(x) == target
+        return eq_general
+    if shape == ("*",):
+        def anything(x: Any) -> bool:
+            return totext(x) is not None
+        return anything
+    if shape == ("s", "*"):
+        prefix = strs[0]
+
+        def starts(x: Any) -> bool:
+            t = norm(x)
+            return t is not None and t.startswith(prefix)
+        return starts
+    if shape == ("*", "s"):
+        suffix = strs[0]
+
+        def ends(x: Any) -> bool:
+            t = norm(x)
+            return t is not None and t.endswith(suffix)
+        return ends
+    if shape == ("*", "s", "*"):
+        needle = strs[0]
+
+        def contains(x: Any) -> bool:
+            t = norm(x)
+            return t is not None and needle in t
+        return contains
+    rx = compile_regex(_wildcard_regex(parts), ctx)
+    full = rx.fullmatch
+
+    def wildcard(x: Any) -> bool:
+        t = norm(x)
+        return t is not None and full(t) is not None
+    return wildcard
+
+
+def _regex_pred(r: SigmaRegularExpression, ip: bool, ctx: ValueContext) -> LeafPred:
+    flags = "".join(
+        sorted(SigmaRegularExpression.sigma_to_re_flag[f] for f in r.flags)
+    )
+    pattern = str(r.regexp)
+    rx = compile_regex(f"(?{flags}){pattern}" if flags else pattern, ctx)
+    search = rx.search
+    totext = ip_text_of if ip else text_of
+
+    def pred(x: Any) -> bool:
+        t = totext(x)
+        return t is not None and search(t) is not None
+    return pred
+
+
+def _number_pred(n: int | float) -> LeafPred:
+    def pred(x: Any) -> bool:
+        if x.__class__ is bool:
+            return False
+        v = number_of(x)
+        return v is not None and v == n
+    return pred
+
+
+def _bool_pred(b: bool) -> LeafPred:
+    want = "true" if b else "false"
+
+    def pred(x: Any) -> bool:
+        if x.__class__ is bool:
+            return x is b
+        if x.__class__ is str:
+            return x.strip().lower() == want
+        return False
+    return pred
+
+
+_COMPARE: dict[CompareOperators, Callable[[float, float], bool]] = {
+    CompareOperators.LT: lambda a, b: a < b,
+    CompareOperators.LTE: lambda a, b: a <= b,
+    CompareOperators.GT: lambda a, b: a > b,
+    CompareOperators.GTE: lambda a, b: a >= b,
+    CompareOperators.NEQ: lambda a, b: a != b,
+}
+
+
+def _compare_pred(c: SigmaCompareExpression) -> LeafPred:
+    op = _COMPARE[c.op]
+    n = c.number.number
+
+    def pred(x: Any) -> bool:
+        if x.__class__ is bool:
+            return False
+        v = number_of(x)
+        return v is not None and op(v, n)
+    return pred
+
+
+def _cidr_pred(c: SigmaCIDRExpression) -> LeafPred:
+    net = c.network
+
+    def pred(x: Any) -> bool:
+        return x.__class__ is str and ip_in_network(x, net)
+    return pred
+
+
+_PARTS: dict[TimestampPart, Callable[[datetime], int]] = {
+    TimestampPart.MINUTE: lambda d: d.minute,
+    TimestampPart.HOUR: lambda d: d.hour,
+    TimestampPart.DAY: lambda d: d.day,
+    TimestampPart.WEEK: lambda d: d.isocalendar().week,
+    TimestampPart.MONTH: lambda d: d.month,
+    TimestampPart.YEAR: lambda d: d.year,
+}
+
+
+def _timestamp_part_pred(t: SigmaTimestampPart) -> LeafPred:
+    part = _PARTS[t.timestamp_part]
+    n = t.number
+
+    def pred(x: Any) -> bool:
+        if x.__class__ is not str:
+            return False
+        try:
+            d = datetime.fromisoformat(x.strip())
+        except ValueError:
+            return False
+        return part(d) == n
+    return pred
+
+
+def _any_of(preds: list[LeafPred]) -> LeafPred:
+    if len(preds) == 1:
+        return preds[0]
+    tup = tuple(preds)
+
+    def pred(x: Any) -> bool:
+        for p in tup:  # noqa: SIM110 - a plain loop is faster than any() here
+            if p(x):
+                return True
+        return False
+    return pred
+
+
+def expand_placeholders(value: Any, ctx: ValueContext) -> list[Any]:
+    """Resolve ``|expand`` placeholders into the values they stand for (one value per entry)."""
+    if isinstance(value, SigmaString) and value.contains_placeholder():
+        return list(value.replace_placeholders(ctx.placeholder_strings))
+    if isinstance(value, SigmaRegularExpression) and value.contains_placeholder():
+        return list(value.replace_placeholders(ctx.placeholder_regex))
+    return [value]
+
+
+def compile_value(value: Any, *, ip: bool, ctx: ValueContext) -> LeafPred:
+    """A test on one leaf value for one pySigma value (null/exists/fieldref are handled by the caller)."""
+    if isinstance(value, SigmaExpansion):
+        return _any_of([compile_value(v, ip=ip, ctx=ctx) for v in value.values])
+    expanded = expand_placeholders(value, ctx)
+    if len(expanded) != 1 or expanded[0] is not value:
+        return _any_of([compile_value(v, ip=ip, ctx=ctx) for v in expanded])
+    if isinstance(value, SigmaString):
+        return _string_pred(value, ip, ctx)
+    if isinstance(value, SigmaRegularExpression):
+        return _regex_pred(value, ip, ctx)
+    if isinstance(value, SigmaTimestampPart):
+        return _timestamp_part_pred(value)
+    if isinstance(value, SigmaNumber):
+        return _number_pred(value.number)
+    if isinstance(value, SigmaBool):
+        return _bool_pred(value.boolean)
+    if isinstance(value, SigmaCompareExpression):
+        return _compare_pred(value)
+    if isinstance(value, SigmaCIDRExpression):
+        return _cidr_pred(value)
+    raise ctx.error(f"value type {type(value).__name__} ({value!r}) is not supported by the matcher")
+
+
+def keyword_value(value: Any, ctx: ValueContext) -> list[Any]:
+    """Keyword (field-less) values are searched for INSIDE string values: wrap strings in ``*``."""
+    out: list[Any] = []
+    for v in expand_placeholders(value, ctx):
+        if isinstance(v, SigmaExpansion):
+            for sub in v.values:
+                out.extend(keyword_value(sub, ctx))
+            continue
+        if isinstance(v, (SigmaNumber, SigmaBool)) and not isinstance(v, SigmaTimestampPart):
+            v = SigmaString(str(v.number if isinstance(v, SigmaNumber) else v.boolean).lower())
+        if isinstance(v, SigmaString):
+            if not v.startswith(SpecialChars.WILDCARD_MULTI):
+                v = SpecialChars.WILDCARD_MULTI + v
+            if not v.endswith(SpecialChars.WILDCARD_MULTI):
+                v = v + SpecialChars.WILDCARD_MULTI
+        elif not isinstance(v, SigmaRegularExpression):
+            raise ctx.error(f"keyword value {v!r} ({type(v).__name__}) cannot be searched for")
+        out.append(v)
+    return out
