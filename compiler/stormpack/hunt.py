@@ -1,0 +1,464 @@
+"""``stormpack hunt``: stream exported logs through the matcher and report every hit.
+
+The loop is independent of the command line: :func:`run_hunt` takes an engine (anything with
+the matcher's ``classify`` / ``process`` / ``finish`` API), the input files and a sink for the
+hits, and returns :class:`HuntStats` whose counts always add up::
+
+    read == evaluated + unrecognised + rejected
+
+Every rejected record and every unusable file is reported through the callbacks as it happens
+(file, line, what is wrong) and kept (up to a bound) for the summary.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, Any, Protocol
+
+import orjson
+
+from .errors import EventReadError, Location, StormpackError
+from .readers import EventFile, ReaderLimits, Record, Rejected, resolve_event_paths
+
+# ------------------------------------------------------------------------------ engine protocol
+
+
+class RuleLike(Protocol):
+    @property
+    def id(self) -> str: ...
+    @property
+    def title(self) -> str: ...
+    @property
+    def rule(self) -> Any: ...
+
+
+class HitLike(Protocol):
+    @property
+    def rule(self) -> RuleLike: ...
+    @property
+    def ref(self) -> Any: ...
+    @property
+    def timestamp(self) -> Any: ...
+
+
+class CorrelationHitLike(Protocol):
+    @property
+    def rule(self) -> RuleLike: ...
+    @property
+    def group(self) -> Mapping[str, object]: ...
+    @property
+    def refs(self) -> Sequence[Any]: ...
+    @property
+    def first_seen(self) -> Any: ...
+    @property
+    def last_seen(self) -> Any: ...
+
+
+class HuntEngine(Protocol):
+    """The part of :class:`stormpack.matcher.Engine` the hunt uses."""
+
+    def classify(self, record: Mapping[str, Any]) -> Any: ...
+    def process(self, record: Mapping[str, Any], ref: Any, logsource: Any = None) -> Sequence[Any]: ...
+    def finish(self) -> Sequence[Any]: ...
+
+
+RefFactory = Callable[[str, int], Any]
+
+
+def level_of(rule: RuleLike) -> str | None:
+    level = getattr(rule.rule, "level", None)
+    return None if level is None else str(level)
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return str(value)
+
+
+def dumps(obj: Any) -> bytes:
+    """One JSON line (orjson; records are depth-bounded by the readers)."""
+    return orjson.dumps(obj, default=_json_default, option=orjson.OPT_APPEND_NEWLINE)
+
+
+def single_hit_object(hit: HitLike, record: Record) -> dict[str, Any]:
+    """The JSONL contract for a single-event hit."""
+    return {
+        "rule_id": hit.rule.id,
+        "rule_title": hit.rule.title,
+        "level": level_of(hit.rule),
+        "source": record.source,
+        "event_index": record.index,
+        "timestamp": hit.timestamp,
+        "event": record.data,
+    }
+
+
+def correlation_hit_object(hit: CorrelationHitLike) -> dict[str, Any]:
+    """The JSONL contract for a correlation hit."""
+    return {
+        "rule_id": hit.rule.id,
+        "rule_title": hit.rule.title,
+        "level": level_of(hit.rule),
+        "group": dict(hit.group),
+        "event_indices": [r.index for r in hit.refs],
+        "events": [{"source": r.source, "event_index": r.index} for r in hit.refs],
+        "first_seen": hit.first_seen,
+        "last_seen": hit.last_seen,
+    }
+
+
+# ------------------------------------------------------------------------------ statistics
+
+MAX_LISTED = 1000  # rejected records / warnings kept for the summary (all are reported live)
+
+
+@dataclass
+class HuntStats:
+    files: int = 0
+    read: int = 0
+    evaluated: int = 0
+    unrecognised: int = 0
+    rejected: int = 0
+    matched: int = 0  # records with at least one single-event hit
+    hits: int = 0
+    correlation_hits: int = 0
+    rejections: list[Rejected] = field(default_factory=list)
+    unusable: list[EventReadError] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    warning_count: int = 0
+    unrecognised_by_source: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def adds_up(self) -> bool:
+        return self.read == self.evaluated + self.unrecognised + self.rejected
+
+    @property
+    def complete(self) -> bool:
+        """True when every input file was usable and every record could be read."""
+        return not self.unusable and not self.rejected
+
+
+# ------------------------------------------------------------------------------ sinks
+
+
+class HitSink(Protocol):
+    def single(self, hit: HitLike, record: Record) -> None: ...
+    def correlation(self, hit: CorrelationHitLike) -> None: ...
+    def close(self) -> None: ...
+
+
+class JsonlSink:
+    """Writes each hit as one JSON line as soon as it is found."""
+
+    def __init__(self, out: IO[bytes]) -> None:
+        self._write = out.write
+
+    def single(self, hit: HitLike, record: Record) -> None:
+        self._write(dumps(single_hit_object(hit, record)))
+
+    def correlation(self, hit: CorrelationHitLike) -> None:
+        self._write(dumps(correlation_hit_object(hit)))
+
+    def close(self) -> None:
+        return None
+
+
+# ------------------------------------------------------------------------------ progress
+
+
+class Progress:
+    """A one-line progress indicator on a terminal; does nothing when not enabled."""
+
+    def __init__(self, stream: IO[str], enabled: bool, interval: float = 0.25) -> None:
+        self._stream = stream
+        self.enabled = enabled
+        self._interval = interval
+        self._last = 0.0
+        self._shown = False
+
+    def update(self, fileno: int, nfiles: int, f: EventFile, records: int, force: bool = False) -> None:
+        if not self.enabled:
+            return
+        now = time.monotonic()
+        if not force and now - self._last < self._interval:
+            return
+        self._last = now
+        pct = f"{100 * f.position() / f.size:5.1f}%" if f.size else "    ?"
+        name = f.source if len(f.source) <= 40 else "..." + f.source[-37:]
+        self._stream.write(f"\r\x1b[K[{fileno}/{nfiles}] {name} {pct}  {records:,} records")
+        self._stream.flush()
+        self._shown = True
+
+    def clear(self) -> None:
+        if self._shown:
+            self._stream.write("\r\x1b[K")
+            self._stream.flush()
+            self._shown = False
+
+
+# ------------------------------------------------------------------------------ the loop
+
+
+def run_hunt(
+    engine: HuntEngine,
+    paths: Sequence[str | Path],
+    sink: HitSink,
+    make_ref: RefFactory,
+    *,
+    limits: ReaderLimits | None = None,
+    on_reject: Callable[[Rejected], None] | None = None,
+    on_unusable: Callable[[EventReadError], None] | None = None,
+    on_warning: Callable[[str], None] | None = None,
+    progress: Progress | None = None,
+) -> HuntStats:
+    """Read every file under ``paths``, evaluate each record, send hits to ``sink``.
+
+    A missing path raises :class:`EventReadError` before anything is read. A file that is
+    unusable as a whole is reported and skipped; the others are still read.
+    """
+    files = resolve_event_paths(paths)
+    stats = HuntStats(files=len(files))
+    classify, process = engine.classify, engine.process
+    single = sink.single
+
+    def reject(item: Rejected) -> None:
+        stats.rejected += 1
+        if len(stats.rejections) < MAX_LISTED:
+            stats.rejections.append(item)
+        if on_reject is not None:
+            on_reject(item)
+
+    for fileno, path in enumerate(files, start=1):
+        try:
+            f = EventFile(path, limits)
+        except EventReadError as exc:
+            stats.unusable.append(exc)
+            if on_unusable is not None:
+                on_unusable(exc)
+            continue
+        with f:
+            unrecognised = 0
+            for item in f:
+                stats.read += 1
+                if progress is not None and stats.read & 1023 == 0:
+                    progress.update(fileno, len(files), f, stats.read)
+                if item.__class__ is not Record:
+                    assert isinstance(item, Rejected)
+                    reject(item)
+                    continue
+                assert isinstance(item, Record)
+                spec = classify(item.data)
+                if spec is None:
+                    unrecognised += 1
+                    continue
+                stats.evaluated += 1
+                try:
+                    hits = process(item.data, make_ref(item.source, item.index), spec)
+                except EventReadError as exc:
+                    # the matcher's TimestampError: the record's time field is unusable for
+                    # correlations; it carries the single-event hits already found.
+                    if not hasattr(exc, "hits"):
+                        raise
+                    hits = list(exc.hits)
+                    stats.warning_count += 1
+                    text = f"{item.source}:{item.line}: {exc.message}"
+                    if len(stats.warnings) < MAX_LISTED:
+                        stats.warnings.append(text)
+                    if on_warning is not None:
+                        on_warning(text)
+                if hits:
+                    stats.matched += 1
+                    stats.hits += len(hits)
+                    for hit in hits:
+                        single(hit, item)
+            if unrecognised:
+                stats.unrecognised += unrecognised
+                stats.unrecognised_by_source[f.source] = unrecognised
+            if progress is not None:
+                progress.update(fileno, len(files), f, stats.read, force=True)
+    if progress is not None:
+        progress.clear()
+    for chit in engine.finish():
+        stats.correlation_hits += 1
+        sink.correlation(chit)
+    sink.close()
+    if not stats.adds_up:  # pragma: no cover - an invariant of the loop above
+        raise AssertionError(f"hunt counts do not add up: {stats}")
+    return stats
+
+
+# ------------------------------------------------------------------------------ output file
+
+
+@contextmanager
+def atomic_output(path: Path) -> Iterator[IO[bytes]]:
+    """A binary file that appears at ``path`` only when the block completes.
+
+    Written to a temporary file beside ``path`` and renamed over it at the end; on any error
+    (or Ctrl-C) the temporary file is removed and an existing ``path`` is left untouched.
+    """
+    directory = path.parent if str(path.parent) else Path(".")
+    if not directory.is_dir():
+        raise StormpackError("output directory does not exist", Location(path))
+    try:
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=directory)
+    except OSError as exc:
+        raise StormpackError(f"cannot write output: {exc.strerror or exc}", Location(path)) from None
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            yield out
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def stdout_binary() -> IO[bytes]:
+    return sys.stdout.buffer
+
+
+# ------------------------------------------------------------------------------ table
+
+_USER_FIELDS = ("UserId", "properties.userPrincipalName", "MailboxOwnerUPN", "userPrincipalName",
+                "properties.initiatedBy.user.userPrincipalName", "identity", "UserIds")
+_IP_FIELDS = ("ClientIP", "ClientIPAddress", "ActorIpAddress", "properties.ipAddress", "callerIpAddress",
+              "properties.initiatedBy.user.ipAddress", "IPAddress")
+_WHAT_FIELDS = ("Operation", "operationName", "OperationName")
+_MAX_KEY_FIELDS = 4
+_MAX_CELL = 60
+
+
+def field_value(record: Mapping[str, Any], name: str) -> Any:
+    """A dotted field of a record; name/value arrays (``Parameters.ForwardTo``) by name."""
+    if name in record:
+        return record[name]
+    from .taxonomy import load_taxonomy
+
+    nv = load_taxonomy().name_value_root(name)
+    if nv is not None:
+        root, element = nv
+        arr = record.get(root.array)
+        if isinstance(arr, list):
+            for el in arr:
+                if isinstance(el, dict) and el.get(root.name) == element:
+                    return el.get(root.value)
+    node: Any = record
+    for part in name.split("."):
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        elif isinstance(node, list):
+            node = [x.get(part) for x in node if isinstance(x, dict) and part in x]
+            if not node:
+                return None
+        else:
+            return None
+    return node
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    text = value if isinstance(value, str) else orjson.dumps(value, default=str).decode()
+    text = " ".join(text.split())
+    return text if len(text) <= _MAX_CELL else text[: _MAX_CELL - 1] + "…"
+
+
+def _first(record: Mapping[str, Any], names: Sequence[str]) -> tuple[str, str]:
+    for n in names:
+        v = field_value(record, n)
+        if v not in (None, "", []):
+            return n, _cell(v)
+    return "", ""
+
+
+def rule_fields(rule: RuleLike) -> list[str]:
+    """The fields a single-event rule's detection tests, in order, without duplicates."""
+    from sigma.rule import SigmaRule
+
+    from .ruleset import iter_detection_fields
+
+    if not isinstance(rule.rule, SigmaRule):
+        return []
+    out: list[str] = []
+    for name, _ in iter_detection_fields(rule.rule):
+        if name not in out:
+            out.append(name)
+    return out
+
+
+TABLE_HEADER = ("time", "rule", "level", "user", "ip", "key fields")
+
+
+class TableSink:
+    """Collects one short row per hit (never the records) and prints them sorted by time."""
+
+    def __init__(self, out: IO[bytes]) -> None:
+        self._out = out
+        self._rows: list[tuple[tuple[int, str], tuple[str, ...]]] = []
+        self._fields: dict[int, list[str]] = {}
+
+    def single(self, hit: HitLike, record: Record) -> None:
+        data = record.data
+        key = id(hit.rule)
+        names = self._fields.get(key)
+        if names is None:
+            names = self._fields[key] = rule_fields(hit.rule)
+        user_field, user = _first(data, _USER_FIELDS)
+        ip_field, ip = _first(data, _IP_FIELDS)
+        what_field, what = _first(data, _WHAT_FIELDS)
+        shown = {user_field, ip_field, what_field}
+        details = [what] if what else []
+        for n in names:
+            if n in shown or len(details) > _MAX_KEY_FIELDS:
+                continue
+            v = field_value(data, n)
+            if v not in (None, "", []):
+                details.append(f"{n}={_cell(v)}")
+        details.append(f"[{record.source}:{record.line}]")
+        ts = hit.timestamp
+        self._rows.append((utc_sort_key(ts), (
+            "" if ts is None else str(ts), hit.rule.title, level_of(hit.rule) or "", user, ip,
+            " ".join(details),
+        )))
+
+    def correlation(self, hit: CorrelationHitLike) -> None:
+        group = " ".join(f"{k}={_cell(v)}" for k, v in hit.group.items())
+        self._rows.append((utc_sort_key(hit.first_seen), (
+            str(hit.first_seen), hit.rule.title, level_of(hit.rule) or "", group, "",
+            f"correlation: {len(hit.refs)} events until {hit.last_seen}",
+        )))
+
+    def close(self) -> None:
+        self._rows.sort(key=lambda r: r[0])
+        rows = [TABLE_HEADER] + [r for _, r in self._rows]
+        widths = [max(len(r[i]) for r in rows) for i in range(len(TABLE_HEADER) - 1)]
+        lines = []
+        for r in rows:
+            cells = [c.ljust(w) for c, w in zip(r, widths, strict=False)] + [r[-1]]
+            lines.append("  ".join(cells).rstrip())
+        self._out.write(("\n".join(lines) + "\n").encode("utf-8", "surrogateescape"))
+        self._rows.clear()
+
+
+def utc_sort_key(value: Any) -> tuple[int, str]:
+    """Sort key putting hits in time order; records without a parseable time go last."""
+    if isinstance(value, str):
+        try:
+            d = datetime.fromisoformat(value.strip())
+        except ValueError:
+            return (1, value)
+        d = d.replace(tzinfo=UTC) if d.tzinfo is None else d.astimezone(UTC)
+        return (0, d.isoformat())
+    return (1, "")
