@@ -1,0 +1,12 @@
+"""Deployable artifacts: what Sentinel, Defender XDR and Splunk admins import, plus the catalogue.
+
+One module per product (:mod:`.sentinel`, :mod:`.defender`, :mod:`.splunk`), tenant lists
+(:mod:`.lists`), the catalogue (:mod:`.catalogue`); product limits and defaults are data in
+:mod:`.settings`. :func:`write_artifacts` writes them all.
+"""
+
+from __future__ import annotations
+
+from .build import ArtifactOptions, ArtifactReport, write_artifacts
+
+__all__ = ["ArtifactOptions", "ArtifactReport", "write_artifacts"]

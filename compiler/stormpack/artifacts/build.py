@@ -1,0 +1,128 @@
+"""Write every deployable artifact of a compiled pack into a build directory.
+
+``write_artifacts`` takes the compiler's queries (any mix of targets) and the loaded rules, and
+writes::
+
+    sentinel/<stem>.yaml, sentinel/azuredeploy.json, sentinel/watchlists/*.csv
+    defender/<stem>.json
+    splunk/<app>/..., splunk/<app>.tgz
+    catalogue.md, catalogue.html
+
+Everything is validated before anything is written for a product; the first violation raises
+:class:`ArtifactError` naming the rule file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import ArtifactError
+from ..ruleset import LoadedRule
+from . import catalogue, defender, lists, sentinel, settings, splunk
+from .model import QueryLike, RuleMeta, rule_meta
+
+
+@dataclass(frozen=True)
+class ArtifactOptions:
+    splunk_es: bool = False  # write Enterprise Security correlation-search / notable / risk keys
+    splunk_app_id: str = settings.SPLUNK_APP_ID
+
+
+@dataclass
+class ArtifactReport:
+    written: list[Path] = field(default_factory=list)
+    #: (rule stem, target, reason) of every rule a target got no artifact for
+    not_built: list[tuple[str, str, str]] = field(default_factory=list)
+    lists: list[lists.TenantList] = field(default_factory=list)
+
+
+def _meta_for(query: QueryLike, metas: Mapping[str, RuleMeta]) -> RuleMeta:
+    meta = metas.get(query.rule_id)
+    if meta is None:
+        raise ArtifactError(f"compiled query of rule '{query.title}' ({query.rule_id}) has no loaded rule",
+                            None)
+    return meta
+
+
+def splunk_lookups(tenant: Sequence[lists.TenantList]) -> list[splunk.Lookup]:
+    return [
+        splunk.Lookup(
+            name=tl.lookup, filename=f"{tl.lookup}.csv", column=lists.LOOKUP_COLUMN, values=tl.values,
+            description=f"{tl.name} (used by {', '.join(tl.rules)})",
+        )
+        for tl in tenant if tl.is_list
+    ]
+
+
+def write_artifacts(
+    queries: Sequence[QueryLike],
+    rules: Sequence[LoadedRule],
+    out_dir: Path,
+    values: Mapping[str, Sequence[str]],
+    *,
+    compile_skipped: Sequence[tuple[str, str, str]] = (),
+    options: ArtifactOptions | None = None,
+) -> ArtifactReport:
+    """Write all artifacts. ``compile_skipped`` lists (rule id, target, reason) of rules the
+    compiler could not express for a target; they appear in the catalogue."""
+    opts = options or ArtifactOptions()
+    metas = {lr.id: rule_meta(lr) for lr in rules}
+    report = ArtifactReport()
+    report.lists = lists.tenant_lists(rules, values)
+    status: dict[str, dict[str, str | None]] = {m.id: {} for m in metas.values()}
+    for rid, target, reason in compile_skipped:
+        status.setdefault(rid, {})[target] = reason
+
+    by_target: dict[str, list[QueryLike]] = {"sentinel": [], "defender": [], "splunk": []}
+    for q in queries:
+        if q.target not in by_target:
+            raise ArtifactError(f"compiled query of '{q.title}' has unknown target '{q.target}'")
+        by_target[q.target].append(q)
+
+    # Sentinel
+    s_rules = [sentinel.build_rule(q, _meta_for(q, metas)) for q in by_target["sentinel"]]
+    if s_rules:
+        report.written += sentinel.write(s_rules, out_dir / "sentinel")
+        report.written += lists.write_watchlists(report.lists, out_dir / "sentinel" / "watchlists")
+    for q in by_target["sentinel"]:
+        status[q.rule_id]["sentinel"] = None
+
+    # Defender XDR
+    d_rules = []
+    for q in by_target["defender"]:
+        meta = _meta_for(q, metas)
+        why = defender.not_applicable(q, meta)
+        if why is None:
+            d_rules.append(defender.build_rule(q, meta))
+            status[q.rule_id]["defender"] = None
+        else:
+            status[q.rule_id]["defender"] = why
+    if d_rules:
+        report.written += defender.write(d_rules, out_dir / "defender")
+
+    # Splunk
+    searches = [splunk.build_search(q, _meta_for(q, metas)) for q in by_target["splunk"]]
+    if searches:
+        tgz = splunk.write(searches, splunk_lookups(report.lists), out_dir / "splunk",
+                           es=opts.splunk_es, app_id=opts.splunk_app_id)
+        report.written += [tgz.with_suffix(""), tgz]
+    for q in by_target["splunk"]:
+        status[q.rule_id]["splunk"] = None
+
+    # Catalogue
+    entries = []
+    for lr in rules:
+        m = metas[lr.id]
+        used = tuple(tl.name for tl in report.lists if m.stem in tl.rules)
+        st = status.get(m.id, {})
+        entries.append(catalogue.Entry(m, {t: st.get(t, "not compiled for this target")
+                                           for t in catalogue.TARGETS}, used))
+        for t in catalogue.TARGETS:
+            if t not in st:
+                report.not_built.append((m.stem, t, "not compiled for this target"))
+            elif (why := st[t]) is not None:
+                report.not_built.append((m.stem, t, why))
+    report.written += catalogue.write(entries, out_dir)
+    return report

@@ -1,0 +1,156 @@
+"""Microsoft Defender XDR: custom detection rules in the Microsoft Graph ``detectionRule`` shape.
+
+One ``build/defender/<stem>.json`` per applicable rule, ready for
+``POST https://graph.microsoft.com/beta/security/rules/detectionRules``. Applicable: a
+single-event query on a table a custom detection can run on (``settings.DEFENDER_TABLES``);
+the query is made to return ``Timestamp``, ``ReportId`` and the impacted-asset column. A
+correlation returns aggregated groups without ``ReportId``, so it is reported as not
+applicable rather than emitted broken.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..errors import ArtifactError, Location
+from . import settings
+from .model import QueryLike, RuleMeta
+
+_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+@dataclass(frozen=True)
+class DefenderRule:
+    display_name: str
+    query: str
+    period: str
+    title: str
+    description: str
+    severity: str
+    category: str
+    techniques: tuple[str, ...]
+    asset_identifier: str
+    stem: str
+    source: Location
+
+    def to_graph(self) -> dict[str, Any]:
+        return {
+            "displayName": self.display_name,
+            "isEnabled": True,
+            "queryCondition": {"queryText": self.query},
+            "schedule": {"period": self.period},
+            "detectionAction": {
+                "alertTemplate": {
+                    "title": self.title,
+                    "description": self.description,
+                    "severity": self.severity,
+                    "category": self.category,
+                    "recommendedActions": None,
+                    "mitreTechniques": list(self.techniques),
+                    "impactedAssets": [
+                        {
+                            "@odata.type": "#microsoft.graph.security.impactedUserAsset",
+                            "identifier": self.asset_identifier,
+                        }
+                    ],
+                },
+                "organizationalScope": None,
+                "responseActions": [],
+            },
+        }
+
+
+def not_applicable(query: QueryLike, meta: RuleMeta) -> str | None:
+    """Why a compiled Defender query cannot become a custom detection (None = it can)."""
+    if meta.is_correlation:
+        return "correlation results carry no ReportId, which a custom detection requires"
+    if query.table not in settings.DEFENDER_TABLES:
+        return f"table {query.table} is not one a custom detection of this pack runs on"
+    return None
+
+
+def _period(meta: RuleMeta) -> str:
+    raw = meta.custom.get(settings.ATTR_DEFENDER_PERIOD)
+    if raw is None:
+        return settings.SCHEDULE_BY_LEVEL[meta.level].defender_period
+    value = str(raw).strip().upper()
+    if value not in settings.DEFENDER_PERIODS:
+        raise ArtifactError(
+            f"custom attribute {settings.ATTR_DEFENDER_PERIOD}: '{raw}' is not one of "
+            + ", ".join(settings.DEFENDER_PERIODS),
+            meta.location(f"{settings.ATTR_DEFENDER_PERIOD}:"),
+        )
+    return value
+
+
+def project_columns(query: QueryLike) -> list[str]:
+    """Timestamp, ReportId, the asset column, the table's context columns and the simple
+    columns the rule tests (dynamic paths such as RawEventData.AppId stay out of ``project``)."""
+    table = settings.DEFENDER_TABLES[query.table]
+    cols = [*settings.DEFENDER_REQUIRED_COLUMNS, table.asset_column, *table.extra_columns]
+    for col in query.fields.values():
+        if _IDENT.match(col) and col not in cols:
+            cols.append(col)
+    return cols
+
+
+def build_rule(query: QueryLike, meta: RuleMeta) -> DefenderRule:
+    table = settings.DEFENDER_TABLES[query.table]
+    text = query.query.rstrip() + "\n| project " + ", ".join(project_columns(query))
+    tactic = meta.attack.tactics[0] if meta.attack.tactics else "SuspiciousActivity"
+    return DefenderRule(
+        display_name=meta.title,
+        query=text,
+        period=_period(meta),
+        title=meta.title,
+        description=meta.description or meta.title,
+        severity=settings.DEFENDER_SEVERITY_BY_LEVEL[meta.level],
+        category=tactic,
+        techniques=meta.attack.techniques,
+        asset_identifier=table.asset_identifier,
+        stem=meta.stem,
+        source=meta.location(),
+    )
+
+
+def problems(rule: DefenderRule) -> list[str]:
+    out: list[str] = []
+    if not rule.display_name.strip() or len(rule.display_name) > settings.DEFENDER_DISPLAY_NAME_MAX:
+        out.append(f"displayName must be 1 to {settings.DEFENDER_DISPLAY_NAME_MAX} characters")
+    if rule.period not in settings.DEFENDER_PERIODS:
+        out.append(f"schedule.period '{rule.period}' is not one of {', '.join(settings.DEFENDER_PERIODS)}")
+    if rule.severity not in settings.DEFENDER_SEVERITIES:
+        out.append(f"severity '{rule.severity}' is not one of {', '.join(settings.DEFENDER_SEVERITIES)}")
+    if rule.asset_identifier not in settings.DEFENDER_USER_ASSET_IDENTIFIERS:
+        out.append(f"impacted-asset identifier '{rule.asset_identifier}' is not allowed")
+    last = rule.query.rsplit("\n", 1)[-1]
+    for col in settings.DEFENDER_REQUIRED_COLUMNS:
+        if not re.search(rf"\b{col}\b", last):
+            out.append(f"the query's final project does not return {col}")
+    return out
+
+
+def validate(rule: DefenderRule) -> None:
+    found = problems(rule)
+    if found:
+        raise ArtifactError(
+            f"Defender XDR custom detection '{rule.display_name}' is invalid: " + "; ".join(found),
+            rule.source,
+        )
+
+
+def write(rules: Sequence[DefenderRule], out_dir: Path) -> list[Path]:
+    for r in rules:
+        validate(r)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for r in rules:
+        p = out_dir / f"{r.stem}.json"
+        p.write_text(json.dumps(r.to_graph(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        written.append(p)
+    return written

@@ -1,0 +1,178 @@
+"""Tenant lists: ``|expand`` allow-list placeholders as a Sentinel watchlist and a Splunk lookup.
+
+In the deployable artifacts a placeholder used as a whole value (``AppId|expand:
+'%mail_sanctioned_client_app_ids%'``) is not inlined: the Sentinel query reads the watchlist
+(:func:`kql_expression`) and the Splunk search a lookup (:func:`spl_expression`), so admins fill
+lists, not rules. The list files ship filled with the defaults of ``values/``.
+
+A placeholder used inside a pattern (``|startswith|expand``: a list of prefixes) cannot be a
+plain membership test; such a list stays inlined from ``values/`` and is reported as such
+(:attr:`TenantList.inline_reason`). Defender XDR has no watchlists: it always inlines.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sigma.correlations import SigmaCorrelationRule
+from sigma.rule import SigmaDetection, SigmaDetectionItem
+from sigma.types import Placeholder, SigmaString
+
+from ..errors import ArtifactError, Location
+from ..ruleset import LoadedRule
+
+#: Column holding the values, in the watchlist CSV (choose it as SearchKey on upload) and lookup.
+WATCHLIST_COLUMN = "Value"
+LOOKUP_COLUMN = "value"
+LOOKUP_PREFIX = "stormpack_"
+
+
+@dataclass(frozen=True)
+class PlaceholderUse:
+    name: str
+    field: str
+    whole_value: bool  # the value is exactly the placeholder (no wildcards, no text around it)
+    modifiers: tuple[str, ...]
+    rule: LoadedRule
+
+
+@dataclass(frozen=True)
+class TenantList:
+    name: str
+    values: tuple[str, ...]
+    fields: tuple[str, ...]
+    rules: tuple[str, ...]  # stems
+    inline_reason: str | None  # None: deployed as watchlist + lookup
+
+    @property
+    def is_list(self) -> bool:
+        return self.inline_reason is None
+
+    @property
+    def watchlist(self) -> str:
+        return watchlist_alias(self.name)
+
+    @property
+    def lookup(self) -> str:
+        return lookup_name(self.name)
+
+
+def watchlist_alias(name: str) -> str:
+    """The Sentinel watchlist alias of a placeholder (letters, digits and underscores)."""
+    return re.sub(r"[^A-Za-z0-9_]", "_", name)
+
+
+def lookup_name(name: str) -> str:
+    """The Splunk lookup definition (transforms.conf stanza) of a placeholder."""
+    return LOOKUP_PREFIX + re.sub(r"[^A-Za-z0-9_]", "_", name)
+
+
+def kql_expression(name: str, column: str) -> str:
+    """Membership of a Sentinel column in the placeholder's watchlist (case-insensitive, as Sigma)."""
+    return f"{column} in~ ((_GetWatchlist('{watchlist_alias(name)}') | project SearchKey))"
+
+
+def spl_expression(name: str, field: str) -> str:
+    """Membership of a Splunk field in the placeholder's lookup, as a subsearch that yields
+    ``(field="v1") OR (field="v2") ...`` (search-time matching: case-insensitive, CIDR-aware)."""
+    quoted = f'"{field}"' if not re.fullmatch(r"[A-Za-z0-9_.{}]+", field) else field
+    return f"[| inputlookup {lookup_name(name)} | rename {LOOKUP_COLUMN} AS {quoted} | fields {quoted}]"
+
+
+# ------------------------------------------------------------------------------- discovery
+def _items(det: Any) -> Iterator[SigmaDetectionItem]:
+    if isinstance(det, SigmaDetectionItem):
+        yield det
+    elif isinstance(det, SigmaDetection):
+        for item in det.detection_items:
+            yield from _items(item)
+
+
+def placeholder_uses(rules: Sequence[LoadedRule]) -> list[PlaceholderUse]:
+    """Every ``|expand`` placeholder in the detections of ``rules``."""
+    out: list[PlaceholderUse] = []
+    for lr in rules:
+        if isinstance(lr.rule, SigmaCorrelationRule):
+            continue
+        for det in lr.rule.detection.detections.values():
+            for item in _items(det):
+                for v in item.value:
+                    if not isinstance(v, SigmaString) or not v.contains_placeholder():
+                        continue
+                    parts = v.s
+                    whole = len(parts) == 1 and isinstance(parts[0], Placeholder)
+                    mods = tuple(m.__name__ for m in item.modifiers)
+                    for p in parts:
+                        if isinstance(p, Placeholder):
+                            out.append(PlaceholderUse(p.name, str(item.field or ""), whole, mods, lr))
+    return out
+
+
+def tenant_lists(rules: Sequence[LoadedRule], values: Mapping[str, Sequence[str]]) -> list[TenantList]:
+    """The tenant lists the rules use, with their shipped default values, sorted by name."""
+    by_name: dict[str, list[PlaceholderUse]] = {}
+    for use in placeholder_uses(rules):
+        by_name.setdefault(use.name, []).append(use)
+    out: list[TenantList] = []
+    for name in sorted(by_name):
+        uses = by_name[name]
+        if name not in values:
+            first = uses[0].rule
+            raise ArtifactError(
+                f"placeholder '%{name}%' has no default in the values files; the tenant-list "
+                "templates are filled from them", Location(first.path, first.line_of(name)),
+            )
+        reason = None
+        partial = [u for u in uses if not u.whole_value or not u.field]
+        if partial:
+            u = partial[0]
+            reason = (f"used as a pattern ({', '.join(u.modifiers)}) in {u.rule.stem}, not as a whole "
+                      "value: inlined from values/")
+        fields: list[str] = []
+        stems: list[str] = []
+        for u in uses:
+            if u.field not in fields:
+                fields.append(u.field)
+            if u.rule.stem not in stems:
+                stems.append(u.rule.stem)
+        out.append(TenantList(name, tuple(str(v) for v in values[name]), tuple(fields), tuple(stems),
+                              reason))
+    return out
+
+
+# ------------------------------------------------------------------------------- files
+def _csv(column: str, values: Sequence[str]) -> str:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow([column])
+    for v in values:
+        w.writerow([v])
+    return buf.getvalue()
+
+
+def watchlist_csv(tl: TenantList) -> str:
+    return _csv(WATCHLIST_COLUMN, tl.values)
+
+
+def lookup_csv(tl: TenantList) -> str:
+    return _csv(LOOKUP_COLUMN, tl.values)
+
+
+def write_watchlists(lists: Sequence[TenantList], out_dir: Path) -> list[Path]:
+    """``<out_dir>/<alias>.csv`` for every list deployed as a watchlist."""
+    written: list[Path] = []
+    deployable = [tl for tl in lists if tl.is_list]
+    if not deployable:
+        return written
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for tl in deployable:
+        p = out_dir / f"{tl.watchlist}.csv"
+        p.write_text(watchlist_csv(tl), encoding="utf-8")
+        written.append(p)
+    return written

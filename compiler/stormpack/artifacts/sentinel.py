@@ -1,0 +1,341 @@
+"""Microsoft Sentinel: analytics rules in the Azure-Sentinel YAML schema, and one ARM template.
+
+``build/sentinel/<stem>.yaml`` is the Azure-Sentinel repository shape (``1h``, ``gt``);
+``build/sentinel/azuredeploy.json`` holds every rule as an ARM template the portal's
+Analytics -> Import accepts (ISO-8601 durations, ``GreaterThan``; apiVersion
+:data:`settings.SENTINEL_ARM_API_VERSION` takes parent techniques only). Every rule is checked
+against the product limits first (:func:`validate`); a violation is an :class:`ArtifactError`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ..errors import ArtifactError, Location
+from . import settings
+from .durations import parse_duration, to_iso, to_short
+from .entities import EntityColumn, entity_columns, extend_clause
+from .model import QueryLike, RuleMeta
+
+TRIGGER_OPERATORS = {"gt": "GreaterThan", "lt": "LessThan", "eq": "Equal", "ne": "NotEqual"}
+_SEMVER = re.compile(r"^\d+\.\d+\.\d+$")
+
+
+@dataclass(frozen=True)
+class FieldMapping:
+    identifier: str
+    column_name: str
+
+
+@dataclass(frozen=True)
+class EntityMapping:
+    entity_type: str
+    field_mappings: tuple[FieldMapping, ...]
+
+
+@dataclass(frozen=True)
+class SentinelRule:
+    """One scheduled analytics rule, product-neutral until rendered as YAML or ARM."""
+
+    id: str
+    name: str
+    description: str
+    severity: str
+    connectors: tuple[settings.Connector, ...]
+    frequency: timedelta
+    period: timedelta
+    trigger_operator: str
+    trigger_threshold: int
+    tactics: tuple[str, ...]
+    techniques: tuple[str, ...]  # sub-techniques kept (YAML relevantTechniques)
+    query: str
+    entity_mappings: tuple[EntityMapping, ...]
+    version: str
+    stem: str
+    source: Location
+
+    @property
+    def parent_techniques(self) -> list[str]:
+        out: list[str] = []
+        for t in self.techniques:
+            p = t.split(".", 1)[0]
+            if p not in out:
+                out.append(p)
+        return out
+
+    def to_yaml_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {
+            "id": self.id,
+            "name": self.name,
+            "description": self.description,
+            "severity": self.severity,
+            "requiredDataConnectors": _connectors(self.connectors),
+            "queryFrequency": to_short(self.frequency),
+            "queryPeriod": to_short(self.period),
+            "triggerOperator": self.trigger_operator,
+            "triggerThreshold": self.trigger_threshold,
+            "tactics": list(self.tactics),
+            "relevantTechniques": list(self.techniques),
+            "query": self.query,
+        }
+        if self.entity_mappings:
+            d["entityMappings"] = _entities(self.entity_mappings)
+        d["version"] = self.version
+        d["kind"] = "Scheduled"
+        return d
+
+    def to_arm_resource(self) -> dict[str, Any]:
+        props: dict[str, Any] = {
+            "displayName": _arm_literal(self.name),
+            "description": _arm_literal(self.description),
+            "severity": self.severity,
+            "enabled": True,
+            "query": _arm_literal(self.query),
+            "queryFrequency": to_iso(self.frequency),
+            "queryPeriod": to_iso(self.period),
+            "triggerOperator": TRIGGER_OPERATORS[self.trigger_operator],
+            "triggerThreshold": self.trigger_threshold,
+            "suppressionDuration": to_iso(self.frequency),
+            "suppressionEnabled": False,
+            "tactics": list(self.tactics),
+            "techniques": self.parent_techniques,
+            "eventGroupingSettings": {"aggregationKind": "SingleAlert"},
+            "templateVersion": self.version,
+        }
+        if self.entity_mappings:
+            props["entityMappings"] = _entities(self.entity_mappings)
+        return {
+            "id": "[concat(resourceId('Microsoft.OperationalInsights/workspaces/providers', "
+            f"parameters('workspace'), 'Microsoft.SecurityInsights'),'/alertRules/{self.id}')]",
+            "name": f"[concat(parameters('workspace'),'/Microsoft.SecurityInsights/{self.id}')]",
+            "type": "Microsoft.OperationalInsights/workspaces/providers/alertRules",
+            "kind": "Scheduled",
+            "apiVersion": settings.SENTINEL_ARM_API_VERSION,
+            "properties": props,
+        }
+
+
+def _connectors(conns: Sequence[settings.Connector]) -> list[dict[str, Any]]:
+    by_id: dict[str, list[str]] = {}
+    for c in conns:
+        types = by_id.setdefault(c.connector_id, [])
+        if c.data_type not in types:
+            types.append(c.data_type)
+    return [{"connectorId": k, "dataTypes": v} for k, v in by_id.items()]
+
+
+def _entities(mappings: Sequence[EntityMapping]) -> list[dict[str, Any]]:
+    return [
+        {
+            "entityType": m.entity_type,
+            "fieldMappings": [{"identifier": f.identifier, "columnName": f.column_name}
+                              for f in m.field_mappings],
+        }
+        for m in mappings
+    ]
+
+
+def _arm_literal(text: str) -> str:
+    """ARM evaluates a string that starts with '[' and ends with ']' as an expression: escape it."""
+    return "[" + text if text.startswith("[") and text.endswith("]") else text
+
+
+# ------------------------------------------------------------------------------- building
+def _duration_attr(meta: RuleMeta, key: str) -> timedelta | None:
+    raw = meta.custom.get(key)
+    if raw is None:
+        return None
+    try:
+        return parse_duration(str(raw))
+    except ValueError as exc:
+        raise ArtifactError(f"custom attribute {key}: {exc}", meta.location(f"{key}:")) from None
+
+
+def schedule(meta: RuleMeta) -> tuple[timedelta, timedelta]:
+    """(queryFrequency, queryPeriod): level defaults, per-rule overrides, correlations look back
+    their whole window plus one run interval (so no window falls between two runs)."""
+    sched = settings.SCHEDULE_BY_LEVEL[meta.level]
+    freq = _duration_attr(meta, settings.ATTR_SENTINEL_FREQUENCY) or sched.sentinel_frequency
+    period = _duration_attr(meta, settings.ATTR_SENTINEL_PERIOD)
+    if period is None:
+        period = max(sched.sentinel_period, freq)
+        if meta.is_correlation and meta.timespan is not None:
+            period = max(period, meta.timespan + freq)
+    return freq, period
+
+
+def build_rule(query: QueryLike, meta: RuleMeta) -> SentinelRule:
+    """The analytics rule of one compiled Sentinel query (not yet validated)."""
+    cols: list[EntityColumn] = entity_columns(query, meta)
+    text = query.query.rstrip()
+    ext = extend_clause(cols)
+    if ext:
+        text = f"{text}\n{ext}"
+    connectors = []
+    for key in meta.logsources:
+        conn = settings.SENTINEL_CONNECTORS.get(key)
+        if conn is None:
+            raise ArtifactError(f"no Sentinel data connector is known for log source {key}",
+                                meta.location())
+        connectors.append(conn)
+    freq, period = schedule(meta)
+    version = str(meta.custom.get(settings.ATTR_VERSION, settings.DEFAULT_RULE_VERSION))
+    description = meta.description or meta.title
+    return SentinelRule(
+        id=meta.id,
+        name=meta.title,
+        description=description,
+        severity=settings.SEVERITY_BY_LEVEL[meta.level],
+        connectors=tuple(connectors),
+        frequency=freq,
+        period=period,
+        trigger_operator="gt",
+        trigger_threshold=0,
+        tactics=meta.attack.tactics,
+        techniques=meta.attack.techniques,
+        query=text,
+        entity_mappings=tuple(
+            EntityMapping(c.entity_type, (FieldMapping(c.identifier, c.column),)) for c in cols
+        ),
+        version=version,
+        stem=meta.stem,
+        source=meta.location(),
+    )
+
+
+# ------------------------------------------------------------------------------- validation
+def problems(rule: SentinelRule) -> list[str]:
+    """Every product-limit violation of a rule, as sentences (empty = importable)."""
+    out: list[str] = []
+    try:
+        uuid.UUID(rule.id)
+    except ValueError:
+        out.append(f"id '{rule.id}' is not a GUID")
+    if not rule.name.strip():
+        out.append("name is empty")
+    if len(rule.name) > settings.SENTINEL_NAME_MAX:
+        out.append(f"name is {len(rule.name)} characters, more than {settings.SENTINEL_NAME_MAX}")
+    if not rule.description.strip():
+        out.append("description is empty")
+    if len(rule.description) > settings.SENTINEL_DESCRIPTION_MAX:
+        out.append(f"description is {len(rule.description)} characters, "
+                   f"more than {settings.SENTINEL_DESCRIPTION_MAX}")
+    if len(rule.query) > settings.SENTINEL_QUERY_MAX:
+        out.append(f"query is {len(rule.query)} characters, more than {settings.SENTINEL_QUERY_MAX}")
+    if rule.severity not in settings.SENTINEL_SEVERITIES:
+        out.append(f"severity '{rule.severity}' is not one of {', '.join(settings.SENTINEL_SEVERITIES)}")
+    if not rule.connectors:
+        out.append("requiredDataConnectors is empty")
+    lo, hi = settings.SENTINEL_PERIOD_MIN, settings.SENTINEL_PERIOD_MAX
+    for label, value in (("queryFrequency", rule.frequency), ("queryPeriod", rule.period)):
+        if not lo <= value <= hi:
+            out.append(f"{label} {_show(value)} is outside {_show(lo)} .. {_show(hi)}")
+        elif value.total_seconds() % 60:
+            out.append(f"{label} {value} is not a whole number of minutes")
+    if rule.period < rule.frequency:
+        out.append(f"queryPeriod {_show(rule.period)} is shorter than queryFrequency {_show(rule.frequency)}")
+    if rule.trigger_operator not in TRIGGER_OPERATORS:
+        out.append(f"triggerOperator '{rule.trigger_operator}' is not one of {', '.join(TRIGGER_OPERATORS)}")
+    if not 0 <= rule.trigger_threshold <= settings.SENTINEL_TRIGGER_THRESHOLD_MAX:
+        out.append(f"triggerThreshold {rule.trigger_threshold} is outside 0 .. "
+                   f"{settings.SENTINEL_TRIGGER_THRESHOLD_MAX}")
+    for t in rule.tactics:
+        if t not in settings.SENTINEL_TACTICS:
+            out.append(f"tactic '{t}' is not a Sentinel tactic")
+    for t in rule.techniques:
+        if not re.fullmatch(r"T\d{4}(\.\d{3})?", t):
+            out.append(f"technique '{t}' is not an ATT&CK technique id")
+    n = len(rule.entity_mappings)
+    if n and not settings.SENTINEL_ENTITIES_MIN <= n <= settings.SENTINEL_ENTITIES_MAX:
+        out.append(f"{n} entity mappings; Sentinel takes {settings.SENTINEL_ENTITIES_MIN} to "
+                   f"{settings.SENTINEL_ENTITIES_MAX}")
+    for m in rule.entity_mappings:
+        k = len(m.field_mappings)
+        if not settings.SENTINEL_FIELD_MAPPINGS_MIN <= k <= settings.SENTINEL_FIELD_MAPPINGS_MAX:
+            out.append(f"entity {m.entity_type} has {k} field mappings; Sentinel takes "
+                       f"{settings.SENTINEL_FIELD_MAPPINGS_MIN} to {settings.SENTINEL_FIELD_MAPPINGS_MAX}")
+        for f in m.field_mappings:
+            if not re.search(rf"\b{re.escape(f.column_name)}\b", rule.query):
+                out.append(f"entity {m.entity_type} maps column {f.column_name}, which the query "
+                           "does not return")
+    if not _SEMVER.match(rule.version):
+        out.append(f"version '{rule.version}' is not semantic (x.y.z)")
+    return out
+
+
+def _show(td: timedelta) -> str:
+    try:
+        return to_short(td)
+    except ValueError:
+        return str(td)
+
+
+def validate(rule: SentinelRule) -> None:
+    found = problems(rule)
+    if found:
+        raise ArtifactError(
+            f"Sentinel analytics rule '{rule.name}' violates product limits: " + "; ".join(found),
+            rule.source,
+        )
+
+
+# ------------------------------------------------------------------------------- writing
+class _BlockDumper(yaml.SafeDumper):
+    pass
+
+
+def _str_repr(dumper: yaml.SafeDumper, data: str) -> yaml.ScalarNode:
+    if "\n" in data:
+        return dumper.represent_scalar("tag:yaml.org,2002:str", data, style="|")
+    return dumper.represent_scalar("tag:yaml.org,2002:str", data)
+
+
+_BlockDumper.add_representer(str, _str_repr)
+
+
+def render_yaml(rule: SentinelRule) -> str:
+    d = rule.to_yaml_dict()
+    # a block scalar cannot carry trailing spaces on lines; strip them so `|` is always usable
+    for key in ("description", "query"):
+        d[key] = "\n".join(line.rstrip() for line in str(d[key]).splitlines()) + (
+            "\n" if "\n" in str(d[key]) else "")
+    return yaml.dump(d, Dumper=_BlockDumper, sort_keys=False, allow_unicode=True, width=4096)
+
+
+def arm_template(rules: Sequence[SentinelRule]) -> dict[str, Any]:
+    return {
+        "$schema": settings.ARM_SCHEMA,
+        "contentVersion": "1.0.0.0",
+        "parameters": {
+            "workspace": {
+                "type": "String",
+                "metadata": {"description": "Name of the Log Analytics workspace of Microsoft Sentinel"},
+            }
+        },
+        "resources": [r.to_arm_resource() for r in rules],
+    }
+
+
+def write(rules: Sequence[SentinelRule], out_dir: Path) -> list[Path]:
+    """Validate every rule, then write ``<stem>.yaml`` per rule and ``azuredeploy.json``."""
+    for r in rules:
+        validate(r)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    for r in rules:
+        p = out_dir / f"{r.stem}.yaml"
+        p.write_text(render_yaml(r), encoding="utf-8")
+        written.append(p)
+    arm = out_dir / "azuredeploy.json"
+    arm.write_text(json.dumps(arm_template(rules), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    written.append(arm)
+    return written

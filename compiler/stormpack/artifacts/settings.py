@@ -1,0 +1,231 @@
+"""Product limits, schedules and mappings of the deployable artifacts, as data.
+
+Everything a product imposes (Sentinel's template-schema limits, Defender's allowed schedule
+periods and impacted-asset identifiers) and every default we chose (schedule per level, entity
+columns per table) lives here, so the emitters hold logic only. Sources:
+Azure-Sentinel ``.script/tests/detectionTemplateSchemaValidation`` (limits), Microsoft Graph
+``ruleSchedule`` / ``impactedUserAsset`` (Defender), savedsearches.conf.spec (Splunk).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from types import MappingProxyType
+from typing import Final
+
+# ------------------------------------------------------------------------------- Sentinel limits
+SENTINEL_NAME_MAX: Final = 256
+SENTINEL_DESCRIPTION_MAX: Final = 5000
+SENTINEL_QUERY_MAX: Final = 10000
+SENTINEL_PERIOD_MIN: Final = timedelta(minutes=5)
+SENTINEL_PERIOD_MAX: Final = timedelta(days=14)
+SENTINEL_ENTITIES_MIN: Final = 1
+SENTINEL_ENTITIES_MAX: Final = 5
+SENTINEL_FIELD_MAPPINGS_MIN: Final = 1
+SENTINEL_FIELD_MAPPINGS_MAX: Final = 3
+SENTINEL_TRIGGER_THRESHOLD_MAX: Final = 10000
+SENTINEL_SEVERITIES: Final = ("Informational", "Low", "Medium", "High")
+
+#: The ARM API version of the template. 2023-02-01 (GA) has no ``subTechniques`` property:
+#: ``techniques`` takes parent ids only (T1114, never T1114.002); sub-techniques stay in the
+#: YAML's ``relevantTechniques``.
+SENTINEL_ARM_API_VERSION: Final = "2023-02-01"
+ARM_SCHEMA: Final = "https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#"
+
+#: Tactics the Sentinel alert-rule API accepts (AttackTactic enum).
+SENTINEL_TACTICS: Final = (
+    "Reconnaissance", "ResourceDevelopment", "InitialAccess", "Execution", "Persistence",
+    "PrivilegeEscalation", "DefenseEvasion", "CredentialAccess", "Discovery", "LateralMovement",
+    "Collection", "Exfiltration", "CommandAndControl", "Impact", "PreAttack",
+    "ImpairProcessControl", "InhibitResponseFunction",
+)
+
+#: Sigma ATT&CK tactic tag (``attack.<name>``, v1 underscores normalised to hyphens) -> Sentinel.
+#: ATT&CK v18 split Defense Evasion into Stealth and Defense Impairment; Sentinel still knows
+#: only DefenseEvasion.
+ATTACK_TACTIC_TAGS: Final = MappingProxyType({
+    "reconnaissance": "Reconnaissance",
+    "resource-development": "ResourceDevelopment",
+    "initial-access": "InitialAccess",
+    "execution": "Execution",
+    "persistence": "Persistence",
+    "privilege-escalation": "PrivilegeEscalation",
+    "defense-evasion": "DefenseEvasion",
+    "stealth": "DefenseEvasion",
+    "defense-impairment": "DefenseEvasion",
+    "credential-access": "CredentialAccess",
+    "discovery": "Discovery",
+    "lateral-movement": "LateralMovement",
+    "collection": "Collection",
+    "exfiltration": "Exfiltration",
+    "command-and-control": "CommandAndControl",
+    "impact": "Impact",
+})
+
+SEVERITY_BY_LEVEL: Final = MappingProxyType({
+    "informational": "Informational",
+    "low": "Low",
+    "medium": "Medium",
+    "high": "High",
+    "critical": "High",  # Sentinel has no Critical
+})
+
+
+@dataclass(frozen=True)
+class Connector:
+    connector_id: str
+    data_type: str
+
+
+#: Taxonomy log source -> Sentinel data connector feeding its table.
+SENTINEL_CONNECTORS: Final = MappingProxyType({
+    "m365_audit": Connector("Office365", "OfficeActivity"),
+    "azure_signinlogs": Connector("AzureActiveDirectory", "SigninLogs"),
+    "azure_noninteractivesigninlogs": Connector("AzureActiveDirectory", "AADNonInteractiveUserSignInLogs"),
+    "azure_auditlogs": Connector("AzureActiveDirectory", "AuditLogs"),
+})
+
+
+# ------------------------------------------------------------------------------- schedules
+@dataclass(frozen=True)
+class Schedule:
+    """How often a rule of one level runs on each product (overridable per rule)."""
+
+    sentinel_frequency: timedelta
+    sentinel_period: timedelta
+    defender_period: str
+    splunk_cron: str
+    splunk_earliest: str
+    splunk_latest: str
+
+
+SCHEDULE_BY_LEVEL: Final = MappingProxyType({
+    "critical": Schedule(timedelta(minutes=15), timedelta(minutes=15), "1H",
+                         "*/15 * * * *", "-20m@m", "-5m@m"),
+    "high": Schedule(timedelta(hours=1), timedelta(hours=1), "1H", "5 * * * *", "-70m@m", "-10m@m"),
+    "medium": Schedule(timedelta(hours=1), timedelta(hours=1), "3H", "10 * * * *", "-70m@m", "-10m@m"),
+    "low": Schedule(timedelta(days=1), timedelta(days=1), "12H", "15 2 * * *", "-1450m@m", "-10m@m"),
+    "informational": Schedule(timedelta(days=1), timedelta(days=1), "24H", "20 2 * * *",
+                              "-1450m@m", "-10m@m"),
+})
+
+#: Custom attributes a rule may carry to override its schedule (pySigma keeps unknown keys in
+#: ``rule.custom_attributes``). Durations are Sentinel-style (``30m``, ``2h``, ``1d``) or ISO-8601.
+ATTR_SENTINEL_FREQUENCY: Final = "sentinel_query_frequency"
+ATTR_SENTINEL_PERIOD: Final = "sentinel_query_period"
+ATTR_DEFENDER_PERIOD: Final = "defender_schedule_period"
+ATTR_SPLUNK_CRON: Final = "splunk_cron_schedule"
+ATTR_SPLUNK_EARLIEST: Final = "splunk_earliest_time"
+ATTR_SPLUNK_LATEST: Final = "splunk_latest_time"
+ATTR_VERSION: Final = "version"
+
+DEFAULT_RULE_VERSION: Final = "1.0.0"
+
+# ------------------------------------------------------------------------------- entities
+@dataclass(frozen=True)
+class EntitySource:
+    """A taxonomy field that can feed an entity identifier."""
+
+    entity_type: str  # Sentinel entityType
+    identifier: str  # Sentinel identifier
+    field: str  # taxonomy (Sigma) field name
+    column: str  # the extended column the query gets, e.g. AccountCustomEntity
+
+
+#: Preference order: the first available field of each entity type wins.
+ENTITY_SOURCES: Final = (
+    EntitySource("Account", "FullName", "UserId", "AccountCustomEntity"),
+    EntitySource("Account", "FullName", "properties.userPrincipalName", "AccountCustomEntity"),
+    EntitySource("Account", "FullName", "properties.initiatedBy.user.userPrincipalName",
+                 "AccountCustomEntity"),
+    EntitySource("IP", "Address", "ClientIP", "IPCustomEntity"),
+    EntitySource("IP", "Address", "ClientIPAddress", "IPCustomEntity"),
+    EntitySource("IP", "Address", "ActorIpAddress", "IPCustomEntity"),
+    EntitySource("IP", "Address", "properties.ipAddress", "IPCustomEntity"),
+    EntitySource("IP", "Address", "callerIpAddress", "IPCustomEntity"),
+    EntitySource("IP", "Address", "properties.initiatedBy.user.ipAddress", "IPCustomEntity"),
+    EntitySource("CloudApplication", "Name", "properties.appDisplayName", "CloudAppCustomEntity"),
+    EntitySource("CloudApplication", "Name", "AppId", "CloudAppCustomEntity"),
+    EntitySource("CloudApplication", "Name", "ClientAppId", "CloudAppCustomEntity"),
+    EntitySource("CloudApplication", "Name", "properties.appId", "CloudAppCustomEntity"),
+    EntitySource("CloudApplication", "Name", "properties.initiatedBy.app.displayName",
+                 "CloudAppCustomEntity"),
+    EntitySource("Mailbox", "MailboxPrimaryAddress", "MailboxOwnerUPN", "MailboxCustomEntity"),
+)
+
+#: Columns of the Sentinel tables for entity fields a rule does not itself test (a single-event
+#: query returns every column of its table, so these are always there). Keyed by table, then
+#: taxonomy field -> KQL expression.
+_OFFICE_IP = (
+    'iff(ClientIP startswith "[", tostring(split(trim_start(@"\\[", ClientIP), "]")[0]), '
+    'iff(countof(ClientIP, ":") == 1, tostring(split(ClientIP, ":")[0]), ClientIP))'
+)
+SENTINEL_TABLE_COLUMNS: Final = MappingProxyType({
+    "OfficeActivity": MappingProxyType({
+        "UserId": "UserId", "ClientIP": _OFFICE_IP, "AppId": "AppId", "ClientAppId": "ClientAppId",
+        "MailboxOwnerUPN": "MailboxOwnerUPN",
+    }),
+    "SigninLogs": MappingProxyType({
+        "properties.userPrincipalName": "UserPrincipalName", "properties.ipAddress": "IPAddress",
+        "properties.appDisplayName": "AppDisplayName",
+    }),
+    "AADNonInteractiveUserSignInLogs": MappingProxyType({
+        "properties.userPrincipalName": "UserPrincipalName", "properties.ipAddress": "IPAddress",
+        "properties.appDisplayName": "AppDisplayName",
+    }),
+    "AuditLogs": MappingProxyType({
+        "properties.initiatedBy.user.userPrincipalName":
+            "tostring(InitiatedBy.user.userPrincipalName)",
+        "properties.initiatedBy.user.ipAddress": "tostring(InitiatedBy.user.ipAddress)",
+        "properties.initiatedBy.app.displayName": "tostring(InitiatedBy.app.displayName)",
+    }),
+})
+
+# ------------------------------------------------------------------------------- Defender XDR
+DEFENDER_PERIODS: Final = ("0", "1H", "3H", "12H", "24H")
+#: impactedUserAsset identifiers we may emit (a subset of the Graph enum, the documented ones).
+DEFENDER_USER_ASSET_IDENTIFIERS: Final = (
+    "accountObjectId", "accountSid", "accountUpn", "accountName", "accountDomain",
+    "servicePrincipalId", "targetAccountUpn",
+)
+DEFENDER_SEVERITIES: Final = ("informational", "low", "medium", "high")
+DEFENDER_SEVERITY_BY_LEVEL: Final = MappingProxyType({
+    "informational": "informational", "low": "low", "medium": "medium", "high": "high",
+    "critical": "high",
+})
+
+
+@dataclass(frozen=True)
+class DefenderTable:
+    """What a Defender XDR custom detection on this table must return."""
+
+    asset_column: str  # the impacted-asset column
+    asset_identifier: str  # impactedUserAsset.identifier
+    extra_columns: tuple[str, ...]  # always projected too (context for the analyst)
+
+
+#: Tables a Defender XDR custom detection can run on for our log sources.
+DEFENDER_TABLES: Final = MappingProxyType({
+    "CloudAppEvents": DefenderTable(
+        "AccountObjectId", "accountObjectId",
+        ("AccountId", "AccountDisplayName", "ActionType", "Application", "IPAddress"),
+    ),
+    "EntraIdSignInEvents": DefenderTable(
+        "AccountObjectId", "accountObjectId",
+        ("AccountUpn", "Application", "ApplicationId", "IPAddress", "ErrorCode"),
+    ),
+})
+DEFENDER_REQUIRED_COLUMNS: Final = ("Timestamp", "ReportId")
+DEFENDER_DISPLAY_NAME_MAX: Final = 256  # Graph rejects longer display names
+
+# ------------------------------------------------------------------------------- Splunk
+SPLUNK_APP_ID: Final = "stormpack"
+SPLUNK_APP_LABEL: Final = "stormpack - Storm-0558 detections"
+SPLUNK_RISK_SCORE_BY_LEVEL: Final = MappingProxyType({
+    "informational": 10, "low": 25, "medium": 50, "high": 75, "critical": 90,
+})
+SPLUNK_NOTABLE_SEVERITY_BY_LEVEL: Final = MappingProxyType({
+    "informational": "informational", "low": "low", "medium": "medium", "high": "high",
+    "critical": "critical",
+})
