@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import sigma.modifiers as _sigma_modifiers
 from sigma.collection import SigmaCollection
 from sigma.correlations import SigmaCorrelationRule
 from sigma.exceptions import SigmaError, SigmaRuleLocation
@@ -27,6 +28,10 @@ from .errors import Location, RuleLoadError, ValuesError
 from .yamlio import YamlError, load_yaml_file, read_text_file
 
 RULE_SUFFIXES = (".yml", ".yaml")
+
+# Sigma spec v2 names `utf16le` as an alias of `wide`; pySigma 1.5.1 lacks the alias and would
+# reject such a rule. Register it once here, where every consumer loads rules.
+_sigma_modifiers.modifier_mapping.setdefault("utf16le", _sigma_modifiers.SigmaWideModifier)
 AnyRule = SigmaRule | SigmaCorrelationRule
 
 
