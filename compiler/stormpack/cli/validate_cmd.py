@@ -6,8 +6,8 @@ from pathlib import Path
 
 import click
 
-from ..validate.runner import ValidateOptions, validate
 from ..validate.report import FORMATS, render
+from ..validate.runner import ValidateOptions, validate
 
 
 @click.command("validate")
