@@ -353,7 +353,8 @@ def test_array_on_the_path_matches_any_element(tmp_path: Path) -> None:
 
 def test_name_value_array_is_addressed_by_exact_name(tmp_path: Path) -> None:
     r = rule(tmp_path, {"sel": {"Parameters.ForwardTo|contains": "@"}, "condition": "sel"})
-    assert r.matches(ual(Parameters=[{"Name": "Name", "Value": "x"}, {"Name": "ForwardTo", "Value": "a@b.c"}]))
+    assert r.matches(ual(Parameters=[{"Name": "Name", "Value": "x"},
+                                     {"Name": "ForwardTo", "Value": "a@b.c"}]))
     assert not r.matches(ual(Parameters=[{"Name": "Name", "Value": "a@b.c"}]))
     assert not r.matches(ual(Parameters=[{"Name": "ForwardToX", "Value": "a@b.c"}]))
     assert not r.matches(ual(Parameters=[{"Name": "forwardto", "Value": "a@b.c"}]))
@@ -403,7 +404,8 @@ def test_condition_precedence_and_brackets(tmp_path: Path, condition: str, recor
         ("all of them", {"Operation": "A", "UserId": "B"}, False),
     ],
 )
-def test_quantified_conditions(tmp_path: Path, condition: str, record: dict[str, Any], expected: bool) -> None:
+def test_quantified_conditions(tmp_path: Path, condition: str, record: dict[str, Any],
+                               expected: bool) -> None:
     det = {"sel_a": {"Operation": "A"}, "sel_b": {"UserId": "B"}, "other": {"ObjectId": "C"},
            "condition": condition}
     r = rule(tmp_path, det)
@@ -426,7 +428,8 @@ def test_prefilter_keeps_case_insensitive_matches(tmp_path: Path) -> None:
     r = eng.rules[0]
     assert r.prefilter is not None and r.prefilter[0] == "Operation"
     hits = eng.process(ual(Operation="SET-INBOXRULE", UserId="U"), EventRef("f", 3))
-    assert [(h.rule.stem, h.ref, h.timestamp) for h in hits] == [("rule", EventRef("f", 3), "2023-06-14T02:41:07")]
+    assert [(h.rule.stem, h.ref, h.timestamp) for h in hits] == [
+        ("rule", EventRef("f", 3), "2023-06-14T02:41:07")]
     assert eng.process(ual(Operation="Remove-InboxRule", UserId="u"), EventRef("f", 4)) == []
     # a non-string Operation cannot be decided by the prefilter: the rule is evaluated
     assert eng.process(ual(Operation=["Set-InboxRule"], UserId="u"), EventRef("f", 5))
