@@ -10,6 +10,7 @@ import orjson
 
 from ..errors import EventReadError, Location
 from .model import FileFormat
+from .unwrap import is_records_batch
 
 _HEADER_NAME = re.compile(r"[^\x00-\x1f\x7f]{1,200}")
 _LINES_TO_TRY = 5
@@ -28,7 +29,8 @@ def _looks_like_json_lines(head: bytes, complete: bool) -> bool:
         except orjson.JSONDecodeError:
             value = None
         if isinstance(value, dict):
-            return True
+            # a {"records": [...]} batch is streamed element by element, even on one line
+            return not is_records_batch(value)
         tried += 1
         if tried >= _LINES_TO_TRY:
             break

@@ -35,7 +35,7 @@ class _Window:
     """A sliding window of decoded text over a byte stream, with line counting."""
 
     def __init__(self, stream: BinaryIO, limits: ReaderLimits, compressed: bool) -> None:
-        self._stream = stream
+        self._read = getattr(stream, "read1", stream.read)  # read1: keep data before a broken tail
         self._limits = limits
         self._compressed = compressed
         self._decoder = codecs.getincrementaldecoder("utf-8")("surrogateescape")
@@ -55,7 +55,7 @@ class _Window:
             self._counted -= self.pos
             self.pos = 0
         try:
-            data = self._stream.read(max(want or 0, self._limits.chunk_bytes))
+            data = self._read(max(want or 0, self._limits.chunk_bytes))
         except STREAM_ERRORS as exc:
             self.eof = True
             raise _Broken(describe_stream_error(exc, self._compressed)) from None

@@ -143,24 +143,33 @@ class OpenedSource:
 
 
 def _read_head(path: Path, compressed: bool) -> tuple[bytes, bool]:
-    """The first decompressed bytes of a file and whether they are all of it."""
+    """The first (decompressed) bytes of a file and whether they are all of it.
+
+    gzip is inflated with zlib directly so that the head of a truncated or corrupt stream is
+    still seen; what cannot be read is reported later, while reading.
+    """
     with open(path, "rb") as raw:
-        stream: BinaryIO = gzip.GzipFile(fileobj=raw, mode="rb") if compressed else raw  # type: ignore[assignment]
-        parts: list[bytes] = []
-        size = 0
+        if not compressed:
+            head = raw.read(SNIFF_BYTES)
+            return head, len(head) < SNIFF_BYTES and not raw.read(1)
+        out = bytearray()
+        inflater = zlib.decompressobj(wbits=31)
         try:
-            while size < SNIFF_BYTES:
-                chunk = stream.read(SNIFF_BYTES - size)
-                if not chunk:
-                    return b"".join(parts), True
-                parts.append(chunk)
-                size += len(chunk)
-        except STREAM_ERRORS as exc:
-            head = b"".join(parts)
-            if not head:
+            while len(out) < SNIFF_BYTES:
+                data = inflater.unconsumed_tail or raw.read(16 * 1024)
+                if not data:
+                    return bytes(out), inflater.eof
+                out += inflater.decompress(data, SNIFF_BYTES - len(out))
+                if inflater.eof:
+                    rest = inflater.unused_data + raw.read(1)
+                    if not rest.strip(b"\x00"):
+                        return bytes(out), True
+                    inflater = zlib.decompressobj(wbits=31)  # next gzip member
+                    out += inflater.decompress(rest, SNIFF_BYTES - len(out))
+        except zlib.error as exc:
+            if not out:
                 raise EventReadError(describe_stream_error(exc, compressed), Location(path)) from None
-            return head, False  # the rest is reported while reading
-        return b"".join(parts), False
+        return bytes(out[:SNIFF_BYTES]), False
 
 
 def open_source(path: Path) -> tuple[OpenedSource, bytes, bool]:
