@@ -14,8 +14,9 @@ Everything is validated before anything is written for a product; the first viol
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from ..errors import ArtifactError
@@ -46,11 +47,35 @@ def _meta_for(query: QueryLike, metas: Mapping[str, RuleMeta]) -> RuleMeta:
     return meta
 
 
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")
+
+
+def collect_metas(rules: Sequence[LoadedRule]) -> dict[str, RuleMeta]:
+    """Rule id -> metadata. A file holding several rules (a correlation with its base rule)
+    gives each an artifact stem of ``<file stem>__<title slug>`` so no two artifacts collide."""
+    per_file: dict[Path, int] = {}
+    for lr in rules:
+        per_file[lr.path] = per_file.get(lr.path, 0) + 1
+    out: dict[str, RuleMeta] = {}
+    stems: dict[str, RuleMeta] = {}
+    for lr in rules:
+        meta = rule_meta(lr)
+        if per_file[lr.path] > 1:
+            meta = replace(meta, stem=f"{lr.stem}__{_slug(lr.title)}")
+        if meta.stem in stems:
+            raise ArtifactError(f"rules '{meta.title}' and '{stems[meta.stem].title}' would write the "
+                                f"same artifact files ({meta.stem})", meta.location())
+        stems[meta.stem] = meta
+        out[meta.id] = meta
+    return out
+
+
 def splunk_lookups(tenant: Sequence[lists.TenantList]) -> list[splunk.Lookup]:
     return [
         splunk.Lookup(
             name=tl.lookup, filename=f"{tl.lookup}.csv", column=lists.LOOKUP_COLUMN, values=tl.values,
-            description=f"{tl.name} (used by {', '.join(tl.rules)})",
+            description=f"{tl.name} (used by {'; '.join(tl.rule_titles)})",
         )
         for tl in tenant if tl.is_list
     ]
@@ -68,7 +93,7 @@ def write_artifacts(
     """Write all artifacts. ``compile_skipped`` lists (rule id, target, reason) of rules the
     compiler could not express for a target; they appear in the catalogue."""
     opts = options or ArtifactOptions()
-    metas = {lr.id: rule_meta(lr) for lr in rules}
+    metas = collect_metas(rules)
     report = ArtifactReport()
     report.lists = lists.tenant_lists(rules, values)
     status: dict[str, dict[str, str | None]] = {m.id: {} for m in metas.values()}
@@ -115,7 +140,7 @@ def write_artifacts(
     entries = []
     for lr in rules:
         m = metas[lr.id]
-        used = tuple(tl.name for tl in report.lists if m.stem in tl.rules)
+        used = tuple(tl.name for tl in report.lists if m.id in tl.rule_ids)
         st = status.get(m.id, {})
         entries.append(catalogue.Entry(m, {t: st.get(t, "not compiled for this target")
                                            for t in catalogue.TARGETS}, used))

@@ -47,7 +47,8 @@ class TenantList:
     name: str
     values: tuple[str, ...]
     fields: tuple[str, ...]
-    rules: tuple[str, ...]  # stems
+    rule_ids: tuple[str, ...]
+    rule_titles: tuple[str, ...]
     inline_reason: str | None  # None: deployed as watchlist + lookup
 
     @property
@@ -73,16 +74,23 @@ def lookup_name(name: str) -> str:
     return LOOKUP_PREFIX + re.sub(r"[^A-Za-z0-9_]", "_", name)
 
 
+#: Query expressions of a list membership test, in pySigma's QueryExpressionPlaceholderTransformation
+#: form: {field} is the target column/field, {id} the watchlist alias / lookup name.
+#: KQL: case-insensitive membership, as Sigma compares strings.
+KQL_LIST_EXPRESSION = "{field} in~ ((_GetWatchlist('{id}') | project SearchKey))"
+#: SPL: a subsearch yielding (field="v1") OR (field="v2") ...: search-time matching, so
+#: case-insensitive, wildcard- and CIDR-aware like the inlined values.
+SPL_LIST_EXPRESSION = "[| inputlookup {id} | rename " + LOOKUP_COLUMN + " AS {field} | fields {field}]"
+
+
 def kql_expression(name: str, column: str) -> str:
-    """Membership of a Sentinel column in the placeholder's watchlist (case-insensitive, as Sigma)."""
-    return f"{column} in~ ((_GetWatchlist('{watchlist_alias(name)}') | project SearchKey))"
+    """Membership of a Sentinel column in the placeholder's watchlist."""
+    return KQL_LIST_EXPRESSION.format(field=column, id=watchlist_alias(name))
 
 
 def spl_expression(name: str, field: str) -> str:
-    """Membership of a Splunk field in the placeholder's lookup, as a subsearch that yields
-    ``(field="v1") OR (field="v2") ...`` (search-time matching: case-insensitive, CIDR-aware)."""
-    quoted = f'"{field}"' if not re.fullmatch(r"[A-Za-z0-9_.{}]+", field) else field
-    return f"[| inputlookup {lookup_name(name)} | rename {LOOKUP_COLUMN} AS {quoted} | fields {quoted}]"
+    """Membership of a Splunk field in the placeholder's lookup."""
+    return SPL_LIST_EXPRESSION.format(field=field, id=lookup_name(name))
 
 
 # ------------------------------------------------------------------------------- discovery
@@ -135,14 +143,16 @@ def tenant_lists(rules: Sequence[LoadedRule], values: Mapping[str, Sequence[str]
             reason = (f"used as a pattern ({', '.join(u.modifiers)}) in {u.rule.stem}, not as a whole "
                       "value: inlined from values/")
         fields: list[str] = []
-        stems: list[str] = []
+        ids: list[str] = []
+        titles: list[str] = []
         for u in uses:
             if u.field not in fields:
                 fields.append(u.field)
-            if u.rule.stem not in stems:
-                stems.append(u.rule.stem)
-        out.append(TenantList(name, tuple(str(v) for v in values[name]), tuple(fields), tuple(stems),
-                              reason))
+            if u.rule.id not in ids:
+                ids.append(u.rule.id)
+                titles.append(u.rule.title)
+        out.append(TenantList(name, tuple(str(v) for v in values[name]), tuple(fields), tuple(ids),
+                              tuple(titles), reason))
     return out
 
 

@@ -296,6 +296,8 @@ class _BlockDumper(yaml.SafeDumper):
 def _str_repr(dumper: yaml.SafeDumper, data: str) -> yaml.ScalarNode:
     if "\n" in data:
         return dumper.represent_scalar("tag:yaml.org,2002:str", data, style="|")
+    if len(data) > 80 and data == data.strip() and "  " not in data:
+        return dumper.represent_scalar("tag:yaml.org,2002:str", data, style=">")
     return dumper.represent_scalar("tag:yaml.org,2002:str", data)
 
 
@@ -306,9 +308,8 @@ def render_yaml(rule: SentinelRule) -> str:
     d = rule.to_yaml_dict()
     # a block scalar cannot carry trailing spaces on lines; strip them so `|` is always usable
     for key in ("description", "query"):
-        d[key] = "\n".join(line.rstrip() for line in str(d[key]).splitlines()) + (
-            "\n" if "\n" in str(d[key]) else "")
-    return yaml.dump(d, Dumper=_BlockDumper, sort_keys=False, allow_unicode=True, width=4096)
+        d[key] = "\n".join(line.rstrip() for line in str(d[key]).splitlines())
+    return yaml.dump(d, Dumper=_BlockDumper, sort_keys=False, allow_unicode=True, width=100)
 
 
 def arm_template(rules: Sequence[SentinelRule]) -> dict[str, Any]:

@@ -93,7 +93,8 @@ def data_sources() -> dict[str, DataSource]:
     for key, ls in data.get("logsources", {}).items():
         if not isinstance(ls, dict) or "macro" not in ls:
             continue
-        terms = [f'index="{index}"' if index != "*" else "index=*", f'sourcetype="{ls["sourcetype"]}"']
+        # exactly what the compiler writes when use_macros is off (SPL_TEMPLATE of pipeline_gen)
+        terms = [f'index="{index}"', f'sourcetype="{ls["sourcetype"]}"']
         if ls.get("category"):
             terms.append(f'category="{ls["category"]}"')
         out[key] = DataSource(macro=str(ls["macro"]), definition=" ".join(terms), logsource=key)
@@ -136,10 +137,25 @@ def _logsource_fields(meta: RuleMeta) -> set[str]:
     return names
 
 
+def with_datasource_macros(text: str, meta: RuleMeta) -> str:
+    """Replace the compiler's literal base search of each log source (index/sourcetype/category,
+    written as in the macro definitions) by its data-source macro, so admins point the pack at
+    their indexes in macros.conf."""
+    sources = data_sources()
+    out = text
+    for ds in sources.values():
+        out = out.replace(ds.definition, f"`{ds.macro}`")
+    if not any(f"`{ds.macro}`" in out for ds in sources.values()):
+        raise ArtifactError(
+            f"the Splunk search of '{meta.title}' holds no base search of a known log source "
+            f"({'; '.join(ds.definition for ds in sources.values())})", meta.location())
+    return out
+
+
 def build_search(query: QueryLike, meta: RuleMeta) -> SavedSearch:
     sched = settings.SCHEDULE_BY_LEVEL[meta.level]
     macro = filter_macro(meta.stem)
-    text = query.query.strip()
+    text = with_datasource_macros(query.query.strip(), meta)
     return SavedSearch(
         stanza=stanza_name(meta),
         description=" ".join((meta.description or meta.title).split()),

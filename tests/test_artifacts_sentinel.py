@@ -1,0 +1,302 @@
+"""Sentinel analytics rules: YAML per rule, one ARM template, product limits enforced."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field, replace
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+import yaml
+
+from stormpack.artifacts import settings
+from stormpack.artifacts.build import collect_metas, write_artifacts
+from stormpack.artifacts.durations import parse_duration, to_iso, to_short
+from stormpack.artifacts.model import parse_attack
+from stormpack.artifacts.sentinel import (
+    EntityMapping,
+    FieldMapping,
+    SentinelRule,
+    build_rule,
+    problems,
+    validate,
+)
+from stormpack.errors import ArtifactError, Location
+from stormpack.ruleset import load_ruleset, load_values
+
+DATA = Path(__file__).parent / "data" / "artifacts"
+RULES = DATA / "rules"
+VALUES = DATA / "values"
+TABLES = {"m365_audit": "OfficeActivity", "azure_signinlogs": "SigninLogs"}
+
+
+@dataclass
+class FakeQuery:
+    """A CompiledQuery-shaped object (the emitters read only these attributes)."""
+
+    rule_id: str
+    title: str
+    level: str
+    path: Path
+    stem: str
+    target: str
+    logsource: str
+    table: str
+    query: str
+    fields: dict[str, str] = field(default_factory=dict)
+    is_correlation: bool = False
+
+
+def sentinel_queries(rules_dir: Path = RULES) -> tuple[list[FakeQuery], list]:
+    rules = list(load_ruleset([rules_dir]))
+    metas = collect_metas(rules)
+    out = []
+    for lr in rules:
+        m = metas[lr.id]
+        table = TABLES[m.logsources[0]]
+        q = f'{table}\n| where Operation =~ "MailItemsAccessed"'
+        fields = {g: g for g in m.group_by}
+        if m.is_correlation:
+            q += "\n| summarize dcount(ClientIP) by bin(TimeGenerated, 2h), MailboxOwnerUPN"
+        out.append(FakeQuery(lr.id, lr.title, m.level, lr.path, lr.stem, "sentinel", m.logsources[0],
+                             table, q, fields, m.is_correlation))
+    return out, rules
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list]:
+    out = tmp_path_factory.mktemp("build")
+    queries, rules = sentinel_queries()
+    write_artifacts(queries, rules, out, load_values(VALUES))
+    return out, rules
+
+
+# ------------------------------------------------------------------------------- durations
+@pytest.mark.parametrize(
+    ("text", "td", "short", "iso"),
+    [
+        ("5m", timedelta(minutes=5), "5m", "PT5M"),
+        ("90m", timedelta(minutes=90), "90m", "PT1H30M"),
+        ("2h", timedelta(hours=2), "2h", "PT2H"),
+        ("1d", timedelta(days=1), "1d", "P1D"),
+        ("PT30M", timedelta(minutes=30), "30m", "PT30M"),
+        ("P1DT6H", timedelta(days=1, hours=6), "30h", "P1DT6H"),
+        ("14d", timedelta(days=14), "14d", "P14D"),
+    ],
+)
+def test_durations_round_trip(text: str, td: timedelta, short: str, iso: str) -> None:
+    assert parse_duration(text) == td
+    assert to_short(td) == short
+    assert to_iso(td) == iso
+    assert parse_duration(to_iso(td)) == td
+    assert parse_duration(to_short(td)) == td
+
+
+@pytest.mark.parametrize("bad", ["", "1w", "h", "P", "PT", "soon", "-5m"])
+def test_bad_duration_is_an_error(bad: str) -> None:
+    with pytest.raises(ValueError, match="not a duration"):
+        parse_duration(bad)
+
+
+# ------------------------------------------------------------------------------- ATT&CK
+def test_attack_tags_become_sentinel_tactics_and_parent_techniques() -> None:
+    a = parse_attack([("attack", "credential_access"), ("attack", "t1114.002"), ("attack", "stealth"),
+                      ("attack", "t1114"), ("attack", "g0016"), ("cve", "2023-1")], Location("r.yml"))
+    assert a.tactics == ("CredentialAccess", "DefenseEvasion")
+    assert a.techniques == ("T1114.002", "T1114")
+    assert a.parent_techniques == ("T1114",)
+
+
+def test_unknown_attack_tag_is_an_error() -> None:
+    with pytest.raises(ArtifactError, match=r"r\.yml:3: tag 'attack\.lateral_moves'"):
+        parse_attack([("attack", "lateral_moves")], Location("r.yml", 3))
+
+
+# ------------------------------------------------------------------------------- artifacts
+def test_one_yaml_per_rule_within_limits(built: tuple[Path, list]) -> None:
+    out, rules = built
+    metas = collect_metas(rules)
+    files = sorted((out / "sentinel").glob("*.yaml"))
+    assert {f.stem for f in files} == {m.stem for m in metas.values()}
+    for f in files:
+        d = yaml.safe_load(f.read_text(encoding="utf-8"))
+        meta = metas[d["id"]]
+        assert d["name"] == meta.title
+        assert d["kind"] == "Scheduled"
+        assert d["severity"] == settings.SEVERITY_BY_LEVEL[meta.level]
+        assert d["triggerOperator"] == "gt" and d["triggerThreshold"] == 0
+        assert len(d["name"]) <= settings.SENTINEL_NAME_MAX
+        assert 0 < len(d["description"]) <= settings.SENTINEL_DESCRIPTION_MAX
+        assert len(d["query"]) <= settings.SENTINEL_QUERY_MAX
+        freq, period = parse_duration(d["queryFrequency"]), parse_duration(d["queryPeriod"])
+        assert settings.SENTINEL_PERIOD_MIN <= freq <= period <= settings.SENTINEL_PERIOD_MAX
+        assert set(d["tactics"]) <= set(settings.SENTINEL_TACTICS)
+        assert d["relevantTechniques"] == list(meta.attack.techniques)
+        assert 1 <= len(d["entityMappings"]) <= settings.SENTINEL_ENTITIES_MAX
+        for em in d["entityMappings"]:
+            assert 1 <= len(em["fieldMappings"]) <= settings.SENTINEL_FIELD_MAPPINGS_MAX
+            for fm in em["fieldMappings"]:
+                assert re.search(rf"\| extend .*\b{fm['columnName']} = ", d["query"])
+        conns = {c["connectorId"]: c["dataTypes"] for c in d["requiredDataConnectors"]}
+        for key in meta.logsources:
+            c = settings.SENTINEL_CONNECTORS[key]
+            assert c.data_type in conns[c.connector_id]
+
+
+def test_schedule_defaults_overrides_and_correlation_lookback(built: tuple[Path, list]) -> None:
+    out, rules = built
+    metas = {m.title: m for m in collect_metas(rules).values()}
+
+    def load(title: str) -> dict[str, str]:
+        d: dict[str, str] = yaml.safe_load((out / "sentinel" / f"{metas[title].stem}.yaml").read_text())
+        return d
+
+    over = load("Test Mail Read By Unlisted App")  # sentinel_query_frequency/period: 30m / 2h
+    assert (over["queryFrequency"], over["queryPeriod"]) == ("30m", "2h")
+    medium = settings.SCHEDULE_BY_LEVEL["medium"]
+    plain = load("Test Python User Agent Sign-In")
+    assert parse_duration(plain["queryFrequency"]) == medium.sentinel_frequency
+    assert parse_duration(plain["queryPeriod"]) == medium.sentinel_period
+    corr = load("Test Mail Read From Several Addresses")  # medium, 2h window
+    assert parse_duration(corr["queryFrequency"]) == medium.sentinel_frequency
+    assert parse_duration(corr["queryPeriod"]) == timedelta(hours=2) + medium.sentinel_frequency
+    # a correlation returns only its group-by columns: the only entity is the grouped mailbox
+    assert [e["entityType"] for e in corr["entityMappings"]] == ["Mailbox"]
+    assert corr["query"].rstrip().endswith("| extend MailboxCustomEntity = MailboxOwnerUPN")
+
+
+def test_arm_template_holds_every_rule_with_required_properties(built: tuple[Path, list]) -> None:
+    out, rules = built
+    metas = collect_metas(rules)
+    arm = json.loads((out / "sentinel" / "azuredeploy.json").read_text(encoding="utf-8"))
+    assert arm["$schema"].endswith("deploymentTemplate.json#")
+    assert arm["parameters"]["workspace"]["type"] == "String"
+    ids = [r["name"].rsplit("/", 1)[-1].rstrip("')]") for r in arm["resources"]]
+    assert sorted(ids) == sorted(metas)
+    iso = re.compile(r"^P(\d+D)?(T(\d+H)?(\d+M)?)?$")
+    for res in arm["resources"]:
+        rid = res["name"].rsplit("/", 1)[-1].rstrip("')]")
+        meta = metas[rid]
+        assert res["type"] == "Microsoft.OperationalInsights/workspaces/providers/alertRules"
+        assert res["kind"] == "Scheduled"
+        assert res["apiVersion"] == settings.SENTINEL_ARM_API_VERSION
+        assert res["id"].endswith(f"/alertRules/{rid}')]")
+        p = res["properties"]
+        required = {"displayName", "description", "severity", "enabled", "query", "queryFrequency",
+                    "queryPeriod", "triggerOperator", "triggerThreshold", "suppressionDuration",
+                    "suppressionEnabled", "tactics", "techniques"}
+        assert required <= set(p)
+        assert p["displayName"] == meta.title
+        assert p["triggerOperator"] == "GreaterThan"
+        for key in ("queryFrequency", "queryPeriod", "suppressionDuration"):
+            assert iso.match(p[key]), (key, p[key])
+        yaml_rule = yaml.safe_load((out / "sentinel" / f"{meta.stem}.yaml").read_text())
+        assert parse_duration(p["queryPeriod"]) == parse_duration(yaml_rule["queryPeriod"])
+        assert p["query"] == yaml_rule["query"]
+        # apiVersion 2023-02-01: parent techniques only
+        assert p["techniques"] == list(meta.attack.parent_techniques)
+        assert all("." not in t for t in p["techniques"])
+        assert p["entityMappings"] == yaml_rule["entityMappings"]
+
+
+# ------------------------------------------------------------------------------- limits
+def _valid() -> SentinelRule:
+    queries, rules = sentinel_queries()
+    metas = collect_metas(rules)
+    q = next(q for q in queries if q.title == "Test Python User Agent Sign-In")
+    rule = build_rule(q, metas[q.rule_id])
+    assert problems(rule) == []
+    return rule
+
+
+ONE = (FieldMapping("FullName", "AccountCustomEntity"),)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"name": "n" * 257}, "name is 257 characters, more than 256"),
+        ({"description": "d" * 5001}, "description is 5001 characters, more than 5000"),
+        ({"description": "  "}, "description is empty"),
+        ({"frequency": timedelta(minutes=4), "period": timedelta(minutes=4)}, "queryFrequency 4m is outside"),
+        ({"period": timedelta(days=15)}, "queryPeriod 15d is outside 5m .. 14d"),
+        ({"frequency": timedelta(hours=2), "period": timedelta(hours=1)},
+         "queryPeriod 1h is shorter than queryFrequency 2h"),
+        ({"entity_mappings": tuple(EntityMapping("Account", ONE) for _ in range(6))},
+         "6 entity mappings; Sentinel takes 1 to 5"),
+        ({"entity_mappings": (EntityMapping("Account", ONE * 4),)}, "entity Account has 4 field mappings"),
+        ({"entity_mappings": (EntityMapping("Account", ()),)}, "entity Account has 0 field mappings"),
+        ({"entity_mappings": (EntityMapping("IP", (FieldMapping("Address", "NoSuchColumn"),)),)},
+         "maps column NoSuchColumn, which the query does not return"),
+        ({"tactics": ("Stealth",)}, "tactic 'Stealth' is not a Sentinel tactic"),
+        ({"severity": "Critical"}, "severity 'Critical' is not one of"),
+        ({"trigger_threshold": 10001}, "triggerThreshold 10001 is outside 0 .. 10000"),
+        ({"id": "not-a-guid"}, "id 'not-a-guid' is not a GUID"),
+        ({"version": "1.0"}, "version '1.0' is not semantic"),
+    ],
+)
+def test_each_limit_violation_fails_with_a_clear_message(change: dict[str, object], message: str) -> None:
+    rule = replace(_valid(), **change)  # type: ignore[arg-type]
+    with pytest.raises(ArtifactError) as exc:
+        validate(rule)
+    text = str(exc.value)
+    assert message in text
+    assert text.startswith(f"{RULES / 'azure_signin_test_python_user_agent.yml'}: ")
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"name": "n" * 256},
+        {"description": "d" * 5000},
+        {"frequency": timedelta(minutes=5), "period": timedelta(minutes=5)},
+        {"frequency": timedelta(days=14), "period": timedelta(days=14)},
+        {"entity_mappings": tuple(EntityMapping("Account", ONE * 3) for _ in range(5))},
+    ],
+)
+def test_values_on_the_limit_are_accepted(change: dict[str, object]) -> None:
+    assert problems(replace(_valid(), **change)) == []  # type: ignore[arg-type]
+
+
+def test_query_of_exactly_the_limit_is_accepted() -> None:
+    rule = _valid()
+    padded = rule.query + "\n//" + "x" * (settings.SENTINEL_QUERY_MAX - len(rule.query) - 3)
+    assert len(padded) == settings.SENTINEL_QUERY_MAX
+    assert problems(replace(rule, query=padded)) == []
+    assert problems(replace(rule, query=padded + "x")) == ["query is 10001 characters, more than 10000"]
+
+
+def test_a_rule_breaking_a_limit_fails_the_build(tmp_path: Path) -> None:
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    src = (RULES / "azure_signin_test_python_user_agent.yml").read_text(encoding="utf-8")
+    (rules / "azure_signin_test_python_user_agent.yml").write_text(
+        src + "sentinel_query_period: 15d\n", encoding="utf-8")
+    queries, loaded = sentinel_queries(rules)
+    out = tmp_path / "build"
+    with pytest.raises(ArtifactError) as exc:
+        write_artifacts(queries, loaded, out, {})
+    assert "queryPeriod 15d is outside 5m .. 14d" in str(exc.value)
+    assert "azure_signin_test_python_user_agent.yml" in str(exc.value)
+    assert not (out / "sentinel").exists()
+
+
+def test_bad_schedule_attribute_names_the_line(tmp_path: Path) -> None:
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    src = (RULES / "azure_signin_test_python_user_agent.yml").read_text(encoding="utf-8")
+    path = rules / "azure_signin_test_python_user_agent.yml"
+    path.write_text(src + "sentinel_query_frequency: often\n", encoding="utf-8")
+    line = len(src.splitlines()) + 1
+    queries, loaded = sentinel_queries(rules)
+    with pytest.raises(ArtifactError, match=rf"{re.escape(str(path))}:{line}: custom attribute "
+                                            "sentinel_query_frequency: 'often' is not a duration"):
+        write_artifacts(queries, loaded, tmp_path / "build", {})
+
+
+def test_arm_expression_lookalikes_are_escaped() -> None:
+    rule = replace(_valid(), name="[concat('a','b')]")
+    res = rule.to_arm_resource()
+    assert res["properties"]["displayName"] == "[[concat('a','b')]"
