@@ -302,6 +302,11 @@ function analyze(query, globals) {
 // ---------------------------------------------------------------------------------------------
 
 function main() {
+  // A reader that stops early (`| head`) is not an error of the checker.
+  process.stdout.on("error", (e) => {
+    if (e.code === "EPIPE") process.exit(0);
+    throw e;
+  });
   let raw;
   try {
     raw = fs.readFileSync(0, "utf8");

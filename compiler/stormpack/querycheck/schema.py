@@ -21,6 +21,7 @@ What this module adds on top of that data, all documented in ``docs/query-checks
 from __future__ import annotations
 
 import json
+import os
 import re
 import sys
 from collections.abc import Mapping
@@ -169,15 +170,15 @@ def schema_json(target: Target) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m stormpack.querycheck.schema sentinel|defender``: print the exported schema."""
+    """``python -m stormpack.querycheck sentinel|defender``: print the exported schema."""
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 1 or args[0] not in TARGETS:
-        print(f"usage: python -m stormpack.querycheck.schema {'|'.join(TARGETS)}", file=sys.stderr)
+        print(f"usage: python -m stormpack.querycheck {'|'.join(TARGETS)}", file=sys.stderr)
         return 2
     target: Target = "sentinel" if args[0] == "sentinel" else "defender"
-    print(schema_json(target))
+    try:
+        sys.stdout.write(schema_json(target) + "\n")
+        sys.stdout.flush()
+    except BrokenPipeError:  # the reader stopped early (`| head`): not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
