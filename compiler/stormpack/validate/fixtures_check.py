@@ -1,19 +1,18 @@
 """Every rule proves itself: fixtures/<stem>/ holds >= 1 ``expect: match`` and >= 1
-``expect: no_match`` case (docs/fixtures.md). This reads only what that check needs; the
-matcher's own fixture loader validates the rest when ``stormpack test`` replays the cases."""
+``expect: no_match`` case (docs/fixtures.md). Each case is read with the matcher's fixture
+loader, so a case validate accepts is one ``stormpack test`` can replay."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..yamlio import YamlError, load_yaml_file
+from ..errors import StormpackError
+from ..fixtures import load_fixture_case
 from .findings import Finding, display_path
 from .loading import RuleDoc
-from .locate import top_level_key_line
 
 CASE_SUFFIXES = (".yml", ".yaml")
-EXPECT_VALUES = ("match", "no_match")
 
 
 @dataclass(frozen=True)
@@ -37,52 +36,14 @@ def case_files(fixture_dir: Path) -> list[Path]:
 
 
 def read_case(path: Path, display: str) -> tuple[CaseSummary, list[Finding]]:
+    """Read one case with the matcher's own loader (stormpack.fixtures), so validate and
+    ``stormpack test`` agree on the format; a malformed case becomes a finding."""
     try:
-        data = load_yaml_file(path)
-    except YamlError as exc:
-        return CaseSummary(path, None), [
-            Finding(
-                "stormpack.fixture_format", exc.message, display, exc.location.line if exc.location else None
-            )
-        ]
-    if not isinstance(data, dict):
-        return CaseSummary(path, None), [
-            Finding("stormpack.fixture_format", "a fixture case must be a YAML mapping", display, 1)
-        ]
-    out: list[Finding] = []
-    text = path.read_text(encoding="utf-8")
-    expect = data.get("expect")
-    if expect not in EXPECT_VALUES:
-        out.append(
-            Finding(
-                "stormpack.fixture_format",
-                f"expect must be one of {', '.join(EXPECT_VALUES)}, not {expect!r}",
-                display,
-                top_level_key_line(text, "expect") or 1,
-            )
-        )
-        expect = None
-    has_events = isinstance(data.get("events"), list) and bool(data["events"])
-    events_file = data.get("events_file")
-    if not has_events and not events_file:
-        out.append(
-            Finding(
-                "stormpack.fixture_format",
-                "a case needs a non-empty 'events' list or 'events_file'",
-                display,
-                1,
-            )
-        )
-    elif events_file and not (path.parent / str(events_file)).is_file():
-        out.append(
-            Finding(
-                "stormpack.fixture_format",
-                f"events_file '{events_file}' does not exist",
-                display,
-                top_level_key_line(text, "events_file"),
-            )
-        )
-    return CaseSummary(path, expect if isinstance(expect, str) else None), out
+        case = load_fixture_case(path)
+    except StormpackError as exc:
+        line = exc.location.line if exc.location is not None else None
+        return CaseSummary(path, None), [Finding("stormpack.fixture_format", exc.message, display, line)]
+    return CaseSummary(path, case.expect), []
 
 
 def check_fixtures(doc: RuleDoc, root: Path | None) -> tuple[list[Finding], list[Path]]:
