@@ -1,0 +1,325 @@
+"""compile_rules: the rule files, for one target, into queries (or the reason they cannot be).
+
+Rules are parsed fresh for every call (pySigma mutates rules in place), referenced rules first.
+Before pySigma runs, every field of every rule is resolved against the taxonomy and the target
+data, so an unknown field, an unavailable log source or field, or a value the target cannot spell
+is a CompileError naming rule, field and target, with the rule file and line.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sigma.correlations import SigmaCorrelationRule
+from sigma.exceptions import SigmaError
+from sigma.processing.conditions import LogsourceCondition
+from sigma.processing.pipeline import ProcessingItem, ProcessingPipeline
+from sigma.processing.transformations import FieldMappingTransformation, SetStateTransformation
+from sigma.rule import SigmaDetection, SigmaDetectionItem, SigmaRule
+from sigma.types import SigmaBool, SigmaNumber, SigmaString
+
+from ..errors import CompileError, Location, StormpackError, TaxonomyError, UnmappedLogsourceError
+from ..ruleset import LoadedRule, RuleSet, load_ruleset
+from ..taxonomy import LogsourceSpec, load_taxonomy
+from . import kql_correlation
+from .kusto import StormKustoBackend, Unexpressible
+from .pipeline_gen import CLI_STATE_KEY, load_pipeline_text
+from .placeholders import Values, check_placeholders, expand_for_check, placeholder_items, resolve_values
+from .splunk import StormSplunkBackend
+from .targets import TARGETS, FieldRef, TargetSpec, load_target, resolve_field, resolve_for_rule
+
+
+@dataclass(frozen=True)
+class CompiledQuery:
+    rule_id: str
+    title: str
+    level: str | None
+    path: Path
+    stem: str
+    target: str
+    logsource: str  # taxonomy log source key ("a+b" for a correlation over several)
+    table: str  # KQL table(s), or the Splunk data source description
+    query: str
+    fields: dict[str, str]  # sigma field -> target column / alias the query uses
+    is_correlation: bool
+
+
+@dataclass
+class CompileResult:
+    target: str
+    queries: list[CompiledQuery] = field(default_factory=list)
+    skipped: list[tuple[LoadedRule, str]] = field(default_factory=list)  # could not compile
+    errors: list[CompileError] = field(default_factory=list)  # the same, as errors
+    not_generated: list[LoadedRule] = field(default_factory=list)  # only used by a correlation
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+def iter_items(rule: SigmaRule) -> Iterable[SigmaDetectionItem]:
+    def walk(det: Any) -> Iterable[SigmaDetectionItem]:
+        if isinstance(det, SigmaDetectionItem):
+            yield det
+        elif isinstance(det, SigmaDetection):
+            for d in det.detection_items:
+                yield from walk(d)
+
+    for det in rule.detection.detections.values():
+        yield from walk(det)
+
+
+def _located(exc: CompileError, lr: LoadedRule) -> CompileError:
+    if exc.location is None or exc.location.path is None:
+        exc.location = lr.location(exc.field) if exc.field else Location(lr.path)
+    if exc.rule is None:
+        exc.rule = lr.title
+    return exc
+
+
+def _check_values(ref: FieldRef, item: SigmaDetectionItem, values: Values, lr: LoadedRule) -> None:
+    if not ref.strict_values:
+        return
+    for v in item.value:
+        if isinstance(v, SigmaNumber):
+            texts = [str(v)]
+        elif isinstance(v, SigmaString):
+            if v.contains_special() and not any(type(p).__name__ == "Placeholder" for p in v.s):
+                raise CompileError(
+                    f"wildcards cannot be mapped to {ref.target}'s spellings of this field",
+                    rule=lr.title, target=ref.target, field=ref.field)
+            texts = expand_for_check(v, values)
+        elif isinstance(v, SigmaBool):
+            texts = [str(v.boolean).lower()]
+        else:
+            continue
+        for t in texts:
+            if t not in ref.values:
+                raise CompileError(
+                    f"value {t!r} has no known spelling on {ref.target} (known: "
+                    f"{', '.join(sorted(ref.values, key=lambda x: (len(x), x)))}); add it to "
+                    f"data/targets/{ref.target}.yml", rule=lr.title, target=ref.target, field=ref.field)
+
+
+class _Compiler:
+    def __init__(self, ruleset: RuleSet, target: TargetSpec, values: dict[str, list[str]], values_source: str):
+        self.ruleset = ruleset
+        self.target = target
+        self.values = values
+        self.values_source = values_source
+        self.taxonomy = load_taxonomy()
+        self.refs: dict[int, dict[str, FieldRef]] = {}
+        self.logsource: dict[int, LogsourceSpec] = {}
+        self.failed: dict[int, CompileError] = {}
+        self.corr: dict[int, tuple[list[str], str | None, dict[str, dict[str, str]]]] = {}
+
+    # ------------------------------------------------------------------ before pySigma
+    def prepare(self, lr: LoadedRule) -> None:
+        rule = lr.rule
+        assert isinstance(rule, SigmaRule)
+        try:
+            ls = self.taxonomy.logsource_for(rule.logsource, lr.title)
+        except TaxonomyError as exc:
+            raise UnmappedLogsourceError(exc.message.split(": ", 1)[-1], Location(lr.path, lr.line_of("logsource")),
+                                         rule=lr.title, target=self.target.name) from None
+        items = list(iter_items(rule))
+        fields = list(dict.fromkeys(i.field for i in items if i.field is not None))
+        refs = resolve_for_rule(self.target, ls, fields, lr.title)
+        check_placeholders(rule, items, self.values, lr.path, self.target.name, self.values_source)
+        for item in items:
+            if item.field is not None:
+                _check_values(refs[item.field], item, self.values, lr)
+        self.refs[id(rule)] = refs
+        self.logsource[id(rule)] = ls
+
+    def refs_for(self, rule: Any) -> Mapping[str, FieldRef]:
+        return self.refs.get(id(rule), {})
+
+    # ------------------------------------------------------------------ pipeline
+    def pipeline(self) -> ProcessingPipeline:
+        items: list[ProcessingItem] = [
+            ProcessingItem(SetStateTransformation(CLI_STATE_KEY, True), identifier="stormpack_cli_flag"),
+            *placeholder_items(),
+        ]
+        per_ls: dict[str, dict[str, str]] = {}
+        for rid, refs in self.refs.items():
+            key = self.logsource[rid].key
+            for f, r in refs.items():
+                if r.kind == "name_value":
+                    per_ls.setdefault(key, {})[f] = r.name
+        for key, mapping in sorted(per_ls.items()):
+            ls = self.taxonomy.logsources[key]
+            items.append(ProcessingItem(
+                FieldMappingTransformation(dict(sorted(mapping.items()))),
+                identifier=f"stormpack_{key}_name_value",
+                rule_conditions=[LogsourceCondition(**ls.sigma_logsource)],
+            ))
+        cli = ProcessingPipeline(items=items, vars=dict(self.values), name="stormpack_cli", priority=1)
+        shipped = ProcessingPipeline.from_yaml(load_pipeline_text(self.target.name))
+        return cli + shipped
+
+    # ------------------------------------------------------------------ correlations
+    def capture_correlation(self, corr: SigmaCorrelationRule) -> None:
+        """Group-by, value field and aliases as written (pySigma's field mapping mutates them)."""
+        group = [str(g) for g in (corr.group_by or [])]
+        cond = corr.condition
+        fr = getattr(cond, "fieldref", None) if cond is not None else None
+        value = (fr if isinstance(fr, str) else fr[0]) if fr else None
+        aliases: dict[str, dict[str, str]] = {}
+        for alias in corr.aliases or []:
+            aliases[str(alias.alias)] = {str(ref.reference): str(f) for ref, f in alias.mapping.items()}
+        self.corr[id(corr)] = (group, value, aliases)
+
+    def correlation_fields(self, corr: SigmaCorrelationRule) -> list[str]:
+        group, value, _ = self.corr[id(corr)]
+        return group + ([value] if value else [])
+
+    def field_on(self, corr: SigmaCorrelationRule, rule: SigmaRule, name: str) -> str:
+        _, _, aliases = self.corr[id(corr)]
+        mapping = aliases.get(name)
+        if mapping is not None:
+            for reference, fname in mapping.items():
+                if reference in (rule.name, str(rule.id)):
+                    return fname
+        return name
+
+    def add_correlation_fields(self, corr: SigmaCorrelationRule) -> None:
+        """The referenced rules' queries must also define the fields the correlation groups by."""
+        for ref in corr.rules:
+            rule = ref.rule
+            if isinstance(rule, SigmaRule) and id(rule) in self.refs:
+                for name, fref in self.correlation_refs(corr, rule).items():
+                    self.refs[id(rule)].setdefault(self.field_on(corr, rule, name), fref)
+
+    def correlation_refs(self, corr: SigmaCorrelationRule, rule: SigmaRule) -> dict[str, FieldRef]:
+        ls = self.logsource[id(rule)]
+        lt = self.target.logsource(ls.key, str(rule.title))
+        out = {}
+        for name in self.correlation_fields(corr):
+            out[name] = resolve_field(self.target, lt, ls, self.taxonomy, self.field_on(corr, rule, name),
+                                      str(corr.title))
+        return out
+
+    def kql_correlation(self, corr: SigmaCorrelationRule) -> str:
+        subs = []
+        for rule in kql_correlation.referenced(corr):
+            ls = self.logsource[id(rule)]
+            lt = self.target.logsource(ls.key, str(rule.title))
+            result = rule.get_conversion_result()
+            if len(result) != 1:
+                raise Unexpressible(f"referenced rule '{rule.title}' compiles to {len(result)} queries")
+            subs.append(kql_correlation.SubRule(
+                rule_id=str(rule.name or rule.id), query=str(result[0]), time=lt.time,
+                refs=self.correlation_refs(corr, rule)))
+        group, value, _ = self.corr[id(corr)]
+        return kql_correlation.render(corr, subs, group, value)
+
+    # ------------------------------------------------------------------ run
+    def backend(self) -> Any:
+        pipe = self.pipeline()
+        if self.target.is_kql:
+            return StormKustoBackend(processing_pipeline=pipe, refs_for=self.refs_for,
+                                     correlation=self.kql_correlation)
+        return StormSplunkBackend(processing_pipeline=pipe, refs_for=self.refs_for)
+
+    def describe_source(self, ls_key: str) -> str:
+        lt = self.target.logsources[ls_key]
+        if self.target.is_kql:
+            return f"{lt.table}" + (f" ({lt.filter})" if lt.filter else "")
+        cat = f' category="{lt.category}"' if lt.category else ""
+        return f'sourcetype="{lt.sourcetype}"{cat}'
+
+    def compiled(self, lr: LoadedRule, query: str) -> CompiledQuery:
+        rule = lr.rule
+        if isinstance(rule, SigmaCorrelationRule):
+            subs = [r.rule for r in rule.rules]
+            keys = list(dict.fromkeys(self.logsource[id(r)].key for r in subs))
+            fields = {}
+            for r in subs:
+                assert isinstance(r, SigmaRule)
+                for name, ref in self.correlation_refs(rule, r).items():
+                    fields.setdefault(name, ref.name)
+            logsource = "+".join(keys)
+            table = " + ".join(dict.fromkeys(self.describe_source(k) for k in keys))
+        else:
+            refs = self.refs[id(rule)]
+            logsource = self.logsource[id(rule)].key
+            table = self.describe_source(logsource)
+            fields = {f: r.name for f, r in refs.items()}
+        level = getattr(rule, "level", None)
+        return CompiledQuery(
+            rule_id=lr.id, title=lr.title, level=str(level.name).lower() if level is not None else None,
+            path=lr.path, stem=lr.stem, target=self.target.name, logsource=logsource, table=table,
+            query=query, fields=fields, is_correlation=lr.is_correlation,
+        )
+
+    def run(self) -> CompileResult:
+        result = CompileResult(target=self.target.name)
+        for lr in self.ruleset:
+            if isinstance(lr.rule, SigmaRule):
+                try:
+                    self.prepare(lr)
+                except CompileError as exc:
+                    self.failed[id(lr.rule)] = _located(exc, lr)
+            else:
+                self.capture_correlation(lr.rule)
+        for lr in self.ruleset:
+            corr = lr.rule
+            if isinstance(corr, SigmaCorrelationRule):
+                try:
+                    self.add_correlation_fields(corr)
+                except CompileError as exc:
+                    self.failed[id(corr)] = _located(exc, lr)
+        backend = self.backend()
+        for lr in self.ruleset:
+            rule = lr.rule
+            err = self.failed.get(id(rule))
+            if err is None and isinstance(rule, SigmaCorrelationRule):
+                bad = [r.rule for r in rule.rules if id(r.rule) in self.failed]
+                if bad:
+                    err = CompileError(
+                        "references rule(s) that do not compile for this target: "
+                        + ", ".join(f"'{b.title}'" for b in bad),
+                        Location(lr.path), rule=lr.title, target=self.target.name)
+            if err is None:
+                try:
+                    if isinstance(rule, SigmaCorrelationRule):
+                        queries = backend.convert_correlation_rule(rule)
+                    else:
+                        queries = backend.convert_rule(rule)
+                except (SigmaError, Unexpressible, StormpackError, NotImplementedError) as exc:
+                    if isinstance(exc, CompileError):
+                        err = _located(exc, lr)
+                    else:
+                        msg = str(exc).split(" in " + str(lr.path))[0] if isinstance(exc, SigmaError) else str(exc)
+                        err = CompileError(msg, Location(lr.path), rule=lr.title, target=self.target.name)
+                else:
+                    if not queries:
+                        result.not_generated.append(lr)
+                    for q in queries:
+                        result.queries.append(self.compiled(lr, str(q)))
+                    continue
+            self.failed[id(rule)] = err
+            result.errors.append(err)
+            result.skipped.append((lr, str(err)))
+        return result
+
+
+def compile_rules(
+    rule_paths: Sequence[str | Path], target: str, values: Values | str | Path | None = None
+) -> CompileResult:
+    """Compile every rule under `rule_paths` for `target` (one of TARGETS).
+
+    `values` is a placeholder mapping, or a values file / directory (None: no placeholders).
+    Rule files that cannot be read raise RuleLoadError; per-rule problems land in `.skipped`.
+    """
+    if target not in TARGETS:
+        raise CompileError(f"unknown target '{target}' (known: {', '.join(TARGETS)})", target=target)
+    spec = load_target(target)
+    vals = resolve_values(values)
+    source = str(values) if isinstance(values, (str, Path)) else "the given values"
+    ruleset = load_ruleset(rule_paths)
+    return _Compiler(ruleset, spec, vals, source).run()

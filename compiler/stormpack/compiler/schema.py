@@ -1,0 +1,46 @@
+"""Column names and types of the real tables, from the Kusto backend's bundled schemas (tables.py).
+
+Never hand-typed: `azure_monitor` is sigma.pipelines.azuremonitor.tables.AZURE_MONITOR_TABLES
+(Sentinel / Log Analytics), `microsoft_xdr` is sigma.pipelines.microsoftxdr.tables.MICROSOFT_XDR_TABLES
+(Defender XDR advanced hunting).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from functools import lru_cache
+from typing import Any
+
+from ..errors import TaxonomyError
+
+SCHEMAS: tuple[str, ...] = ("azure_monitor", "microsoft_xdr")
+
+
+def _raw(schema: str) -> Mapping[str, Mapping[str, Mapping[str, Any]]]:
+    if schema == "azure_monitor":
+        from sigma.pipelines.azuremonitor.tables import AZURE_MONITOR_TABLES
+
+        return AZURE_MONITOR_TABLES  # type: ignore[no-any-return]
+    if schema == "microsoft_xdr":
+        from sigma.pipelines.microsoftxdr.tables import MICROSOFT_XDR_TABLES
+
+        return MICROSOFT_XDR_TABLES  # type: ignore[no-any-return]
+    raise TaxonomyError(f"unknown table schema '{schema}' (known: {', '.join(SCHEMAS)})")
+
+
+def normalise_type(t: str) -> str:
+    """tables.py spells a few types loosely ('boolean'); Kusto's name is 'bool'."""
+    return {"boolean": "bool"}.get(t, t)
+
+
+@lru_cache(maxsize=None)
+def table_columns(schema: str, table: str) -> Mapping[str, str]:
+    """Column -> Kusto type of one table."""
+    tables = _raw(schema)
+    if table not in tables:
+        raise TaxonomyError(f"table {table} is not in the Kusto backend's {schema} schema")
+    return {col: normalise_type(str(spec["data_type"])) for col, spec in tables[table].items()}
+
+
+def all_tables(schema: str) -> Mapping[str, Mapping[str, str]]:
+    return {t: table_columns(schema, t) for t in _raw(schema)}

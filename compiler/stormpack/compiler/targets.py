@@ -1,0 +1,360 @@
+"""Target data (data/targets/<target>.yml): where each taxonomy log source and field lives on a target.
+
+This module reads the data and resolves a rule's field to a :class:`FieldRef`: the column or alias
+a query refers to, its type on the target, and the query steps that define an alias. It does not
+render conditions (that is the backends' job) and it is the only place that knows the data format.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import resources
+from typing import Any, Literal
+
+from ..errors import TaxonomyError, UnmappedFieldError, UnmappedLogsourceError
+from ..taxonomy import FieldSpec, LogsourceSpec, Taxonomy, load_taxonomy
+from ..yamlio import load_yaml_text
+from .schema import table_columns
+
+TARGETS: tuple[str, ...] = ("sentinel", "defender", "splunk")
+RefKind = Literal["column", "computed", "ip", "array", "name_value"]
+# Separator that brackets every element of a KQL array alias ("\nA\nB\n"): equality of any
+# element is then `contains "\nvalue\n"` (case-insensitive), without a regex.
+KQL_ARRAY_SEP = "\\n"
+_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+@dataclass(frozen=True)
+class Step:
+    """One query step that defines an alias: KQL `extend`/`mv-apply` or SPL `eval` (no leading pipe)."""
+
+    key: str
+    text: str
+
+
+@dataclass(frozen=True)
+class FieldRef:
+    """How one rule field is read on one target."""
+
+    field: str  # as the rule writes it
+    target: str
+    logsource: str
+    kind: RefKind
+    name: str  # column or alias the condition refers to
+    type: str  # type of `name` on the target: string, int, long, bool, datetime, dynamic, real
+    taxonomy_type: str
+    steps: tuple[Step, ...] = ()
+    values: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    strict_values: bool = False
+    as_string: bool = False  # numeric rule values are compared as text
+    source: str = ""  # human description of where the value comes from (docs)
+    list_name: str | None = None  # KQL arrays: the dynamic list alias (for exists / null)
+
+
+@dataclass(frozen=True)
+class Unsupported:
+    field: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class LogsourceTarget:
+    key: str
+    table: str | None  # KQL table; None for Splunk
+    schema_table: str | None
+    time: str
+    filter: str | None
+    raw_root: str | None
+    sourcetype: str | None
+    category: str | None
+    macro: str | None
+    fields: Mapping[str, Any]
+    unsupported: str | None = None
+
+
+@dataclass(frozen=True)
+class TargetSpec:
+    name: str
+    title: str
+    backend: Literal["kusto", "splunk"]
+    schema: str | None
+    vars: Mapping[str, Any]
+    logsources: Mapping[str, LogsourceTarget]
+
+    @property
+    def is_kql(self) -> bool:
+        return self.backend == "kusto"
+
+    def logsource(self, key: str, rule_title: str = "") -> LogsourceTarget:
+        lt = self.logsources.get(key)
+        if lt is None or lt.unsupported:
+            reason = lt.unsupported if lt is not None else "no mapping in data/targets"
+            raise UnmappedLogsourceError(
+                f"log source {key} is not available on {self.name}: {reason}",
+                rule=rule_title or None, target=self.name,
+            )
+        return lt
+
+    def columns(self, lt: LogsourceTarget) -> Mapping[str, str]:
+        if not self.is_kql or lt.table is None:
+            return {}
+        assert self.schema is not None
+        return table_columns(self.schema, lt.schema_table or lt.table)
+
+
+def _parse_target(name: str, data: Mapping[str, Any]) -> TargetSpec:
+    lss: dict[str, LogsourceTarget] = {}
+    for key, ls in data["logsources"].items():
+        fields: dict[str, Any] = {}
+        if ls.get("fields_from"):
+            fields.update(data["logsources"][ls["fields_from"]].get("fields") or {})
+        fields.update(ls.get("fields") or {})
+        lss[key] = LogsourceTarget(
+            key=key, table=ls.get("table"), schema_table=ls.get("schema_table"),
+            time=str(ls.get("time", "_time")), filter=ls.get("filter"), raw_root=ls.get("raw_root"),
+            sourcetype=ls.get("sourcetype"), category=ls.get("category"), macro=ls.get("macro"),
+            fields=fields, unsupported=ls.get("unsupported"),
+        )
+    backend = data["backend"]
+    if backend not in ("kusto", "splunk"):
+        raise TaxonomyError(f"data/targets/{name}.yml: unknown backend {backend}")
+    return TargetSpec(
+        name=name, title=str(data["title"]), backend=backend, schema=data.get("schema"),
+        vars=dict(data.get("vars") or {}), logsources=lss,
+    )
+
+
+@lru_cache(maxsize=None)
+def load_target(name: str) -> TargetSpec:
+    if name not in TARGETS:
+        raise UnmappedLogsourceError(f"unknown target '{name}' (known: {', '.join(TARGETS)})", target=name)
+    path = f"data/targets/{name}.yml"
+    text = resources.files("stormpack").joinpath(path).read_text(encoding="utf-8")
+    return _parse_target(name, load_yaml_text(text, f"stormpack/{path}"))
+
+
+# ------------------------------------------------------------------------------ alias names
+def sanitize(name: str) -> str:
+    """An identifier made from a field name: `AppAccessContext.UniqueTokenId` -> `AppAccessContext_UniqueTokenId`."""
+    out = re.sub(r"[^A-Za-z0-9_]", "_", name)
+    if not _IDENT.match(out):
+        out = "f_" + out
+    return out
+
+
+def element_alias(root: str, element: str) -> str:
+    """Alias of a name/value element; names that are not identifiers get a short hash suffix."""
+    base = f"{root}_{sanitize(element)}"
+    if re.fullmatch(r"[A-Za-z0-9_]+", element):
+        return base
+    return f"{base}_{hashlib.sha1(element.encode()).hexdigest()[:6]}"
+
+
+def kql_string(value: str) -> str:
+    """A KQL double-quoted string literal."""
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def spl_string(value: str) -> str:
+    """An SPL eval double-quoted string literal."""
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _not_colliding(alias: str, columns: Mapping[str, str]) -> str:
+    return alias if alias not in columns else alias + "_value"
+
+
+# ------------------------------------------------------------------------------ IP steps
+def kql_ip_steps(alias: str, source: str) -> tuple[Step, ...]:
+    """Normalise an address exactly as taxonomy.normalise_ip does (see ip_normalisation)."""
+    a = alias
+    case = (
+        f'case({a} startswith "[", extract(@"^\\[([^\\]]*)", 1, {a}), '
+        f'countof({a}, ":") == 1 and {a} contains ".", tostring(split({a}, ":")[0]), '
+        f'{a} startswith "::ffff:" and {a} contains ".", substring({a}, 7), {a})'
+    )
+    return (
+        Step(f"ip:{a}:1", f'extend {a} = trim(@"\\s+", tostring({source}))'),
+        Step(f"ip:{a}:2", f"extend {a} = {case}"),
+    )
+
+
+def spl_ip_steps(alias: str, source: str) -> tuple[Step, ...]:
+    a = alias
+    src = f"'{source}'" if not re.fullmatch(r"[A-Za-z_][\w]*", source) else source
+    case = (
+        f'case(like({a}, "[%"), replace({a}, "^[[]([^]]*).*$", "\\1"), '
+        f'mvcount(split({a}, ":"))==2 AND like({a}, "%.%"), mvindex(split({a}, ":"), 0), '
+        f'like(lower({a}), "::ffff:%") AND like({a}, "%.%"), substr({a}, 8), true(), {a})'
+    )
+    return (
+        Step(f"ip:{a}:1", f"eval {a}=trim({src})"),
+        Step(f"ip:{a}:2", f"eval {a}={case}"),
+    )
+
+
+# ------------------------------------------------------------------------------ KQL arrays
+def kql_array_steps(alias: str, source: str, path: str) -> tuple[str, tuple[Step, ...]]:
+    """mv-apply over a JSON array collecting `path` of every element; returns (list alias, steps).
+
+    `path` is a dotted path inside one element; `A[].b` walks into a nested array A.
+    """
+    list_alias = alias + "_list"
+    parts = [p for p in path.split("[].")] if path else [""]
+    inner_var = "__e0"
+    sub: list[str] = []
+    for depth, part in enumerate(parts[:-1], start=1):
+        nxt = f"__e{depth}"
+        sub.append(f"mv-expand {nxt} = {inner_var}.{part}")
+        inner_var = nxt
+    leaf = parts[-1]
+    value = f"tostring({inner_var}.{leaf})" if leaf else f"tostring({inner_var})"
+    sub.append(f"summarize {list_alias} = make_list({value})")
+    apply = f"mv-apply __e0 = {source} on ({' | '.join(sub)})"
+    join = f'extend {alias} = strcat("{KQL_ARRAY_SEP}", strcat_array({list_alias}, "{KQL_ARRAY_SEP}"), "{KQL_ARRAY_SEP}")'
+    return list_alias, (Step(f"array:{alias}:1", apply), Step(f"array:{alias}:2", join))
+
+
+# ------------------------------------------------------------------------------ resolution
+def _kql_type_of_taxonomy(t: str) -> str:
+    return {"int": "int", "bool": "string", "datetime": "string"}.get(t, "string")
+
+
+def resolve_field(
+    target: TargetSpec, lt: LogsourceTarget, ls: LogsourceSpec, taxonomy: Taxonomy, fname: str,
+    rule_title: str = "",
+) -> FieldRef:
+    """Resolve a rule field; raises UnmappedFieldError naming rule, field and target."""
+    spec: FieldSpec | None = ls.field(fname)
+    if spec is None:
+        raise UnmappedFieldError(
+            f"field is not in the taxonomy for log source {ls.key} (see docs/taxonomy.md)",
+            rule=rule_title or None, target=target.name, field=fname,
+        )
+    raw = lt.fields.get(spec.name)
+    columns = target.columns(lt)
+    if isinstance(raw, Mapping) and "unsupported" in raw:
+        raise UnmappedFieldError(
+            f"not available on {target.name} ({lt.table or lt.sourcetype}): {raw['unsupported']}",
+            rule=rule_title or None, target=target.name, field=fname,
+        )
+    if spec.is_pattern:
+        return _resolve_name_value(target, lt, taxonomy, spec, fname, raw, rule_title)
+    if raw is None:
+        if target.is_kql and lt.raw_root:
+            expr = f"{lt.raw_root}.{fname}"
+            conv = "toint" if spec.type == "int" else "tostring"
+            raw = {"expr": f"{conv}({expr})", "type": "int" if spec.type == "int" else "string"}
+        elif not target.is_kql:
+            raw = fname
+        else:
+            raise UnmappedFieldError(
+                f"no column mapped in data/targets/{target.name}.yml for log source {ls.key}",
+                rule=rule_title or None, target=target.name, field=fname,
+            )
+    return _resolve_plain(target, lt, spec, fname, raw, columns)
+
+
+def _values(raw: Any) -> tuple[dict[str, tuple[str, ...]], bool]:
+    if not isinstance(raw, Mapping) or "values" not in raw:
+        return {}, False
+    vals = {str(k): tuple(str(x) for x in (v if isinstance(v, list) else [v])) for k, v in raw["values"].items()}
+    return vals, bool(raw.get("strict_values", False))
+
+
+def _resolve_plain(
+    target: TargetSpec, lt: LogsourceTarget, spec: FieldSpec, fname: str, raw: Any,
+    columns: Mapping[str, str],
+) -> FieldRef:
+    values, strict = _values(raw)
+    common: dict[str, Any] = dict(field=fname, target=target.name, logsource=lt.key,
+                                  taxonomy_type=spec.type, values=values, strict_values=strict)
+    if isinstance(raw, Mapping) and "array" in raw:
+        arr = raw["array"]
+        if not target.is_kql:
+            col = str(arr["field"])
+            return FieldRef(kind="array", name=col, type="string", source=col, **common)
+        alias = _not_colliding(sanitize(fname), columns)
+        list_alias, steps = kql_array_steps(alias, str(arr["source"]), str(arr.get("path", "")))
+        src = f"{arr['source']}[*]" + (f".{arr['path'].replace('[]', '[*]')}" if arr.get("path") else "")
+        return FieldRef(kind="array", name=alias, type="string", steps=steps, list_name=list_alias,
+                        source=f"any element of {src}", **common)
+    if isinstance(raw, Mapping) and "expr" in raw:
+        expr = str(raw["expr"])
+        ctype = str(raw.get("type", "string"))
+        alias = _not_colliding(sanitize(fname), columns)
+        if spec.type == "ip":
+            ip_alias = _not_colliding(sanitize(fname) + "_addr", columns)
+            steps = kql_ip_steps(ip_alias, expr) if target.is_kql else spl_ip_steps(ip_alias, expr)
+            return FieldRef(kind="ip", name=ip_alias, type="string", steps=steps,
+                            source=f"normalised address of {expr}", **common)
+        step = Step(f"computed:{alias}", f"extend {alias} = {expr}" if target.is_kql else f"eval {alias}={expr}")
+        as_string = spec.type == "int" and ctype == "string"
+        return FieldRef(kind="computed", name=alias, type=ctype, steps=(step,), as_string=as_string,
+                        source=expr, **common)
+    col = str(raw["column"]) if isinstance(raw, Mapping) else str(raw)
+    if target.is_kql:
+        ctype = columns.get(col)
+        if ctype is None:
+            raise TaxonomyError(
+                f"data/targets/{target.name}.yml: {lt.key}.{fname} maps to column {col}, "
+                f"which table {lt.schema_table or lt.table} does not have"
+            )
+    else:
+        ctype = "string"
+    if spec.type == "ip":
+        ip_alias = _not_colliding(sanitize(fname) + "_addr", columns)
+        steps = kql_ip_steps(ip_alias, col) if target.is_kql else spl_ip_steps(ip_alias, col)
+        return FieldRef(kind="ip", name=ip_alias, type="string", steps=steps,
+                        source=f"normalised address of {col}", **common)
+    as_string = spec.type == "int" and ctype == "string" and target.is_kql
+    return FieldRef(kind="column", name=col, type=ctype, as_string=as_string, source=col, **common)
+
+
+def _resolve_name_value(
+    target: TargetSpec, lt: LogsourceTarget, taxonomy: Taxonomy, spec: FieldSpec, fname: str,
+    raw: Any, rule_title: str,
+) -> FieldRef:
+    split = taxonomy.name_value_root(fname)
+    if split is None or not isinstance(raw, Mapping) or "name_value" not in raw:
+        raise UnmappedFieldError(
+            f"name/value field has no mapping in data/targets/{target.name}.yml",
+            rule=rule_title or None, target=target.name, field=fname,
+        )
+    root, element = split
+    nv = raw["name_value"]
+    alias = element_alias(root.root, element)
+    common: dict[str, Any] = dict(field=fname, target=target.name, logsource=lt.key,
+                                  taxonomy_type=spec.type)
+    if target.is_kql:
+        src = str(nv["source"])
+        bag = f"{root.root}_bag"
+        apply = Step(
+            f"bag:{bag}",
+            f"mv-apply __nv = {src} on (summarize {bag} = make_bag(bag_pack(tostring(__nv.{root.name}), "
+            f"__nv.{root.value})))",
+        )
+        ext = Step(f"nv:{alias}", f"extend {alias} = tostring({bag}[{kql_string(element)}])")
+        return FieldRef(kind="name_value", name=alias, type="string", steps=(apply, ext),
+                        source=f"{root.value} of the {src} element whose {root.name} is '{element}'", **common)
+    arr = str(nv["array"])
+    name_rx = "^" + re.escape(element).replace("\\ ", " ") + "$"
+    ev = Step(
+        f"nv:{alias}",
+        f"eval {alias}=mvindex('{arr}.{root.value}', mvfind('{arr}.{root.name}', {spl_string(name_rx)}))",
+    )
+    return FieldRef(kind="name_value", name=alias, type="string", steps=(ev,),
+                    source=f"{arr}.{root.value} at the index of {arr}.{root.name} = '{element}'", **common)
+
+
+def resolve_for_rule(
+    target: TargetSpec, ls: LogsourceSpec, fields: list[str], rule_title: str = ""
+) -> dict[str, FieldRef]:
+    """Every field a rule uses -> its FieldRef (first error raised)."""
+    taxonomy = load_taxonomy()
+    lt = target.logsource(ls.key, rule_title)
+    return {f: resolve_field(target, lt, ls, taxonomy, f, rule_title) for f in fields}
