@@ -19,7 +19,7 @@ from typing import Any
 
 from ..errors import ArtifactError, Location
 from . import settings
-from .model import QueryLike, RuleMeta
+from .model import QueryLike, RuleMeta, base_table
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -69,7 +69,7 @@ def not_applicable(query: QueryLike, meta: RuleMeta) -> str | None:
     """Why a compiled Defender query cannot become a custom detection (None = it can)."""
     if meta.is_correlation:
         return "correlation results carry no ReportId, which a custom detection requires"
-    if query.table not in settings.DEFENDER_TABLES:
+    if base_table(query.table) not in settings.DEFENDER_TABLES:
         return f"table {query.table} is not one a custom detection of this pack runs on"
     return None
 
@@ -91,7 +91,7 @@ def _period(meta: RuleMeta) -> str:
 def project_columns(query: QueryLike) -> list[str]:
     """Timestamp, ReportId, the asset column, the table's context columns and the simple
     columns the rule tests (dynamic paths such as RawEventData.AppId stay out of ``project``)."""
-    table = settings.DEFENDER_TABLES[query.table]
+    table = settings.DEFENDER_TABLES[base_table(query.table)]
     cols = [*settings.DEFENDER_REQUIRED_COLUMNS, table.asset_column, *table.extra_columns]
     for col in query.fields.values():
         if _IDENT.match(col) and col not in cols:
@@ -100,7 +100,7 @@ def project_columns(query: QueryLike) -> list[str]:
 
 
 def build_rule(query: QueryLike, meta: RuleMeta) -> DefenderRule:
-    table = settings.DEFENDER_TABLES[query.table]
+    table = settings.DEFENDER_TABLES[base_table(query.table)]
     text = query.query.rstrip() + "\n| project " + ", ".join(project_columns(query))
     tactic = meta.attack.tactics[0] if meta.attack.tactics else "SuspiciousActivity"
     return DefenderRule(

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from . import settings
-from .model import QueryLike, RuleMeta
+from .model import QueryLike, RuleMeta, base_table
 
 
 @dataclass(frozen=True)
@@ -27,7 +27,8 @@ class EntityColumn:
 
 def entity_columns(query: QueryLike, meta: RuleMeta) -> list[EntityColumn]:
     """The first available source of every entity type, in ``settings.ENTITY_SOURCES`` order."""
-    table_cols: Mapping[str, str] = settings.SENTINEL_TABLE_COLUMNS.get(query.table, {})
+    table_cols: Mapping[str, str] = settings.SENTINEL_TABLE_COLUMNS.get(
+        base_table(query.table), {})
     chosen: dict[str, EntityColumn] = {}
     for src in settings.ENTITY_SOURCES:
         if src.entity_type in chosen:

@@ -49,6 +49,13 @@ class QueryLike(Protocol):
     def is_correlation(self) -> bool: ...
 
 
+def base_table(table: str) -> str:
+    """The table name of a compiled query's ``table`` description (``EntraIdSignInEvents (LogonType
+    has "x")`` -> ``EntraIdSignInEvents``); a correlation over several tables keeps its first."""
+    m = re.match(r"\s*([A-Za-z_][A-Za-z0-9_]*)", table)
+    return m.group(1) if m else table
+
+
 _TECHNIQUE = re.compile(r"^t(\d{4})(?:\.(\d{3}))?$")
 
 
