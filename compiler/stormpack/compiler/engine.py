@@ -8,6 +8,7 @@ is a CompileError naming rule, field and target, with the rule file and line.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,6 +46,7 @@ class CompiledQuery:
     query: str
     fields: dict[str, str]  # sigma field -> target column / alias the query uses
     is_correlation: bool
+    name: str = ""  # output file name without extension: stem, or stem__<title slug> if the file holds several rules
 
 
 @dataclass
@@ -58,6 +60,10 @@ class CompileResult:
     @property
     def ok(self) -> bool:
         return not self.errors
+
+
+def slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")
 
 
 def iter_items(rule: SigmaRule) -> Iterable[SigmaDetectionItem]:
@@ -250,10 +256,12 @@ class _Compiler:
             table = self.describe_source(logsource)
             fields = {f: r.name for f, r in refs.items()}
         level = getattr(rule, "level", None)
+        siblings = sum(1 for other in self.ruleset if other.path == lr.path)
+        name = lr.stem if siblings == 1 else f"{lr.stem}__{slug(lr.title)}"
         return CompiledQuery(
             rule_id=lr.id, title=lr.title, level=str(level.name).lower() if level is not None else None,
             path=lr.path, stem=lr.stem, target=self.target.name, logsource=logsource, table=table,
-            query=query, fields=fields, is_correlation=lr.is_correlation,
+            query=query, fields=fields, is_correlation=lr.is_correlation, name=name,
         )
 
     def run(self) -> CompileResult:

@@ -18,7 +18,7 @@ from sigma.processing.transformations import (
     ValueListPlaceholderTransformation,
 )
 from sigma.rule import SigmaDetectionItem, SigmaRule
-from sigma.types import Placeholder, SigmaString
+from sigma.types import Placeholder, SigmaString, SigmaType
 
 from ..errors import CompileError, Location
 from ..ruleset import load_values
@@ -58,14 +58,24 @@ def lists_mode(expression: str, ids: Mapping[str, str]) -> Iterator[None]:
         _LISTS.reset(token)
 
 
+class _ListPlaceholderTransformation(QueryExpressionPlaceholderTransformation):
+    """pySigma's transformation raises on ANY placeholder inside a longer string, even one it does
+    not handle; this one passes such values through to the value-list transformation."""
+
+    def apply_string_value(self, field: str | None, val: SigmaString) -> SigmaType | None:
+        p = val.s[0] if len(val.s) == 1 else None
+        if isinstance(p, Placeholder) and self.is_handled_placeholder(p):
+            return super().apply_string_value(field, val)
+        return None
+
+
 def _list_items() -> list[ProcessingItem]:
     mode = _LISTS.get()
     if mode is None or not mode[1]:
         return []
     expression, ids = mode
     return [ProcessingItem(
-        QueryExpressionPlaceholderTransformation(expression=expression, mapping=dict(ids),
-                                                 include=sorted(ids)),
+        _ListPlaceholderTransformation(expression=expression, mapping=dict(ids), include=sorted(ids)),
         identifier="stormpack_placeholder_lists",
     )]
 
@@ -78,7 +88,7 @@ def check_placeholders(rule: SigmaRule, items: Sequence[SigmaDetectionItem], val
             if not isinstance(v, SigmaString):
                 continue
             for p in v.s:
-                if isinstance(p, Placeholder) and p.name not in values:
+                if isinstance(p, Placeholder) and p.name not in values and p.name not in list_placeholders():
                     raise CompileError(
                         f"placeholder %{p.name}% has no value in {source}",
                         Location(path), rule=str(rule.title), target=target, field=item.field,

@@ -291,7 +291,7 @@ def _resolve_plain(
             ip_alias = _not_colliding(sanitize(fname) + "_addr", columns)
             steps = kql_ip_steps(ip_alias, expr) if target.is_kql else spl_ip_steps(ip_alias, expr)
             return FieldRef(kind="ip", name=ip_alias, type="string", steps=steps,
-                            source=f"normalised address of {expr}", **common)
+                            source=expr, **common)
         step = Step(f"computed:{alias}", f"extend {alias} = {expr}" if target.is_kql else f"eval {alias}={expr}")
         as_string = spec.type == "int" and ctype == "string"
         return FieldRef(kind="computed", name=alias, type=ctype, steps=(step,), as_string=as_string,
@@ -310,7 +310,7 @@ def _resolve_plain(
         ip_alias = _not_colliding(sanitize(fname) + "_addr", columns)
         steps = kql_ip_steps(ip_alias, col) if target.is_kql else spl_ip_steps(ip_alias, col)
         return FieldRef(kind="ip", name=ip_alias, type="string", steps=steps,
-                        source=f"normalised address of {col}", **common)
+                        source=col, **common)
     as_string = spec.type == "int" and ctype == "string" and target.is_kql
     return FieldRef(kind="column", name=col, type=ctype, as_string=as_string, source=col, **common)
 

@@ -1,0 +1,54 @@
+"""`stormpack compile`: rules -> queries for one target (stdout, or one file per rule with -o)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from ..compiler import TARGETS
+from ..errors import CompileError
+
+DEFAULT_VALUES = Path("values")
+
+
+def values_option(values: Path | None) -> Path | None:
+    """--values, or values/ when it exists (a placeholder without a value is still an error)."""
+    if values is not None:
+        return values
+    return DEFAULT_VALUES if DEFAULT_VALUES.is_dir() else None
+
+
+@click.command("compile")
+@click.option("--target", "-t", type=click.Choice(TARGETS), required=True, help="Query language / product.")
+@click.option("--output", "-o", "output", type=click.Path(file_okay=False, path_type=Path),
+              help="Write one file per rule into DIR instead of printing.")
+@click.option("--values", type=click.Path(exists=True, path_type=Path),
+              help="Placeholder values: a file or directory (default: values/).")
+@click.argument("rules", nargs=-1, type=click.Path(path_type=Path))
+def compile_cmd(target: str, output: Path | None, values: Path | None, rules: tuple[Path, ...]) -> None:
+    """Compile RULES (files or directories; default rules/) for one target.
+
+    Exits non-zero, naming rule, field and target, if any rule cannot be compiled exactly.
+    """
+    from ..compiler import compile_rules
+    from ..compiler.build import query_file, query_text
+
+    paths = list(rules) or [Path("rules")]
+    result = compile_rules(paths, target, values_option(values))
+    if output is not None:
+        output.mkdir(parents=True, exist_ok=True)
+        for q in result.queries:
+            (output / query_file(q)).write_text(query_text(q), encoding="utf-8")
+        click.echo(f"{len(result.queries)} {target} queries written to {output}", err=True)
+    else:
+        click.echo("\n".join(query_text(q) for q in result.queries), nl=False)
+    for lr in result.not_generated:
+        click.echo(f"note: {lr.path}: '{lr.title}' is compiled only inside its correlation "
+                   "(generate: false)", err=True)
+    for err in result.errors:
+        click.echo(f"error: {err}", err=True)
+    if result.errors:
+        raise CompileError(f"{len(result.errors)} rule(s) could not be compiled for {target}", target=target)
+    sys.stdout.flush()

@@ -1,0 +1,139 @@
+"""Writing compiled queries: `build/` (atomically) and the golden files under tests/golden/.
+
+`write_build` compiles nothing itself; it takes the CompileResults of every target. After the
+queries and the compile report are in the new directory, every function in BUILD_HOOKS runs with
+(results, new build dir) so other parts (deployable artifacts) add their files before the swap.
+If anything raises, the previous build directory is left untouched.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from . import EXTENSIONS
+from .engine import CompiledQuery, CompileResult
+
+BuildHook = Callable[[Mapping[str, CompileResult], Path], None]
+BUILD_HOOKS: list[BuildHook] = []
+
+
+def register_build_hook(hook: BuildHook) -> None:
+    """Run `hook(results, build_dir)` in every `stormpack build`, before the new build is swapped in."""
+    if hook not in BUILD_HOOKS:
+        BUILD_HOOKS.append(hook)
+
+
+def query_file(q: CompiledQuery) -> str:
+    return f"{q.name or q.stem}.{EXTENSIONS[q.target]}"
+
+
+def query_text(q: CompiledQuery) -> str:
+    return q.query.rstrip("\n") + "\n"
+
+
+def report(results: Mapping[str, CompileResult]) -> dict[str, Any]:
+    out: dict[str, Any] = {"targets": {}}
+    for target, res in results.items():
+        out["targets"][target] = {
+            "compiled": [{"rule": q.title, "id": q.rule_id, "path": str(q.path), "file": f"{target}/{query_file(q)}",
+                          "table": q.table, "logsource": q.logsource, "correlation": q.is_correlation}
+                         for q in res.queries],
+            "not_compiled": [{"rule": lr.title, "id": lr.id, "path": str(lr.path), "reason": why}
+                             for lr, why in res.skipped],
+            "only_in_correlations": [{"rule": lr.title, "id": lr.id, "path": str(lr.path)}
+                                     for lr in res.not_generated],
+        }
+    return out
+
+
+def report_text(results: Mapping[str, CompileResult]) -> str:
+    lines: list[str] = []
+    for target, res in results.items():
+        lines.append(f"{target}: {len(res.queries)} compiled, {len(res.skipped)} not compiled, "
+                     f"{len(res.not_generated)} used only inside correlations")
+        for q in res.queries:
+            lines.append(f"  ok    {q.path}  ->  {target}/{query_file(q)}  [{q.table}]")
+        for lr, why in res.skipped:
+            lines.append(f"  SKIP  {why}")
+        for lr in res.not_generated:
+            lines.append(f"  part  {lr.path}: '{lr.title}' is compiled inside its correlation (generate: false)")
+    return "\n".join(lines) + "\n"
+
+
+def _fill(results: Mapping[str, CompileResult], root: Path) -> None:
+    for target, res in results.items():
+        tdir = root / target
+        tdir.mkdir(parents=True, exist_ok=True)
+        for q in res.queries:
+            (tdir / query_file(q)).write_text(query_text(q), encoding="utf-8")
+    (root / "compile-report.txt").write_text(report_text(results), encoding="utf-8")
+    (root / "compile-report.json").write_text(json.dumps(report(results), indent=2) + "\n", encoding="utf-8")
+    for hook in BUILD_HOOKS:
+        hook(results, root)
+
+
+def write_build(results: Mapping[str, CompileResult], build_dir: Path) -> Path:
+    """Write queries + report (+ hooks) into a temp dir next to build_dir, then swap it in."""
+    build_dir = build_dir.resolve()
+    build_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{build_dir.name}.new-", dir=build_dir.parent))
+    try:
+        _fill(results, tmp)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    old: Path | None = None
+    if build_dir.exists():
+        old = Path(tempfile.mkdtemp(prefix=f".{build_dir.name}.old-", dir=build_dir.parent))
+        old.rmdir()
+        build_dir.rename(old)
+    tmp.rename(build_dir)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+    return build_dir
+
+
+# ------------------------------------------------------------------------------------ golden
+def golden_files(results: Mapping[str, CompileResult]) -> dict[str, str]:
+    """Relative path under tests/golden -> expected content."""
+    files: dict[str, str] = {}
+    for target, res in results.items():
+        for q in res.queries:
+            files[f"{target}/{query_file(q)}"] = query_text(q)
+        lines = [why for _, why in res.skipped]
+        lines += [f"{lr.path}: '{lr.title}' only inside its correlation" for lr in res.not_generated]
+        files[f"{target}/_not_compiled.txt"] = "".join(f"{x}\n" for x in sorted(lines))
+    return files
+
+
+def golden_diff(expected: Mapping[str, str], golden_dir: Path) -> list[str]:
+    """Problems: missing, different or extra golden files."""
+    problems = []
+    for rel, text in sorted(expected.items()):
+        p = golden_dir / rel
+        if not p.is_file():
+            problems.append(f"missing {p}")
+        elif p.read_text(encoding="utf-8") != text:
+            problems.append(f"differs {p}")
+    if golden_dir.is_dir():
+        for p in sorted(golden_dir.rglob("*")):
+            if p.is_file() and str(p.relative_to(golden_dir)) not in expected:
+                problems.append(f"extra   {p}")
+    return problems
+
+
+def write_golden(expected: Mapping[str, str], golden_dir: Path) -> None:
+    if golden_dir.is_dir():
+        for p in golden_dir.rglob("*"):
+            if p.is_file() and str(p.relative_to(golden_dir)) not in expected:
+                p.unlink()
+    for rel, text in expected.items():
+        p = golden_dir / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        if not p.is_file() or p.read_text(encoding="utf-8") != text:
+            p.write_text(text, encoding="utf-8")
