@@ -305,14 +305,15 @@ class ConventionChecker:
         else:
             return []
         out = []
-        parent = doc.path.parent.as_posix()
-        placement = next((p for p in allowed if parent.endswith("/" + p.folder) or parent == p.folder), None)
+        parent = doc.path.resolve().parent.as_posix()
+        placement = next((p for p in allowed if parent.endswith("/" + p.folder)), None)
         if placement is None:
             out.append(
                 self._f(
                     doc,
                     "folder",
-                    f"{what} belongs in rules/{' or rules/'.join(p.folder for p in allowed)}/, not {parent}/",
+                    f"{what} belongs in rules/{' or rules/'.join(p.folder for p in allowed)}/, "
+                f"not {display_path(parent)}/",
                     1,
                 )
             )
