@@ -150,4 +150,18 @@ def write_artifacts(
             elif (why := st[t]) is not None:
                 report.not_built.append((m.stem, t, why))
     report.written += catalogue.write(entries, out_dir)
+    report.written.append(write_navigator_layer(rules, out_dir / NAVIGATOR_LAYER))
     return report
+
+
+NAVIGATOR_LAYER = "attack-navigator-layer.json"
+
+
+def write_navigator_layer(rules: Sequence[LoadedRule], path: Path) -> Path:
+    """The ATT&CK Navigator layer of the pack (``stormpack coverage``'s layer, reused)."""
+    from ..coverage import compute_coverage, coverage_layer
+    from ..navigator import write_layer
+
+    files = sorted({str(lr.path): lr.path for lr in rules}.values(), key=str)
+    write_layer(path, coverage_layer(compute_coverage(files)))
+    return path
