@@ -426,13 +426,37 @@ def test_prefilter_keeps_case_insensitive_matches(tmp_path: Path) -> None:
     eng = build(tmp_path, {"sel": {"Operation": ["New-InboxRule", "Set-InboxRule"], "UserId": "u"},
                            "condition": "sel"})
     r = eng.rules[0]
-    assert r.prefilter is not None and r.prefilter[0] == "Operation"
+    assert r.prefilter == [("Operation", "str", frozenset({"new-inboxrule", "set-inboxrule"}))]
     hits = eng.process(ual(Operation="SET-INBOXRULE", UserId="U"), EventRef("f", 3))
     assert [(h.rule.stem, h.ref, h.timestamp) for h in hits] == [
         ("rule", EventRef("f", 3), "2023-06-14T02:41:07")]
     assert eng.process(ual(Operation="Remove-InboxRule", UserId="u"), EventRef("f", 4)) == []
     # a non-string Operation cannot be decided by the prefilter: the rule is evaluated
     assert eng.process(ual(Operation=["Set-InboxRule"], UserId="u"), EventRef("f", 5))
+
+
+def test_prefilter_alternatives_over_several_ip_fields(tmp_path: Path) -> None:
+    det = {"ioc": [{"ClientIP": ["203.0.113.7", "198.51.100.1"]}, {"ActorIpAddress": "203.0.113.7"}],
+           "month": {"CreationTime|startswith": "2023-06"}, "condition": "ioc and month"}
+    eng = build(tmp_path, det)
+    assert sorted(eng.rules[0].prefilter or []) == [
+        ("ActorIpAddress", "ip", frozenset({"203.0.113.7"})),
+        ("ClientIP", "ip", frozenset({"203.0.113.7", "198.51.100.1"})),
+    ]
+    assert eng.process(ual(ClientIP="198.51.100.1:443"), EventRef("f", 0))
+    assert eng.process(ual(ActorIpAddress="::ffff:203.0.113.7"), EventRef("f", 1))
+    assert eng.process(ual(ClientIP=["10.0.0.1", "198.51.100.1"]), EventRef("f", 2))  # list: evaluated
+    assert not eng.process(ual(ClientIP="198.51.100.2:443"), EventRef("f", 3))
+    assert not eng.process(ual(ClientIP="198.51.100.1", CreationTime="2023-07-01T00:00:00"), EventRef("f", 4))
+
+
+def test_a_record_mutated_in_place_is_judged_afresh(tmp_path: Path) -> None:
+    eng = build(tmp_path, sel(Operation="New-InboxRule"))
+    rec = ual(Operation="New-InboxRule")
+    assert eng.process(rec, EventRef("f", 0))
+    rec["Operation"] = "Set-Mailbox"
+    assert not eng.process(rec, EventRef("f", 1))
+    assert not eng.rules[0].matches(rec)
 
 
 def test_timestamp_part_modifiers(tmp_path: Path) -> None:

@@ -5,9 +5,10 @@ Input is pySigma's post-processed condition tree (``SigmaCondition.parse()``): `
 modifiers applied) and ``ConditionValueExpression`` (keyword) leaves; ``1 of x*`` / ``all of them``
 have already been resolved into AND/OR nodes by pySigma. Output is one closure ``record -> bool``.
 
-Besides the predicate, :func:`required_values` derives a cheap *prefilter*: top-level string
-fields whose (lower-cased) value must be one of a known set for the rule to be able to match at
-all (``Operation: New-InboxRule`` ...). The engine uses it to skip rules without evaluating them.
+Besides the predicate, :meth:`ConditionCompiler.required_values` derives a cheap *prefilter*:
+top-level fields whose value must be one of a known set of strings (lower-cased) or integers for
+the rule to be able to match at all (``Operation: New-InboxRule``, ``RecordType: 275``). The
+engine uses it to skip rules without evaluating them.
 """
 
 from __future__ import annotations
@@ -23,24 +24,46 @@ from sigma.conditions import (
     ConditionOR,
     ConditionValueExpression,
 )
-from sigma.types import SigmaExists, SigmaFieldReference, SigmaNull
+from sigma.types import SigmaExists, SigmaFieldReference, SigmaNull, SigmaNumber, SigmaTimestampPart
 
-from ..taxonomy import LogsourceSpec, Taxonomy
-from .fields import MISSING, Reader, iter_strings, leaves, make_reader
-from .values import LeafPred, ValueContext, compile_value, keyword_value, plain_lower, text_of
+from ..taxonomy import LogsourceSpec, Taxonomy, normalise_ip
+from .fields import MISSING, LoweredField, Reader, iter_strings, leaves, make_reader
+from .values import (
+    LeafPred,
+    TextPred,
+    ValueContext,
+    compile_value,
+    keyword_value,
+    lowered_text_pred,
+    plain_lower,
+    text_of,
+)
 
 RecordPred = Callable[[Mapping[str, Any]], bool]
+Alternative = tuple[str, str, frozenset[Any]]  # (field, "str" | "ip" | "num", keys)
 Node = ConditionItem | ConditionFieldEqualsValueExpression | ConditionValueExpression | None
 
 
 class ConditionCompiler:
     """Compiles the condition trees of one rule (one log source, one set of placeholder values)."""
 
-    def __init__(self, spec: LogsourceSpec | None, taxonomy: Taxonomy, ctx: ValueContext) -> None:
+    def __init__(
+        self, spec: LogsourceSpec | None, taxonomy: Taxonomy, ctx: ValueContext,
+        lowered: dict[tuple[str, bool], LoweredField] | None = None,
+    ) -> None:
         self.spec = spec
         self.taxonomy = taxonomy
         self.ctx = ctx
         self._readers: dict[str, Reader] = {}
+        # shared by every rule of an engine: one lower-casing per field and record
+        self.lowered = lowered if lowered is not None else {}
+
+    def lowered_field(self, field: str) -> LoweredField:
+        key = (field, self.is_ip(field))
+        lf = self.lowered.get(key)
+        if lf is None:
+            lf = self.lowered[key] = LoweredField(field, key[1])
+        return lf
 
     # ------------------------------------------------------------------ helpers
     def reader(self, field: str) -> Reader:
@@ -56,10 +79,8 @@ class ConditionCompiler:
         return f is not None and f.type == "ip"
 
     def prefilterable(self, field: str) -> bool:
-        """A top-level, non-ip field: its record value can be looked up in a set as it is."""
-        if "." in field or self.is_ip(field):
-            return False
-        return not (self.spec is not None and (f := self.spec.field(field)) is not None and f.is_pattern)
+        """A top-level field: its record value can be looked up in a set."""
+        return self._top_level(field)
 
     # ------------------------------------------------------------------ compile
     def compile(self, node: Node) -> RecordPred:
@@ -95,33 +116,56 @@ class ConditionCompiler:
         preds.extend(self.compile(a) for a in rest)
         return any_of(preds)
 
+    def _top_level(self, field: str) -> bool:
+        """Read with a plain ``record.get`` (no dots, not a name/value field)?"""
+        if "." in field:
+            return False
+        return not (self.spec is not None and (f := self.spec.field(field)) is not None and f.is_pattern)
+
     def _set_leaf(self, field: str, vals: frozenset[str]) -> RecordPred:
-        read = self.reader(field)
-        if len(vals) == 1:
-            (only,) = vals
-            return self._value_leaf(field, compile_value_lower(only, self.is_ip(field)))
-        ip = self.is_ip(field)
-        if ip:
-            from ..taxonomy import normalise_ip
+        """Case-insensitive equality with any of several plain strings: one set lookup."""
+        if self.is_ip(field):
+            ips = frozenset(normalise_ip(v).lower() for v in vals)
 
-            def m(x: Any) -> bool:
+            def m_ip(x: Any) -> bool:
                 t = text_of(x)
-                return t is not None and normalise_ip(t).lower() in vals
-        else:
-            def m(x: Any) -> bool:
-                if x.__class__ is str:
-                    return x.lower() in vals
-                t = text_of(x)
-                return t is not None and t.lower() in vals
+                return t is not None and normalise_ip(t).lower() in ips
+            return self._value_leaf(field, m_ip, ips.__contains__)
 
-        def leaf(r: Mapping[str, Any]) -> bool:
-            v = read(r)
-            if v.__class__ is list:
-                return any(m(x) for x in leaves(v))
-            return m(v)
-        return leaf
+        def m(x: Any) -> bool:
+            if x.__class__ is str:
+                return x.lower() in vals
+            t = text_of(x)
+            return t is not None and t.lower() in vals
+        return self._value_leaf(field, m, vals.__contains__)
 
-    def _value_leaf(self, field: str, m: LeafPred) -> RecordPred:
+    def _value_leaf(self, field: str, m: LeafPred, lowered: TextPred | None = None) -> RecordPred:
+        """``m`` on every leaf of ``field``; ``lowered``, when given, is the same test on the
+        lower-cased (ip: normalised) text of a string, evaluated through the shared memo."""
+        if self._top_level(field) and lowered is not None:
+            get = self.lowered_field(field).get
+
+            def top_lowered(r: Mapping[str, Any]) -> bool:
+                k = get(r)
+                if k.__class__ is str:
+                    return lowered(k)
+                if k.__class__ is list:
+                    for x in leaves(k):  # noqa: SIM110 - hot path, a loop beats any()
+                        if m(x):
+                            return True
+                    return False
+                return m(k)
+            return top_lowered
+        if self._top_level(field):
+            def top(r: Mapping[str, Any]) -> bool:
+                v = r.get(field, MISSING)
+                if v.__class__ is list:
+                    for x in leaves(v):  # noqa: SIM110 - hot path, a loop beats any()
+                        if m(x):
+                            return True
+                    return False
+                return m(v)
+            return top
         read = self.reader(field)
 
         def leaf(r: Mapping[str, Any]) -> bool:
@@ -158,7 +202,9 @@ class ConditionCompiler:
             return exists
         if isinstance(value, SigmaFieldReference):
             return self._fieldref_leaf(field, value)
-        return self._value_leaf(field, compile_value(value, ip=self.is_ip(field), ctx=self.ctx))
+        ip = self.is_ip(field)
+        return self._value_leaf(field, compile_value(value, ip=ip, ctx=self.ctx),
+                                lowered_text_pred(value, ip, self.ctx))
 
     def _fieldref_leaf(self, field: str, ref: SigmaFieldReference) -> RecordPred:
         read_a, read_b = self.reader(field), self.reader(ref.field)
@@ -195,46 +241,53 @@ class ConditionCompiler:
         return leaf
 
     # ------------------------------------------------------------------ prefilter
-    def required_values(self, node: Node) -> dict[str, frozenset[str]] | None:
-        """Fields whose lower-cased string value must be in a set for ``node`` to be true."""
-        if isinstance(node, ConditionFieldEqualsValueExpression):
-            low = plain_lower(node.value)
-            if low is not None and self.prefilterable(node.field):
-                return {node.field: frozenset((low,))}
+    def _alternative(self, field: str, value: Any) -> Alternative | None:
+        if not self.prefilterable(field):
             return None
+        low = plain_lower(value)
+        if low is not None:
+            if self.is_ip(field):
+                return (field, "ip", frozenset((normalise_ip(low).lower(),)))
+            return (field, "str", frozenset((low,)))
+        if isinstance(value, SigmaNumber) and not isinstance(value, SigmaTimestampPart):
+            n = value.number
+            if isinstance(n, int):
+                return (field, "num", frozenset((n,)))
+        return None
+
+    def required_values(self, node: Node) -> list[Alternative] | None:
+        """A necessary condition for ``node``: a list of alternatives (field, kind, keys), one of
+        which the record must satisfy, or None when no cheap condition can be derived.
+
+        kinds: "str" - the field is a string whose lower-case form is a key; "ip" - the same on
+        the normalised address; "num" - a number or numeric string equal to an integer key. A
+        record whose field has another type (a list, an object...) is never skipped by the engine.
+        """
+        if isinstance(node, ConditionFieldEqualsValueExpression):
+            alt = self._alternative(node.field, node.value)
+            return [alt] if alt is not None else None
         if isinstance(node, ConditionAND):
-            merged: dict[str, frozenset[str]] = {}
+            options = [r for r in (self.required_values(a) for a in node.args) if r is not None]
+            return min(options, key=_rank) if options else None
+        if isinstance(node, ConditionOR):
+            merged: dict[tuple[str, str], frozenset[Any]] = {}
             for a in node.args:
                 req = self.required_values(a)
-                for f, vals in (req or {}).items():
-                    merged[f] = merged[f] & vals if f in merged else vals
-            return merged or None
-        if isinstance(node, ConditionOR):
-            reqs = [self.required_values(a) for a in node.args]
-            if not reqs or any(r is None for r in reqs):
-                return None
-            common = set.intersection(*(set(r) for r in reqs if r is not None))
-            out = {f: frozenset().union(*(r[f] for r in reqs if r is not None)) for f in common}
-            return out or None
+                if req is None:
+                    return None
+                for f, kind, keys in req:
+                    merged[(f, kind)] = merged.get((f, kind), frozenset()) | keys
+            return [(f, kind, keys) for (f, kind), keys in merged.items()] or None
         return None
 
 
-def compile_value_lower(target: str, ip: bool) -> LeafPred:
-    """Equality with one already lower-cased text (the single-value case of a set lookup)."""
-    if ip:
-        from ..taxonomy import normalise_ip
+_PREFERRED = ("Operation", "operationName", "category", "RecordType", "Workload")
 
-        def eq_ip(x: Any) -> bool:
-            t = text_of(x)
-            return t is not None and normalise_ip(t).lower() == target
-        return eq_ip
 
-    def eq(x: Any) -> bool:
-        if x.__class__ is str:
-            return x.lower() == target
-        t = text_of(x)
-        return t is not None and t.lower() == target
-    return eq
+def _rank(alts: list[Alternative]) -> tuple[int, int, int]:
+    """Fewer alternatives first, then well-known selective fields, then fewer keys."""
+    pref = min((_PREFERRED.index(f) if f in _PREFERRED else 99) for f, _, _ in alts)
+    return (len(alts), pref, sum(len(k) for _, _, k in alts))
 
 
 def all_of(preds: list[RecordPred]) -> RecordPred:

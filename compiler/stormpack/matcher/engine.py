@@ -10,7 +10,7 @@ match correlation base rules; ``finish()`` evaluates the correlations and clears
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,18 +21,15 @@ from sigma.rule import SigmaRule
 
 from ..errors import Location, MatcherError, StormpackError
 from ..ruleset import LoadedRule, RuleSet
-from ..taxonomy import LogsourceSpec, Taxonomy, load_taxonomy
-from .conditions import ConditionCompiler, RecordPred, any_of
+from ..taxonomy import LogsourceSpec, Taxonomy, load_taxonomy, normalise_ip
+from .conditions import Alternative, ConditionCompiler, RecordPred, any_of
 from .correlation import CorrelationEvaluator, parse_timestamp
-from .fields import MISSING, Reader, make_reader
+from .fields import MISSING, LoweredField, Reader, make_reader
 from .results import CorrelationHit, EventRef, Hit, TimestampError
-from .values import ValueContext
-
-# Fields tried first when several prefilter fields are available (most selective in practice).
-_PREFERRED_PREFILTER = ("Operation", "operationName", "category", "RecordType", "Workload")
+from .values import ValueContext, number_of
 
 
-@dataclass
+@dataclass(eq=False)
 class CompiledRule:
     """One single-event rule ready to run."""
 
@@ -41,9 +38,10 @@ class CompiledRule:
     predicate: RecordPred
     order: int
     emits: bool  # False: a base rule of a correlation with `generate: false`
-    prefilter: tuple[str, frozenset[str]] | None
+    prefilter: list[Alternative] | None  # the rule can only match if one of these holds
     timestamp_reader: Reader
     feeds: list[tuple[CorrelationEvaluator, str]] = field(default_factory=list)
+    lowered: dict[tuple[str, bool], LoweredField] = field(default_factory=dict, repr=False)
 
     @property
     def path(self) -> Path:
@@ -55,51 +53,99 @@ class CompiledRule:
 
     def matches(self, record: Mapping[str, Any]) -> bool:
         """Evaluate this rule alone on one record (no log-source check, no prefilter)."""
+        for lf in self.lowered.values():
+            lf.forget()
         return self.predicate(record)
+
+
+def _num_key(v: Any) -> int | None | bool:
+    """The integer a record value equals (None: equals no integer; True: cannot tell cheaply)."""
+    c = v.__class__
+    if c is int:
+        return v  # type: ignore[no-any-return]
+    if v is MISSING or v is None:
+        return None
+    if c is str:
+        n = number_of(v)
+        if n is None:
+            return None
+        return int(n) if n == int(n) else None
+    if c is float:
+        return int(v) if v == int(v) else None
+    return True  # bool, list, dict: evaluate the rules
+
+
+@dataclass
+class _Filter:
+    """Rules that can only match when ``record[field]`` is one of their keys."""
+
+    name: str  # the record field
+    kind: str  # "str", "ip" or "num"
+    index: dict[Any, list[CompiledRule]] = field(default_factory=dict)
+    rules: list[CompiledRule] = field(default_factory=list)
+
+    def lookup(self, record: Mapping[str, Any]) -> list[CompiledRule] | tuple[()]:
+        v = record.get(self.name, MISSING)
+        if self.kind != "num":
+            if v.__class__ is str:
+                return self.index.get(v.lower() if self.kind == "str" else normalise_ip(v).lower(), ())
+            if v is MISSING or v is None:
+                return ()
+            return self.rules  # a number, list or object: the rules decide
+        key = _num_key(v)
+        if key is None:
+            return ()
+        if key is True:
+            return self.rules
+        return self.index.get(key, ())
 
 
 @dataclass
 class _LogsourceRules:
-    """The rules of one log source and the prefilter index over them."""
+    """The rules of one log source and the prefilter indexes over them."""
 
     spec: LogsourceSpec
     rules: list[CompiledRule] = field(default_factory=list)
     unfiltered: list[CompiledRule] = field(default_factory=list)
-    index_field: str | None = None
-    index: dict[str, list[CompiledRule]] = field(default_factory=dict)
-    other_filtered: list[CompiledRule] = field(default_factory=list)
+    filters: list[_Filter] = field(default_factory=list)
 
     def finalise(self) -> None:
-        counts: dict[str, int] = {}
-        for r in self.rules:
-            if r.prefilter is not None:
-                counts[r.prefilter[0]] = counts.get(r.prefilter[0], 0) + 1
-        if counts:
-            self.index_field = max(counts, key=lambda f: (counts[f], f in _PREFERRED_PREFILTER))
-        keyed: dict[str, list[CompiledRule]] = {}
-        for r in self.rules:
-            if r.prefilter is not None and r.prefilter[0] == self.index_field:
-                for v in r.prefilter[1]:
-                    keyed.setdefault(v, []).append(r)
-            elif r.prefilter is not None:
-                self.other_filtered.append(r)
+        filters: dict[tuple[str, str], _Filter] = {}
+        for r in sorted(self.rules, key=_order):
+            if r.prefilter is None:
                 self.unfiltered.append(r)
-            else:
-                self.unfiltered.append(r)
-        # Pre-merge so a lookup returns the candidate list already in rule order.
-        self.index = {
-            v: sorted(rs + self.unfiltered, key=lambda r: r.order) for v, rs in keyed.items()
-        }
-        self.unfiltered.sort(key=lambda r: r.order)
+                continue
+            for fname, kind, keys in r.prefilter:
+                flt = filters.get((fname, kind))
+                if flt is None:
+                    flt = filters[(fname, kind)] = _Filter(fname, kind)
+                if not flt.rules or flt.rules[-1] is not r:
+                    flt.rules.append(r)
+                for k in keys:
+                    lst = flt.index.setdefault(k, [])
+                    if not lst or lst[-1] is not r:
+                        lst.append(r)
+        self.filters = list(filters.values())
 
     def candidates(self, record: Mapping[str, Any]) -> list[CompiledRule]:
-        f = self.index_field
-        if f is None:
-            return self.unfiltered
-        v = record.get(f, MISSING)
-        if v.__class__ is str:
-            return self.index.get(v.lower(), self.unfiltered)
-        return self.rules  # not a plain string: the prefilter cannot decide, evaluate everything
+        """The rules that may match ``record``, in rule order, each once."""
+        found: list[CompiledRule] | tuple[()] = self.unfiltered
+        merged: list[CompiledRule] | None = None
+        for flt in self.filters:
+            got = flt.lookup(record)
+            if not got:
+                continue
+            if not found:
+                found = got
+            else:
+                merged = (merged or list(found)) + list(got)
+        if merged is not None:
+            return sorted(set(merged), key=_order)
+        return found if isinstance(found, list) else []
+
+
+def _order(r: CompiledRule) -> int:
+    return r.order
 
 
 class Engine:
@@ -112,6 +158,8 @@ class Engine:
         self.errors: dict[Path, StormpackError] = {}
         self._by_logsource: dict[str, _LogsourceRules] = {}
         self._by_rule: dict[int, CompiledRule] = {}
+        self._lowered: dict[tuple[str, bool], LoweredField] = {}
+        self._forget: tuple[Callable[[], None], ...] = ()
 
     # ------------------------------------------------------------------ building
     @classmethod
@@ -155,6 +203,7 @@ class Engine:
                 eng.errors.setdefault(lr.path, err)
         for group in eng._by_logsource.values():
             group.finalise()
+        eng._forget = tuple(lf.forget for lf in eng._lowered.values())
         return eng
 
     def _add_rule(self, lr: LoadedRule, order: int, values: dict[str, list[str]]) -> None:
@@ -162,21 +211,14 @@ class Engine:
         assert isinstance(rule, SigmaRule)
         spec = self.taxonomy.logsource_for(rule.logsource, lr.title)
         ctx = ValueContext(lr.title, values)
-        cc = ConditionCompiler(spec, self.taxonomy, ctx)
+        cc = ConditionCompiler(spec, self.taxonomy, ctx, self._lowered)
         trees = [c.parse() for c in rule.detection.parsed_condition]
         predicate = any_of([cc.compile(t) for t in trees])
-        prefilter = None
-        if len(trees) == 1:
-            req = cc.required_values(trees[0])
-            if req:
-                name = next((f for f in _PREFERRED_PREFILTER if f in req), None) or min(
-                    req, key=lambda f: len(req[f])
-                )
-                prefilter = (name, req[name])
+        prefilter = cc.required_values(trees[0]) if len(trees) == 1 else None
         compiled = CompiledRule(
             loaded=lr, logsource=spec, predicate=predicate, order=order,
             emits=bool(getattr(rule, "_output", True)), prefilter=prefilter,
-            timestamp_reader=make_reader(spec.timestamp, spec, self.taxonomy),
+            timestamp_reader=make_reader(spec.timestamp, spec, self.taxonomy), lowered=self._lowered,
         )
         self.rules.append(compiled)
         self._by_rule[id(rule)] = compiled
@@ -228,6 +270,8 @@ class Engine:
         group = self._by_logsource.get(spec.key)
         if group is None:
             return []
+        for forget in self._forget:
+            forget()
         return [r for r in group.candidates(record) if r.predicate(record)]
 
     def process(

@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any, Final
 
-from ..taxonomy import LogsourceSpec, NameValueRoot, Taxonomy
+from ..taxonomy import LogsourceSpec, NameValueRoot, Taxonomy, normalise_ip
 
 
 class _Missing:
@@ -161,3 +161,34 @@ def iter_strings(value: Any) -> Iterator[str]:
     elif isinstance(value, list):
         for v in value:
             yield from iter_strings(v)
+
+
+class LoweredField:
+    """Per-record memo of one top-level field's text, lower-cased (ip fields: normalised too).
+
+    Many rules compare the same field (``Operation``, ``ClientIP``...); this lower-cases it once
+    per record. ``get`` returns the lowered text for a string value and the raw value otherwise
+    (MISSING, None, a number, a list...). The engine calls :meth:`forget` before each record,
+    so a record mutated in place is never judged on stale text.
+    """
+
+    __slots__ = ("name", "ip", "_rec", "_key")
+
+    def __init__(self, name: str, ip: bool) -> None:
+        self.name = name
+        self.ip = ip
+        self._rec: Any = None
+        self._key: Any = None
+
+    def forget(self) -> None:
+        self._rec = None
+
+    def get(self, record: Any) -> Any:
+        if record is self._rec:
+            return self._key
+        v = record.get(self.name, MISSING)
+        if v.__class__ is str:
+            v = normalise_ip(v).lower() if self.ip else v.lower()
+        self._rec = record
+        self._key = v
+        return v

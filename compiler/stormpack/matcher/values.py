@@ -149,67 +149,63 @@ def _wildcard_regex(parts: list[Any]) -> str:
     return "(?s)" + "".join(out)
 
 
-def _string_pred(s: SigmaString, ip: bool, ctx: ValueContext) -> LeafPred:
+TextPred = Callable[[str], bool]
+
+
+def _text_pred(s: SigmaString, ctx: ValueContext) -> TextPred:
+    """A test on NORMALISED text (lower-cased unless |cased; ip fields: normalised address)."""
     cased = isinstance(s, SigmaCasedString)
-    totext = ip_text_of if ip else text_of
     parts: list[Any] = [p if not isinstance(p, str) or cased else p.lower() for p in s.s]
     if any(isinstance(p, Placeholder) for p in parts):  # pragma: no cover - expanded by caller
         raise ctx.error("unexpanded placeholder")
     multi = SpecialChars.WILDCARD_MULTI
     strs = [p for p in parts if isinstance(p, str)]
     shape = tuple("s" if isinstance(p, str) else ("*" if p is multi else "?") for p in parts)
-
-    def norm(x: Any) -> str | None:
-        t = totext(x)
-        if t is None:
-            return None
-        return t if cased else t.lower()
-
     if shape in ((), ("s",)):
         target = strs[0] if strs else ""
-        if not ip and not cased:
-            def eq(x: Any) -> bool:
-                if x.__class__ is str:
-                    return x.lower() == target
-                t = text_of(x)
-                return t is not None and t.lower() == target
-            return eq
-
-        def eq_general(x: Any) -> bool:
-            return norm(x) == target
-        return eq_general
+        return target.__eq__
     if shape == ("*",):
-        def anything(x: Any) -> bool:
-            return totext(x) is not None
-        return anything
+        return lambda t: True
     if shape == ("s", "*"):
         prefix = strs[0]
-
-        def starts(x: Any) -> bool:
-            t = norm(x)
-            return t is not None and t.startswith(prefix)
-        return starts
+        return lambda t: t.startswith(prefix)
     if shape == ("*", "s"):
         suffix = strs[0]
-
-        def ends(x: Any) -> bool:
-            t = norm(x)
-            return t is not None and t.endswith(suffix)
-        return ends
+        return lambda t: t.endswith(suffix)
     if shape == ("*", "s", "*"):
         needle = strs[0]
+        return lambda t: needle in t
+    full = compile_regex(_wildcard_regex(parts), ctx).fullmatch
+    return lambda t: full(t) is not None
 
-        def contains(x: Any) -> bool:
-            t = norm(x)
-            return t is not None and needle in t
-        return contains
-    rx = compile_regex(_wildcard_regex(parts), ctx)
-    full = rx.fullmatch
 
-    def wildcard(x: Any) -> bool:
-        t = norm(x)
-        return t is not None and full(t) is not None
-    return wildcard
+def lowered_text_pred(value: Any, ip: bool, ctx: ValueContext) -> TextPred | None:
+    """For a case-insensitive string value without placeholders: its test on lower-cased (and,
+    for ip fields, normalised) text, so the engine can lower-case a field once per record."""
+    if (isinstance(value, SigmaString) and not isinstance(value, SigmaCasedString)
+            and not value.contains_placeholder()):
+        return _text_pred(value, ctx)
+    return None
+
+
+def _string_pred(s: SigmaString, ip: bool, ctx: ValueContext) -> LeafPred:
+    cased = isinstance(s, SigmaCasedString)
+    tp = _text_pred(s, ctx)
+    if not ip and not cased:
+        def pred(x: Any) -> bool:
+            if x.__class__ is str:
+                return tp(x.lower())
+            t = text_of(x)
+            return t is not None and tp(t.lower())
+        return pred
+    totext = ip_text_of if ip else text_of
+
+    def pred_general(x: Any) -> bool:
+        t = totext(x)
+        if t is None:
+            return False
+        return tp(t if cased else t.lower())
+    return pred_general
 
 
 def _regex_pred(r: SigmaRegularExpression, ip: bool, ctx: ValueContext) -> LeafPred:
