@@ -1,0 +1,148 @@
+"""Defender XDR custom detections: Microsoft Graph detectionRule shape, allowed values, valid KQL."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from sigma.pipelines.microsoftxdr.tables import MICROSOFT_XDR_TABLES
+
+from stormpack.artifacts import build_pack, settings
+from stormpack.artifacts.build import collect_metas
+from stormpack.artifacts.defender import DefenderRule, problems
+from stormpack.compiler import compile_rules
+from stormpack.errors import ArtifactError, Location
+from stormpack.querycheck import check_kql
+from stormpack.ruleset import load_ruleset, load_values
+
+ROOT = Path(__file__).resolve().parents[1]
+PACK_RULES = ROOT / "rules"
+PACK_VALUES = ROOT / "values"
+TEST_RULES = Path(__file__).parent / "data" / "artifacts" / "rules"
+TEST_VALUES = Path(__file__).parent / "data" / "artifacts" / "values"
+
+# Graph documents these (ruleSchedule.period, alertTemplate.severity, impactedUserAsset.identifier)
+ALLOWED_PERIODS = {"0", "1H", "3H", "12H", "24H"}
+ALLOWED_SEVERITIES = {"informational", "low", "medium", "high"}
+ALLOWED_USER_IDENTIFIERS = {"accountObjectId", "accountSid", "accountUpn", "accountName", "accountDomain",
+                            "servicePrincipalId", "targetAccountUpn"}
+# advanced-hunting tables a custom detection of this pack may run on; the schema knows
+# EntraIdSignInEvents under its former name
+DETECTION_TABLES = {"CloudAppEvents": "CloudAppEvents", "EntraIdSignInEvents": "AADSignInEventsBeta"}
+
+
+@pytest.fixture(scope="module")
+def pack(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("pack")
+    build_pack([PACK_RULES], PACK_VALUES, out)
+    return out / "defender"
+
+
+def _detections(folder: Path) -> dict[str, dict[str, object]]:
+    return {p.stem: json.loads(p.read_text(encoding="utf-8")) for p in sorted(folder.glob("*.json"))}
+
+
+def test_one_detection_per_single_event_rule_on_a_detection_table(pack: Path) -> None:
+    compiled = compile_rules([PACK_RULES], "defender", load_values(PACK_VALUES))
+    metas = collect_metas(list(load_ruleset([PACK_RULES])))
+    expected = {metas[q.rule_id].stem for q in compiled.queries
+                if not q.is_correlation and q.table.split(" ")[0] in DETECTION_TABLES}
+    assert expected, "the pack has rules a custom detection can run"
+    assert set(_detections(pack)) == expected
+
+
+def test_graph_shape_and_allowed_values(pack: Path) -> None:
+    metas = {m.title: m for m in collect_metas(list(load_ruleset([PACK_RULES]))).values()}
+    for stem, d in _detections(pack).items():
+        assert set(d) == {"displayName", "isEnabled", "queryCondition", "schedule", "detectionAction"}, stem
+        meta = metas[str(d["displayName"])]
+        assert d["isEnabled"] is True
+        schedule = d["schedule"]
+        assert isinstance(schedule, dict) and schedule["period"] in ALLOWED_PERIODS
+        assert schedule["period"] == settings.SCHEDULE_BY_LEVEL[meta.level].defender_period
+        action = d["detectionAction"]
+        assert isinstance(action, dict)
+        assert action["organizationalScope"] is None and action["responseActions"] == []
+        alert = action["alertTemplate"]
+        assert alert["title"] == meta.title
+        assert alert["description"]
+        assert alert["severity"] in ALLOWED_SEVERITIES
+        assert alert["mitreTechniques"] == list(meta.attack.techniques)
+        assert alert["category"] in (*settings.SENTINEL_TACTICS, "SuspiciousActivity")
+        [asset] = alert["impactedAssets"]
+        assert asset["@odata.type"] == "#microsoft.graph.security.impactedUserAsset"
+        assert asset["identifier"] in ALLOWED_USER_IDENTIFIERS
+
+
+def test_query_returns_timestamp_reportid_and_the_asset_column(pack: Path) -> None:
+    for stem, d in _detections(pack).items():
+        text = d["queryCondition"]["queryText"]  # type: ignore[index]
+        table = text.split("\n", 1)[0].strip()
+        assert table in DETECTION_TABLES, stem
+        last = text.rstrip().splitlines()[-1]
+        assert last.startswith("| project Timestamp, ReportId, AccountObjectId"), stem
+        columns = [c.strip() for c in last.removeprefix("| project").split(",")]
+        schema = MICROSOFT_XDR_TABLES[DETECTION_TABLES[table]]
+        extended = set(re.findall(r"\| extend (\w+) =", text))
+        for col in columns:
+            assert col in schema or col in extended, (stem, col)
+
+
+def test_every_query_parses_against_the_defender_schema(pack: Path) -> None:
+    detections = _detections(pack)
+    reports = check_kql([str(d["queryCondition"]["queryText"]) for d in detections.values()],  # type: ignore[index]
+                        target="defender")
+    bad = [(stem, r.errors) for stem, r in zip(detections, reports, strict=True) if r.errors]
+    assert bad == []
+
+
+def test_schedule_override_and_correlations_not_applicable(tmp_path: Path) -> None:
+    report = build_pack([TEST_RULES], TEST_VALUES, tmp_path)
+    detections = _detections(tmp_path / "defender")
+    assert detections["m365_audit_test_mail_read_by_unlisted_app"]["schedule"] == {"period": "3H"}
+    medium = settings.SCHEDULE_BY_LEVEL["medium"].defender_period
+    assert detections["azure_signin_test_python_user_agent"]["schedule"] == {"period": medium}
+    reasons = {(stem, target): why for stem, target, why in report.not_built}
+    corr = "corr_m365_audit_test_mail_read_from_several_addresses__test_mail_read_from_several_addresses"
+    assert "ReportId" in reasons[(corr, "defender")]
+    assert corr not in detections
+
+
+def test_bad_period_override_names_the_line(tmp_path: Path) -> None:
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    src = (TEST_RULES / "azure_signin_test_python_user_agent.yml").read_text(encoding="utf-8")
+    path = rules / "azure_signin_test_python_user_agent.yml"
+    path.write_text(src + "defender_schedule_period: 2H\n", encoding="utf-8")
+    line = len(src.splitlines()) + 1
+    with pytest.raises(ArtifactError, match=rf"{re.escape(str(path))}:{line}: custom attribute "
+                                            r"defender_schedule_period: '2H' is not one of 0, 1H, 3H"):
+        build_pack([rules], TEST_VALUES, tmp_path / "build")
+
+
+def _rule(**over: object) -> DefenderRule:
+    base = DefenderRule(
+        display_name="X", query="CloudAppEvents\n| project Timestamp, ReportId, AccountObjectId", period="1H",
+        title="X", description="d", severity="high", category="Collection", techniques=("T1114.002",),
+        asset_identifier="accountObjectId", stem="x", source=Location("r.yml"),
+    )
+    return replace(base, **over)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("over", "message"),
+    [
+        ({"period": "2H"}, "schedule.period '2H' is not one of"),
+        ({"severity": "critical"}, "severity 'critical' is not one of"),
+        ({"asset_identifier": "mailbox"}, "impacted-asset identifier 'mailbox' is not allowed"),
+        ({"query": "CloudAppEvents\n| project Timestamp, AccountObjectId"}, "does not return ReportId"),
+        ({"display_name": "x" * 257}, "displayName must be 1 to 256 characters"),
+    ],
+)
+def test_invalid_detection_is_reported(over: dict[str, object], message: str) -> None:
+    assert problems(_rule()) == []
+    found = problems(_rule(**over))
+    assert any(message in p for p in found), found
