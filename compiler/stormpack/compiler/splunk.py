@@ -33,6 +33,8 @@ class StormSplunkBackend(SplunkBackend):
     name: ClassVar[str] = "stormpack Splunk backend"
     finalize_correlation_subqueries = True
     field_quote_pattern: ClassVar[re.Pattern[str]] = re.compile(r"^[\w.{}]+$")
+    # upstream returns no query at all when every ANDed part is a deferred `| regex`
+    empty_and_expression: ClassVar[str] = "*"
 
     def __init__(self, *args: Any, refs_for: Callable[[Any], Mapping[str, FieldRef]] | None = None,
                  **kwargs: Any) -> None:
