@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from stormpack.errors import StormpackError
@@ -197,9 +197,26 @@ def test_structure_shows_keyword_bug_as_literal_only_comparisons(sentinel: dict[
     assert [c.left for c in flt.comparisons] == ['"Set-Mailbox"', '"Add-MailboxPermission"']
 
 
-def test_structure_of_not_and_literal_types() -> None:
+TINY_QUERIES = {
+    "not_and_types": 'T | where C == "a" and not(N > 3 or C in ("x", @"y\\z"))',
+    "leaf_kinds": (
+        'T | where C has_any ("a", "b") and N between (1 .. 5) and C !in ("z") and isnotempty(C)'
+        ' and C matches regex @"\\d+" and C == strcat("p", "q")'
+    ),
+    "literal_forms": 'T | where C == "a" "b" or C == h"secret" or C == @"x""y" or C == \'it\\\'s\'',
+    "filter_synonym_and_union": 'T | filter C == "x" | union (T | where C == "u")',
+}
+
+
+@pytest.fixture(scope="module")
+def tiny() -> dict[str, KqlReport]:
     schema = KqlSchema(name="tiny", tables={"T": {"C": "string", "N": "long"}})
-    (report,) = check_kql(['T | where C == "a" and not(N > 3 or C in ("x", @"y\\z"))'], schema=schema)
+    reports = check_kql(list(TINY_QUERIES.values()), schema=schema)
+    return dict(zip(TINY_QUERIES, reports, strict=True))
+
+
+def test_structure_of_not_and_literal_types(tiny: dict[str, KqlReport]) -> None:
+    report = tiny["not_and_types"]
     assert report.ok
     (flt,) = report.filters
     negated = LogicNot(LogicBool("or", (LogicLeaf(1), LogicLeaf(2))))
@@ -210,8 +227,40 @@ def test_structure_of_not_and_literal_types() -> None:
     assert [s.value for s in report.string_literals] == ["a", "x", "y\\z"]
 
 
+def test_structure_of_each_leaf_kind(tiny: dict[str, KqlReport]) -> None:
+    report = tiny["leaf_kinds"]
+    assert report.ok
+    (flt,) = report.filters
+    assert flt.logic == LogicBool("and", tuple(LogicLeaf(i) for i in range(6)))
+    leaves = [(c.kind, c.op, c.left, tuple(o.value for o in c.right)) for c in flt.comparisons]
+    assert leaves == [
+        ("HasAnyExpression", "has_any", "C", ("a", "b")),
+        ("BetweenExpression", "between", "N", ("1", "5")),
+        ("NotInExpression", "!in", "C", ("z",)),
+        ("FunctionCallExpression", "isnotempty", "C", ()),
+        ("MatchesRegexExpression", "matches regex", "C", ("\\d+",)),
+        ("EqualExpression", "==", "C", (None,)),  # not a literal: strcat(...)
+    ]
+    assert flt.comparisons[5].right[0].text == 'strcat("p", "q")'
+
+
+def test_every_string_literal_form_is_decoded_by_the_parser(tiny: dict[str, KqlReport]) -> None:
+    report = tiny["literal_forms"]
+    assert report.ok
+    values = [c.right[0].value for c in report.filters[0].comparisons]
+    assert values == ["ab", "secret", 'x"y', "it's"]
+
+
+def test_filter_synonym_and_nested_pipelines(tiny: dict[str, KqlReport]) -> None:
+    report = tiny["filter_synonym_and_union"]
+    assert report.ok
+    assert [op.name for op in report.statements[0].operators] == ["filter", "union"]
+    filters = [(f.nested, f.comparisons[0].right[0].value) for f in report.filters]
+    assert filters == [(False, "x"), (True, "u")]
+
+
 # --------------------------------------------------------------------------------------------
-# literal round trip (hypothesis, batched: one node call per example, each a list of values)
+# literal round trip (hypothesis, batched: one node call per example, each a list of ~200 values)
 
 
 def kql_quote(value: str) -> str:
@@ -235,7 +284,8 @@ TINY = KqlSchema(name="tiny", tables={"T": {"C": "string"}})
 NASTY = st.sampled_from(
     ['"', "\\", "'", "|", ";", "\n", "\r", "\t", "\x00", "\u200f", "\u202e", "*", "?", "é", "😀"]
 )
-VALUES = st.lists(st.text(NASTY, max_size=6) | st.text(max_size=40), min_size=40, max_size=60)
+VALUES = st.lists(st.text(NASTY, max_size=6) | st.text(max_size=40), min_size=180, max_size=220)
+INJECTIONS = ['x" or 1==1 or "', 'a" | take 1 //', '\\" ; print 1', '"', "\\", "", "'; T | where C != '"]
 
 
 def _round_trip(values: Sequence[str]) -> None:
@@ -254,15 +304,14 @@ def _round_trip(values: Sequence[str]) -> None:
         assert [s.value for s in report.string_literals] == [value]
 
 
+# Each example is one node call checking ~200 values: one generated example under make test,
+# proportionally more under make fuzz (STORMPACK_FUZZ_EXAMPLES); plus the explicit injections.
 @pytest.mark.fuzz
-@settings(max_examples=4)
+@settings(max_examples=max(1, settings.default.max_examples // 150))
 @given(VALUES)
+@example(INJECTIONS)
 def test_string_literal_round_trip(values: list[str]) -> None:
     _round_trip(values)
-
-
-def test_injection_attempt_stays_one_literal() -> None:
-    _round_trip(['x" or 1==1 or "', 'a" | take 1 //', "\\\" ; print 1", '"', "\\"])
 
 
 # --------------------------------------------------------------------------------------------

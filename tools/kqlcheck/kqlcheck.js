@@ -171,19 +171,20 @@ function callArgs(call) {
   return children(call.ArgumentList.Expressions).map((el) => el.Element);
 }
 
+// The operands of a comparison's right-hand side: the elements of an `in`/`has_any` list, the
+// two bounds of `between`, or the expression itself.
+function rightOperands(r) {
+  if (isA(r, "ExpressionList")) return children(r.Expressions).map((el) => el.Element);
+  if (isA(r, "ExpressionCouple")) return [r.First, r.Second];
+  return [r];
+}
+
 function leafComparison(n) {
   const kind = kindName(n);
-  if (isA(n, "BinaryExpression")) {
+  if (n.Left !== undefined && n.Operator !== undefined && n.Right !== undefined && n.Left && n.Right) {
+    // BinaryExpression, InExpression (in, in~, !in, has_any...), HasAllExpression, BetweenExpression
     return { kind, op: text(n.Operator), left: text(n.Left), left_columns: columnsIn(n.Left),
-      right: [operand(n.Right)], text: text(n) };
-  }
-  if (isA(n, "InExpression") || isA(n, "HasAnyExpression") || isA(n, "HasAllExpression")) {
-    const right = children(n.Right.Expressions).map((el) => operand(el.Element));
-    return { kind, op: text(n.Operator), left: text(n.Left), left_columns: columnsIn(n.Left), right, text: text(n) };
-  }
-  if (isA(n, "BetweenExpression")) {
-    const right = children(n.Right.Expressions).map((el) => operand(el.Element));
-    return { kind, op: text(n.Operator), left: text(n.Left), left_columns: columnsIn(n.Left), right, text: text(n) };
+      right: rightOperands(n.Right).map(operand), text: text(n) };
   }
   if (isA(n, "FunctionCallExpression")) {
     const args = callArgs(n);
@@ -325,7 +326,14 @@ function main() {
   SK = Kusto.Language.Syntax.SyntaxKind;
   MINIMAL = Kusto.Language.Syntax.IncludeTrivia.Minimal;
   const globals = buildGlobals(req.schema, req.functions);
-  const results = req.queries.map((q) => analyze(q, globals));
+  const results = req.queries.map((q, i) => {
+    try {
+      return analyze(q, globals);
+    } catch (e) {
+      process.stderr.write(`kqlcheck: internal error on query ${i} (${JSON.stringify(q.slice(0, 200))}): ${e && e.stack}\n`);
+      process.exit(3);
+    }
+  });
   process.stdout.write(JSON.stringify({ parser: `@kusto/language-service-next@${version}`, results }));
   process.stdout.write("\n");
 }
