@@ -1,0 +1,78 @@
+"""Correlation rules (event_count, value_count, temporal, temporal_ordered; group-by, timespan,
+aliases) compile to the exact KQL and SPL reviewed in tests/data/compile/correlations/expected/."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from stormpack.compiler import EXTENSIONS, TARGETS, compile_rules
+
+DATA = Path(__file__).parent / "data" / "compile" / "correlations"
+CASES = ["event_count", "value_count", "temporal", "temporal_unordered"]
+
+
+@pytest.mark.parametrize("target", TARGETS)
+@pytest.mark.parametrize("case", CASES)
+def test_correlation_query(case: str, target: str) -> None:
+    res = compile_rules([DATA / f"{case}.yml"], target, {})
+    assert not res.errors
+    assert [q.is_correlation for q in res.queries] == [True]
+    expected = (DATA / "expected" / f"{case}.{target}.{EXTENSIONS[target]}").read_text(encoding="utf-8")
+    assert res.queries[0].query + "\n" == expected
+    # the base rules are not output on their own (generate: false)
+    assert {lr.title for lr in res.not_generated} and all(not lr.is_correlation for lr in res.not_generated)
+
+
+def test_windows_are_tumbling_bins_on_every_target() -> None:
+    for target in TARGETS:
+        q = compile_rules([DATA / "event_count.yml"], target, {}).queries[0].query
+        assert ("bin(stormpack_time, 1h)" in q) if target != "splunk" else ("| bin _time span=1h" in q)
+
+
+def test_group_by_alias_resolves_per_rule_and_log_source() -> None:
+    q = compile_rules([DATA / "temporal.yml"], "sentinel", {}).queries[0].query
+    assert "user = tostring(UserPrincipalName)" in q  # SigninLogs side
+    assert "user = tostring(UserId)" in q  # OfficeActivity side
+    assert compile_rules([DATA / "temporal.yml"], "sentinel", {}).queries[0].fields == {"user": "UserPrincipalName"}
+
+
+def test_value_count_field_is_defined_in_the_base_query_on_splunk() -> None:
+    q = compile_rules([DATA / "value_count.yml"], "splunk", {}).queries[0].query
+    assert q.index("| eval ClientIPAddress_addr=") < q.index("dc(ClientIPAddress_addr)")
+
+
+def test_no_splunk_correlation_starts_without_a_base_search() -> None:
+    for case in CASES:
+        q = compile_rules([DATA / f"{case}.yml"], "splunk", {}).queries[0].query
+        first = q.lstrip().splitlines()[0]
+        assert not first.startswith("| rex") and not first.startswith("| bin")
+        for line in q.splitlines():
+            if line.startswith("[ search"):
+                assert line.startswith('[ search index="*" sourcetype=')
+
+
+def test_temporal_ordered_with_three_rules_fails_loudly(tmp_path: Path) -> None:
+    text = (DATA / "temporal.yml").read_text(encoding="utf-8")
+    text = text.replace("rules: [risky_signin, forwarding_rule]", "rules: [risky_signin, forwarding_rule, risky_signin2]")
+    text += """---
+title: Risky Sign-In 2
+id: 0b1c5e0a-3333-4000-8000-000000000009
+name: risky_signin2
+status: test
+logsource: {product: azure, service: signinlogs}
+detection:
+  sel:
+    properties.appId: 00000003-0000-0000-c000-000000000000
+  condition: sel
+level: low
+"""
+    text = text.replace("      forwarding_rule: UserId\n", "      forwarding_rule: UserId\n      risky_signin2: properties.userPrincipalName\n")
+    p = tmp_path / "three.yml"
+    p.write_text(text, encoding="utf-8")
+    for target in ("sentinel", "splunk"):
+        res = compile_rules([p], target, {})
+        assert len(res.errors) == 1
+        assert "more than two rules" in str(res.errors[0])
+        assert res.errors[0].target == target
