@@ -215,3 +215,43 @@ def test_asterisk_is_always_a_wildcard_in_search_terms() -> None:
 def test_split_search_terms_rejects_malformed_text(text: str, message: str) -> None:
     with pytest.raises(SplSyntaxError, match=message):
         split_search_terms(text)
+
+
+# --------------------------------------------------------------------------------------------
+# the decoder applied to the upstream Splunk backend's output (groundwork for issue 6's
+# property tests): a value survives the backend's escaping exactly, unless it holds a "*"
+
+
+def _sigma_escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("*", "\\*").replace("?", "\\?")
+
+
+def _upstream_splunk(value: str) -> str:
+    from sigma.backends.splunk import SplunkBackend
+    from sigma.collection import SigmaCollection
+
+    rule = {
+        "title": "t",
+        "logsource": {"product": "m365", "service": "audit"},
+        "detection": {"sel": {"Operation": _sigma_escape(value)}, "condition": "sel"},
+    }
+    (query,) = SplunkBackend().convert(SigmaCollection.from_dicts([rule]))
+    return str(query)
+
+
+@given(st.text(min_size=1).filter(lambda v: "*" not in v))
+def test_upstream_splunk_escaping_round_trips_through_the_decoder(value: str) -> None:
+    query = _upstream_splunk(value)
+    assert lint_spl(query) == []
+    (command,) = split_commands(query)
+    (term,) = split_search_terms(command.text)
+    assert (term.field, term.op) == ("Operation", "=")
+    (decoded,) = term.values
+    assert decoded.exact == value
+
+
+def test_upstream_splunk_cannot_express_a_literal_asterisk() -> None:
+    (term,) = split_search_terms(split_commands(_upstream_splunk("lit*star"))[0].text)
+    (decoded,) = term.values
+    assert decoded.raw == '"lit\\*star"'
+    assert decoded.wildcard and decoded.exact is None  # widened to a pattern: issue 6 must reroute
