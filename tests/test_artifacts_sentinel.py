@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 import yaml
 
-from stormpack.artifacts import settings
-from stormpack.artifacts.build import collect_metas, write_artifacts
+from stormpack.artifacts import build_pack, settings
+from stormpack.artifacts.build import collect_metas
 from stormpack.artifacts.durations import parse_duration, to_iso, to_short
+from stormpack.artifacts.lists import WATCHLIST_COLUMN, tenant_lists
 from stormpack.artifacts.model import parse_attack
 from stormpack.artifacts.sentinel import (
     EntityMapping,
@@ -23,54 +25,39 @@ from stormpack.artifacts.sentinel import (
     problems,
     validate,
 )
+from stormpack.compiler import compile_rules
 from stormpack.errors import ArtifactError, Location
+from stormpack.querycheck import check_kql
 from stormpack.ruleset import load_ruleset, load_values
 
 DATA = Path(__file__).parent / "data" / "artifacts"
 RULES = DATA / "rules"
 VALUES = DATA / "values"
-TABLES = {"m365_audit": "OfficeActivity", "azure_signinlogs": "SigninLogs"}
 
 
-@dataclass
-class FakeQuery:
-    """A CompiledQuery-shaped object (the emitters read only these attributes)."""
-
-    rule_id: str
-    title: str
-    level: str
-    path: Path
-    stem: str
-    target: str
-    logsource: str
-    table: str
-    query: str
-    fields: dict[str, str] = field(default_factory=dict)
-    is_correlation: bool = False
+ROOT = Path(__file__).resolve().parents[1]
+PACK_RULES = ROOT / "rules"
+PACK_VALUES = ROOT / "values"
 
 
-def sentinel_queries(rules_dir: Path = RULES) -> tuple[list[FakeQuery], list]:
-    rules = list(load_ruleset([rules_dir]))
-    metas = collect_metas(rules)
-    out = []
-    for lr in rules:
-        m = metas[lr.id]
-        table = TABLES[m.logsources[0]]
-        q = f'{table}\n| where Operation =~ "MailItemsAccessed"'
-        fields = {g: g for g in m.group_by}
-        if m.is_correlation:
-            q += "\n| summarize dcount(ClientIP) by bin(TimeGenerated, 2h), MailboxOwnerUPN"
-        out.append(FakeQuery(lr.id, lr.title, m.level, lr.path, lr.stem, "sentinel", m.logsources[0],
-                             table, q, fields, m.is_correlation))
-    return out, rules
+@pytest.fixture(scope="module", params=["test-rules", "pack"])
+def built(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list]:
+    """The artifacts of the test rules and of the shipped pack, compiled by the real compiler."""
+    rules_dir, values = (RULES, VALUES) if request.param == "test-rules" else (PACK_RULES, PACK_VALUES)
+    out = tmp_path_factory.mktemp(request.param)
+    build_pack([rules_dir], values, out)
+    return out, list(load_ruleset([rules_dir]))
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list]:
-    out = tmp_path_factory.mktemp("build")
-    queries, rules = sentinel_queries()
-    write_artifacts(queries, rules, out, load_values(VALUES))
-    return out, rules
+def test_build(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list]:
+    out = tmp_path_factory.mktemp("test-rules")
+    build_pack([RULES], VALUES, out)
+    return out, list(load_ruleset([RULES]))
+
+
+def _sentinel_titles(out: Path) -> set[str]:
+    return {yaml.safe_load(p.read_text(encoding="utf-8"))["name"] for p in (out / "sentinel").glob("*.yaml")}
 
 
 # ------------------------------------------------------------------------------- durations
@@ -115,11 +102,12 @@ def test_unknown_attack_tag_is_an_error() -> None:
 
 
 # ------------------------------------------------------------------------------- artifacts
-def test_one_yaml_per_rule_within_limits(built: tuple[Path, list]) -> None:
+def test_one_yaml_per_compiled_rule_within_limits(built: tuple[Path, list]) -> None:
     out, rules = built
     metas = collect_metas(rules)
+    compiled = compile_rules([r.path for r in rules], "sentinel", _values_of(out))
     files = sorted((out / "sentinel").glob("*.yaml"))
-    assert {f.stem for f in files} == {m.stem for m in metas.values()}
+    assert {f.stem for f in files} == {metas[q.rule_id].stem for q in compiled.queries}
     for f in files:
         d = yaml.safe_load(f.read_text(encoding="utf-8"))
         meta = metas[d["id"]]
@@ -134,8 +122,13 @@ def test_one_yaml_per_rule_within_limits(built: tuple[Path, list]) -> None:
         assert settings.SENTINEL_PERIOD_MIN <= freq <= period <= settings.SENTINEL_PERIOD_MAX
         assert set(d["tactics"]) <= set(settings.SENTINEL_TACTICS)
         assert d["relevantTechniques"] == list(meta.attack.techniques)
-        assert 1 <= len(d["entityMappings"]) <= settings.SENTINEL_ENTITIES_MAX
-        for em in d["entityMappings"]:
+        # every single-event rule returns a whole record, so at least an Account; a correlation
+        # only its groups (a tenant id is no entity)
+        if not meta.is_correlation or any(
+            meta.group_column_for(src.field) for src in settings.ENTITY_SOURCES
+        ):
+            assert 1 <= len(d["entityMappings"]) <= settings.SENTINEL_ENTITIES_MAX, f.name
+        for em in d.get("entityMappings", []):
             assert 1 <= len(em["fieldMappings"]) <= settings.SENTINEL_FIELD_MAPPINGS_MAX
             for fm in em["fieldMappings"]:
                 assert re.search(rf"\| extend .*\b{fm['columnName']} = ", d["query"])
@@ -145,8 +138,8 @@ def test_one_yaml_per_rule_within_limits(built: tuple[Path, list]) -> None:
             assert c.data_type in conns[c.connector_id]
 
 
-def test_schedule_defaults_overrides_and_correlation_lookback(built: tuple[Path, list]) -> None:
-    out, rules = built
+def test_schedule_defaults_overrides_and_correlation_lookback(test_build: tuple[Path, list]) -> None:
+    out, rules = test_build
     metas = {m.title: m for m in collect_metas(rules).values()}
 
     def load(title: str) -> dict[str, str]:
@@ -164,7 +157,7 @@ def test_schedule_defaults_overrides_and_correlation_lookback(built: tuple[Path,
     assert parse_duration(corr["queryPeriod"]) == timedelta(hours=2) + medium.sentinel_frequency
     # a correlation returns only its group-by columns: the only entity is the grouped mailbox
     assert [e["entityType"] for e in corr["entityMappings"]] == ["Mailbox"]
-    assert corr["query"].rstrip().endswith("| extend MailboxCustomEntity = MailboxOwnerUPN")
+    assert re.search(r"\| extend MailboxCustomEntity = \w+$", corr["query"].rstrip())
 
 
 def test_arm_template_holds_every_rule_with_required_properties(built: tuple[Path, list]) -> None:
@@ -174,7 +167,8 @@ def test_arm_template_holds_every_rule_with_required_properties(built: tuple[Pat
     assert arm["$schema"].endswith("deploymentTemplate.json#")
     assert arm["parameters"]["workspace"]["type"] == "String"
     ids = [r["name"].rsplit("/", 1)[-1].rstrip("')]") for r in arm["resources"]]
-    assert sorted(ids) == sorted(metas)
+    yaml_ids = [yaml.safe_load(p.read_text())["id"] for p in (out / "sentinel").glob("*.yaml")]
+    assert len(ids) >= 3 and sorted(ids) == sorted(yaml_ids)
     iso = re.compile(r"^P(\d+D)?(T(\d+H)?(\d+M)?)?$")
     for res in arm["resources"]:
         rid = res["name"].rsplit("/", 1)[-1].rstrip("')]")
@@ -198,14 +192,15 @@ def test_arm_template_holds_every_rule_with_required_properties(built: tuple[Pat
         # apiVersion 2023-02-01: parent techniques only
         assert p["techniques"] == list(meta.attack.parent_techniques)
         assert all("." not in t for t in p["techniques"])
-        assert p["entityMappings"] == yaml_rule["entityMappings"]
+        assert p.get("entityMappings") == yaml_rule.get("entityMappings")
 
 
 # ------------------------------------------------------------------------------- limits
 def _valid() -> SentinelRule:
-    queries, rules = sentinel_queries()
+    rules = list(load_ruleset([RULES]))
     metas = collect_metas(rules)
-    q = next(q for q in queries if q.title == "Test Python User Agent Sign-In")
+    compiled = compile_rules([RULES], "sentinel", load_values(VALUES))
+    q = next(q for q in compiled.queries if q.title == "Test Python User Agent Sign-In")
     rule = build_rule(q, metas[q.rule_id])
     assert problems(rule) == []
     return rule
@@ -274,10 +269,9 @@ def test_a_rule_breaking_a_limit_fails_the_build(tmp_path: Path) -> None:
     src = (RULES / "azure_signin_test_python_user_agent.yml").read_text(encoding="utf-8")
     (rules / "azure_signin_test_python_user_agent.yml").write_text(
         src + "sentinel_query_period: 15d\n", encoding="utf-8")
-    queries, loaded = sentinel_queries(rules)
     out = tmp_path / "build"
     with pytest.raises(ArtifactError) as exc:
-        write_artifacts(queries, loaded, out, {})
+        build_pack([rules], VALUES, out)
     assert "queryPeriod 15d is outside 5m .. 14d" in str(exc.value)
     assert "azure_signin_test_python_user_agent.yml" in str(exc.value)
     assert not (out / "sentinel").exists()
@@ -290,13 +284,41 @@ def test_bad_schedule_attribute_names_the_line(tmp_path: Path) -> None:
     path = rules / "azure_signin_test_python_user_agent.yml"
     path.write_text(src + "sentinel_query_frequency: often\n", encoding="utf-8")
     line = len(src.splitlines()) + 1
-    queries, loaded = sentinel_queries(rules)
     with pytest.raises(ArtifactError, match=rf"{re.escape(str(path))}:{line}: custom attribute "
                                             "sentinel_query_frequency: 'often' is not a duration"):
-        write_artifacts(queries, loaded, tmp_path / "build", {})
+        build_pack([rules], VALUES, tmp_path / "build")
 
 
 def test_arm_expression_lookalikes_are_escaped() -> None:
     rule = replace(_valid(), name="[concat('a','b')]")
     res = rule.to_arm_resource()
     assert res["properties"]["displayName"] == "[[concat('a','b')]"
+
+
+def _values_of(out: Path) -> dict[str, list[str]]:
+    return load_values(VALUES if out.name.startswith("test-rules") else PACK_VALUES)
+
+
+def test_every_query_parses_against_the_sentinel_schema(built: tuple[Path, list]) -> None:
+    out, _ = built
+    files = sorted((out / "sentinel").glob("*.yaml"))
+    queries = [yaml.safe_load(p.read_text(encoding="utf-8"))["query"] for p in files]
+    reports = check_kql(queries, target="sentinel")
+    assert [(p.name, r.errors) for p, r in zip(files, reports, strict=True) if r.errors] == []
+
+
+def test_tenant_lists_become_watchlists_filled_from_values(built: tuple[Path, list]) -> None:
+    out, rules = built
+    values = _values_of(out)
+    lists = [tl for tl in tenant_lists(rules, values) if tl.is_list]
+    assert lists
+    shipped = {p.stem: p for p in (out / "sentinel" / "watchlists").glob("*.csv")}
+    assert set(shipped) == {tl.watchlist for tl in lists}
+    queries = "\n".join(yaml.safe_load(p.read_text())["query"] for p in (out / "sentinel").glob("*.yaml"))
+    for tl in lists:
+        with shipped[tl.watchlist].open(encoding="utf-8", newline="") as fh:
+            rows = list(csv.reader(fh))
+        assert rows == [[WATCHLIST_COLUMN], *([v] for v in values[tl.name])]
+        assert f"_GetWatchlist('{tl.watchlist}') | project SearchKey" in queries
+        for v in values[tl.name]:
+            assert f'"{v}"' not in queries, f"{v} of list {tl.name} is inlined"

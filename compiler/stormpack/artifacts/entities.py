@@ -7,6 +7,7 @@ the table (``settings.SENTINEL_TABLE_COLUMNS``) or from a field the rule tests (
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -25,6 +26,13 @@ class EntityColumn:
     field: str  # taxonomy field it comes from
 
 
+def kql_ident(name: str) -> str:
+    """A column name as KQL writes it: bare when an identifier, ``['a.b']`` otherwise."""
+    if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+        return name
+    return "['" + name.replace("'", "\\'") + "']"
+
+
 def entity_columns(query: QueryLike, meta: RuleMeta) -> list[EntityColumn]:
     """The first available source of every entity type, in ``settings.ENTITY_SOURCES`` order."""
     table_cols: Mapping[str, str] = settings.SENTINEL_TABLE_COLUMNS.get(
@@ -35,8 +43,9 @@ def entity_columns(query: QueryLike, meta: RuleMeta) -> list[EntityColumn]:
             continue
         expr: str | None = None
         if meta.is_correlation:
-            if src.field in meta.group_by:
-                expr = query.fields.get(src.field)
+            name = meta.group_column_for(src.field)
+            if name is not None:
+                expr = kql_ident(name)  # a correlation returns each group under its group-by name
         else:
             expr = table_cols.get(src.field) or query.fields.get(src.field)
         if expr:

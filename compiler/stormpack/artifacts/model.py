@@ -121,10 +121,19 @@ class RuleMeta:
     attack: Attack
     logsources: tuple[str, ...]  # taxonomy keys; a correlation lists those of its rules
     is_correlation: bool
-    group_by: tuple[str, ...]  # correlation group-by fields
+    group_by: tuple[str, ...]  # correlation group-by fields (or aliases)
     timespan: timedelta | None  # correlation window
     custom: Mapping[str, Any] = field(default_factory=dict)
     text: str = ""
+    #: group-by name -> the taxonomy fields it stands for (an alias stands for one per rule)
+    group_fields: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def group_column_for(self, taxonomy_field: str) -> str | None:
+        """The group-by name a correlation returns ``taxonomy_field`` under, if any."""
+        for name, fields in self.group_fields.items():
+            if taxonomy_field in fields:
+                return name
+        return None
 
     def location(self, needle: str | None = None) -> Location:
         if needle:
@@ -151,6 +160,7 @@ def rule_meta(loaded: LoadedRule) -> RuleMeta:
     attack = parse_attack(tags, Location(loaded.path, loaded.line_of("tags:")))
     group_by: tuple[str, ...] = ()
     timespan: timedelta | None = None
+    group_fields: dict[str, tuple[str, ...]] = {}
     if isinstance(rule, SigmaCorrelationRule):
         keys: list[str] = []
         for ref in rule.rules or []:
@@ -162,6 +172,10 @@ def rule_meta(loaded: LoadedRule) -> RuleMeta:
                 keys.append(key)
         logsources = tuple(keys)
         group_by = tuple(str(g) for g in (rule.group_by or []))
+        aliases = getattr(rule.aliases, "aliases", None) or {}
+        for g in group_by:
+            alias = aliases.get(g)
+            group_fields[g] = tuple(dict.fromkeys(str(f) for f in alias.mapping.values())) if alias else (g,)
         timespan = timedelta(seconds=int(rule.timespan.seconds))
     else:
         logsources = (_logsource_key(rule, loaded.title, loaded.path),)
@@ -185,4 +199,5 @@ def rule_meta(loaded: LoadedRule) -> RuleMeta:
         timespan=timespan,
         custom=dict(rule.custom_attributes or {}),
         text=loaded.text,
+        group_fields=group_fields,
     )

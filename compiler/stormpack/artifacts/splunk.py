@@ -116,11 +116,15 @@ def _risk_objects(query: QueryLike, meta: RuleMeta) -> tuple[tuple[str, str], ..
     for src in settings.ENTITY_SOURCES:
         if src.entity_type not in ("Account", "IP"):
             continue
-        if meta.is_correlation and src.field not in meta.group_by:
+        if meta.is_correlation:
+            group = meta.group_column_for(src.field)
+            if group is None:
+                continue
+            col = group  # stats ... by <group-by name>
+        elif src.field in _logsource_fields(meta):
+            col = query.fields.get(src.field, src.field)
+        else:
             continue
-        if not meta.is_correlation and src.field not in _logsource_fields(meta):
-            continue
-        col = query.fields.get(src.field, src.field)
         kind = "user" if src.entity_type == "Account" else "system"
         if all(k != kind for _, k in out):
             out.append((col, kind))
