@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -214,3 +216,25 @@ def test_fixture_dir_reads_cases_sorted_and_ignores_jsonl(tmp_path: Path) -> Non
     assert [c.name for c in cases] == ["a.yaml", "b.yml"]
     assert cases[0].expected_indices() == {0, 1}
     assert load_fixture_dir(tmp_path / "absent") == []
+
+
+# --------------------------------------------------------------------------- real process
+def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "stormpack", *args], cwd=cwd, capture_output=True,
+                          text=True, check=False)
+
+
+def test_cli_process_exit_codes(pack: Path) -> None:
+    # run from the pack folder with the default rules/ and fixtures/ (and fixtures/values/)
+    ok = run_cli("test", cwd=pack)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert ok.stdout.splitlines()[-1] == "2 passed, 0 failed"
+    case = pack / "fixtures" / "corr_failed_logins" / "negative_spread_out.yml"
+    case.write_text(case.read_text().replace("T11:02:00", "T10:59:00"))
+    broken = run_cli("test", cwd=pack)
+    assert broken.returncode == 1
+    assert "FAIL corr_failed_logins" in broken.stdout
+    assert "group {UserId: 'alice@contoso.com'} fired on events 0, 1, 2 but must not" in broken.stdout
+    bad_values = run_cli("test", "--values", "nope", cwd=pack)
+    assert bad_values.returncode == 2
+    assert bad_values.stderr.startswith("error: nope: no such values file or directory")
