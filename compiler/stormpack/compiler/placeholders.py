@@ -69,6 +69,12 @@ class _ListPlaceholderTransformation(QueryExpressionPlaceholderTransformation):
         return None
 
 
+def list_placeholders() -> set[str]:
+    """Names compiled to a list reference in the current lists_mode (they need no values)."""
+    mode = _LISTS.get()
+    return set(mode[1]) if mode is not None else set()
+
+
 def _list_items() -> list[ProcessingItem]:
     mode = _LISTS.get()
     if mode is None or not mode[1]:
