@@ -1,15 +1,20 @@
 """The ``stormpack build`` hook: deployable artifacts next to the compiled queries.
 
 ``stormpack.compiler.build`` runs every registered hook as ``hook(results, build_dir)`` before the
-new build directory is swapped in; :func:`artifacts_hook` makes one that writes every artifact
-(``build_dir/sentinel/*.yaml``, ``azuredeploy.json``, ``defender/*.json``, ``splunk/``, the
-catalogue and the ATT&CK layer). It recompiles in artifact mode (tenant lists as watchlists /
-lookups) with the same values, so a hook failure fails the build and leaves the old one in place.
+new build directory is swapped in. :func:`build_hook` writes every artifact
+(``sentinel/*.yaml``, ``azuredeploy.json``, ``defender/*.json``, ``splunk/``, the catalogue and
+the ATT&CK layer) when the build asked for them with :func:`artifacts_enabled`, recompiling in
+artifact mode (tenant lists as watchlists / lookups) with the build's values. A failure fails the
+build and leaves the previous one in place. The hook registry is process-wide, so the hook does
+nothing outside ``artifacts_enabled``: a plain ``write_build`` elsewhere stays a plain build.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +22,25 @@ from .build import ArtifactOptions
 from .pack import build_pack
 
 Values = str | Path | Mapping[str, Sequence[str]] | None
+
+
+@dataclass(frozen=True)
+class _Request:
+    values: Values
+    options: ArtifactOptions
+
+
+_REQUEST: ContextVar[_Request | None] = ContextVar("stormpack_artifacts", default=None)
+
+
+@contextmanager
+def artifacts_enabled(values: Values, options: ArtifactOptions | None = None) -> Iterator[None]:
+    """Within the block, builds also write the deployable artifacts (with these values)."""
+    token = _REQUEST.set(_Request(values, options or ArtifactOptions()))
+    try:
+        yield
+    finally:
+        _REQUEST.reset(token)
 
 
 def rule_paths_of(results: Mapping[str, Any]) -> list[Path]:
@@ -32,13 +56,11 @@ def rule_paths_of(results: Mapping[str, Any]) -> list[Path]:
     return [paths[k] for k in sorted(paths)]
 
 
-def artifacts_hook(values: Values, options: ArtifactOptions | None = None
-                   ) -> Callable[[Mapping[str, Any], Path], None]:
-    """A build hook writing all artifacts, with the values the build compiled with."""
-
-    def hook(results: Mapping[str, Any], build_dir: Path) -> None:
-        paths = rule_paths_of(results)
-        if paths:
-            build_pack(paths, values, build_dir, options=options)
-
-    return hook
+def build_hook(results: Mapping[str, Any], build_dir: Path) -> None:
+    """Register with ``stormpack.compiler.build.register_build_hook``."""
+    request = _REQUEST.get()
+    if request is None:
+        return
+    paths = rule_paths_of(results)
+    if paths:
+        build_pack(paths, request.values, build_dir, options=request.options)
