@@ -14,8 +14,10 @@ from .compile_cmd import values_option
               default=Path("build"), show_default=True, help="Build directory (replaced atomically).")
 @click.option("--values", type=click.Path(exists=True, path_type=Path),
               help="Placeholder values: a file or directory (default: values/).")
+@click.option("--splunk-es", is_flag=True,
+              help="Splunk app: add Enterprise Security correlation-search, notable and risk keys.")
 @click.argument("rules", nargs=-1, type=click.Path(path_type=Path))
-def build_cmd(output: Path, values: Path | None, rules: tuple[Path, ...]) -> None:
+def build_cmd(output: Path, values: Path | None, splunk_es: bool, rules: tuple[Path, ...]) -> None:
     """Compile RULES (default rules/) for every target into build/<target>/ with a compile report.
 
     Rules a target cannot express are listed with the reason; the previous build/ stays intact
@@ -27,6 +29,11 @@ def build_cmd(output: Path, values: Path | None, rules: tuple[Path, ...]) -> Non
     paths = list(rules) or [Path("rules")]
     vals = values_option(values)
     results = {t: compile_rules(paths, t, vals) for t in TARGETS}
-    out = write_build(results, output)
+    from ..artifacts import ArtifactOptions, artifacts_enabled, build_hook
+    from ..compiler.build import register_build_hook
+
+    register_build_hook(build_hook)  # deployable artifacts (stormpack.artifacts)
+    with artifacts_enabled(vals, ArtifactOptions(splunk_es=splunk_es)):
+        out = write_build(results, output)
     click.echo(report_text(results), nl=False)
     click.echo(f"build written to {out}")
