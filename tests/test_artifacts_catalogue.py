@@ -1,0 +1,128 @@
+"""`stormpack build` end to end: every artifact, the catalogue (Markdown/HTML) and the Navigator layer."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+
+from stormpack.artifacts import build_hook
+from stormpack.artifacts.build import NAVIGATOR_LAYER, collect_metas
+from stormpack.artifacts.catalogue import TARGETS, Entry, render_html, render_markdown
+from stormpack.cli import main
+from stormpack.compiler import compile_rules
+from stormpack.compiler.build import register_build_hook, write_build
+from stormpack.navigator import check_layer
+from stormpack.ruleset import load_ruleset
+
+ROOT = Path(__file__).resolve().parents[1]
+PACK_RULES = ROOT / "rules"
+PACK_VALUES = ROOT / "values"
+
+
+@pytest.fixture(scope="module")
+def build(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("cli") / "build"
+    main(["build", "-o", str(out), "--values", str(PACK_VALUES), str(PACK_RULES)])  # exits only on error
+    return out
+
+
+def test_build_writes_every_artifact(build: Path) -> None:
+    assert list((build / "sentinel").glob("*.yaml"))
+    assert (build / "sentinel" / "azuredeploy.json").is_file()
+    assert list((build / "sentinel" / "watchlists").glob("*.csv"))
+    assert list((build / "defender").glob("*.json"))
+    assert (build / "splunk" / "stormpack" / "default" / "savedsearches.conf").is_file()
+    assert (build / "splunk" / "stormpack.tgz").is_file()
+    for name in ("catalogue.md", "catalogue.html", NAVIGATOR_LAYER):
+        assert (build / name).is_file(), name
+
+
+def _artifact(build: Path, target: str, stem: str) -> bool:
+    if target == "sentinel":
+        return (build / "sentinel" / f"{stem}.yaml").is_file()
+    if target == "defender":
+        return (build / "defender" / f"{stem}.json").is_file()
+    conf = (build / "splunk" / "stormpack" / "default" / "savedsearches.conf").read_text(encoding="utf-8")
+    return f"`{stem}_filter`" in conf
+
+
+def test_markdown_catalogue_lists_every_rule_with_its_targets(build: Path) -> None:
+    md = (build / "catalogue.md").read_text(encoding="utf-8")
+    metas = collect_metas(list(load_ruleset([PACK_RULES])))
+    assert f"{len(metas)} rules." in md
+    rows = [line for line in md.splitlines() if line.startswith("| [")]
+    assert len(rows) == len(metas)
+    for meta in metas.values():
+        [row] = [r for r in rows if f"](#{meta.stem})" in r]
+        assert f"| {meta.level} |" in row
+        marks = row.rstrip(" |").split(" | ")[-3:]
+        for target, mark in zip(TARGETS, marks, strict=True):
+            assert (mark == "✓") == _artifact(build, target, meta.stem), (meta.stem, target)
+        section = md.split(f'<a id="{meta.stem}"></a>', 1)[1].split('<a id="', 1)[0]
+        assert f"## {meta.title}" in section
+        assert f"`{meta.id}`" in section
+        assert " ".join(meta.description.split()) in section
+        for fp in meta.falsepositives:
+            assert " ".join(fp.split()) in section
+        for t in meta.attack.techniques:
+            assert t in section
+        for key in meta.logsources:
+            assert key in section
+        for target in TARGETS:
+            built = _artifact(build, target, meta.stem)
+            assert (f"- **{target}**: built" in section) == built
+
+
+class _Sections(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.ids: list[str] = []
+        self.scripts = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "section":
+            self.ids.append(dict(attrs).get("id") or "")
+        if tag == "script":
+            self.scripts += 1
+
+
+def test_html_catalogue_has_a_section_per_rule(build: Path) -> None:
+    parser = _Sections()
+    parser.feed((build / "catalogue.html").read_text(encoding="utf-8"))
+    metas = collect_metas(list(load_ruleset([PACK_RULES])))
+    assert sorted(parser.ids) == sorted(m.stem for m in metas.values())
+
+
+def test_catalogue_escapes_rule_text() -> None:
+    meta = next(iter(collect_metas(list(load_ruleset([PACK_RULES]))).values()))
+    evil = replace(meta, title="<script>alert(1)</script> | pipe", description="a <b>bold</b> claim")
+    entry = Entry(evil, dict.fromkeys(TARGETS), ())
+    parser = _Sections()
+    html = render_html([entry])
+    parser.feed(html)
+    assert parser.scripts == 0
+    assert "&lt;script&gt;" in html and "a &lt;b&gt;bold&lt;/b&gt; claim" in html
+    row = next(line for line in render_markdown([entry]).splitlines() if line.startswith("| ["))
+    assert "\\| pipe" in row  # a | in a title does not break the table
+
+
+def test_navigator_layer_is_valid_and_holds_every_tagged_technique(build: Path) -> None:
+    layer = json.loads((build / NAVIGATOR_LAYER).read_text(encoding="utf-8"))
+    assert check_layer(layer) == []
+    in_layer = {t["techniqueID"] for t in layer["techniques"]}
+    metas = collect_metas(list(load_ruleset([PACK_RULES]))).values()
+    tagged = {t for m in metas for t in m.attack.techniques}
+    assert tagged <= in_layer
+
+
+def test_hook_writes_nothing_unless_the_build_asks(tmp_path: Path) -> None:
+    register_build_hook(build_hook)
+    rules = PACK_RULES / "azure" / "signinlogs"
+    results = {"splunk": compile_rules([rules], "splunk", PACK_VALUES)}
+    out = write_build(results, tmp_path / "plain")
+    assert (out / "compile-report.txt").is_file()
+    assert not (out / "catalogue.md").exists()
