@@ -27,7 +27,7 @@ from sigma.conditions import (
 from sigma.types import SigmaExists, SigmaFieldReference, SigmaNull, SigmaNumber, SigmaTimestampPart
 
 from ..taxonomy import LogsourceSpec, Taxonomy, normalise_ip
-from .fields import MISSING, LoweredField, Reader, iter_strings, leaves, make_reader
+from .fields import MISSING, Generation, LoweredField, Reader, iter_strings, leaves, make_reader
 from .values import (
     LeafPred,
     TextPred,
@@ -50,6 +50,7 @@ class ConditionCompiler:
     def __init__(
         self, spec: LogsourceSpec | None, taxonomy: Taxonomy, ctx: ValueContext,
         lowered: dict[tuple[str, bool], LoweredField] | None = None,
+        generation: Generation | None = None,
     ) -> None:
         self.spec = spec
         self.taxonomy = taxonomy
@@ -57,12 +58,13 @@ class ConditionCompiler:
         self._readers: dict[str, Reader] = {}
         # shared by every rule of an engine: one lower-casing per field and record
         self.lowered = lowered if lowered is not None else {}
+        self.generation = generation if generation is not None else Generation()
 
     def lowered_field(self, field: str) -> LoweredField:
         key = (field, self.is_ip(field))
         lf = self.lowered.get(key)
         if lf is None:
-            lf = self.lowered[key] = LoweredField(field, key[1])
+            lf = self.lowered[key] = LoweredField(field, key[1], self.generation)
         return lf
 
     # ------------------------------------------------------------------ helpers

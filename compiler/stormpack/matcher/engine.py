@@ -10,7 +10,7 @@ match correlation base rules; ``finish()`` evaluates the correlations and clears
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,10 +21,10 @@ from sigma.rule import SigmaRule
 
 from ..errors import Location, MatcherError, StormpackError
 from ..ruleset import LoadedRule, RuleSet
-from ..taxonomy import LogsourceSpec, Taxonomy, load_taxonomy, normalise_ip
+from ..taxonomy import LogsourceSpec, Taxonomy, load_taxonomy
 from .conditions import Alternative, ConditionCompiler, RecordPred, any_of
 from .correlation import CorrelationEvaluator, parse_timestamp
-from .fields import MISSING, LoweredField, Reader, make_reader
+from .fields import MISSING, Generation, LoweredField, Reader, make_reader
 from .results import CorrelationHit, EventRef, Hit, TimestampError
 from .values import ValueContext, number_of
 
@@ -41,7 +41,7 @@ class CompiledRule:
     prefilter: list[Alternative] | None  # the rule can only match if one of these holds
     timestamp_reader: Reader
     feeds: list[tuple[CorrelationEvaluator, str]] = field(default_factory=list)
-    lowered: dict[tuple[str, bool], LoweredField] = field(default_factory=dict, repr=False)
+    generation: Generation = field(default_factory=Generation, repr=False)
 
     @property
     def path(self) -> Path:
@@ -53,8 +53,7 @@ class CompiledRule:
 
     def matches(self, record: Mapping[str, Any]) -> bool:
         """Evaluate this rule alone on one record (no log-source check, no prefilter)."""
-        for lf in self.lowered.values():
-            lf.forget()
+        self.generation.n += 1
         return self.predicate(record)
 
 
@@ -81,17 +80,19 @@ class _Filter:
 
     name: str  # the record field
     kind: str  # "str", "ip" or "num"
+    lowered: LoweredField | None  # str / ip kinds: the shared per-record memo of the field
     index: dict[Any, list[CompiledRule]] = field(default_factory=dict)
     rules: list[CompiledRule] = field(default_factory=list)
 
     def lookup(self, record: Mapping[str, Any]) -> list[CompiledRule] | tuple[()]:
-        v = record.get(self.name, MISSING)
-        if self.kind != "num":
+        if self.lowered is not None:
+            v = self.lowered.get(record)
             if v.__class__ is str:
-                return self.index.get(v.lower() if self.kind == "str" else normalise_ip(v).lower(), ())
+                return self.index.get(v, ())
             if v is MISSING or v is None:
                 return ()
             return self.rules  # a number, list or object: the rules decide
+        v = record.get(self.name, MISSING)
         key = _num_key(v)
         if key is None:
             return ()
@@ -109,7 +110,7 @@ class _LogsourceRules:
     unfiltered: list[CompiledRule] = field(default_factory=list)
     filters: list[_Filter] = field(default_factory=list)
 
-    def finalise(self) -> None:
+    def finalise(self, lowered: dict[tuple[str, bool], LoweredField], gen: Generation) -> None:
         filters: dict[tuple[str, str], _Filter] = {}
         for r in sorted(self.rules, key=_order):
             if r.prefilter is None:
@@ -118,7 +119,12 @@ class _LogsourceRules:
             for fname, kind, keys in r.prefilter:
                 flt = filters.get((fname, kind))
                 if flt is None:
-                    flt = filters[(fname, kind)] = _Filter(fname, kind)
+                    lf = None
+                    if kind != "num":
+                        lf = lowered.get((fname, kind == "ip"))
+                        if lf is None:
+                            lf = lowered[(fname, kind == "ip")] = LoweredField(fname, kind == "ip", gen)
+                    flt = filters[(fname, kind)] = _Filter(fname, kind, lf)
                 if not flt.rules or flt.rules[-1] is not r:
                     flt.rules.append(r)
                 for k in keys:
@@ -159,7 +165,7 @@ class Engine:
         self._by_logsource: dict[str, _LogsourceRules] = {}
         self._by_rule: dict[int, CompiledRule] = {}
         self._lowered: dict[tuple[str, bool], LoweredField] = {}
-        self._forget: tuple[Callable[[], None], ...] = ()
+        self._generation = Generation()
 
     # ------------------------------------------------------------------ building
     @classmethod
@@ -202,8 +208,7 @@ class Engine:
                 failed.add(id(lr.rule))
                 eng.errors.setdefault(lr.path, err)
         for group in eng._by_logsource.values():
-            group.finalise()
-        eng._forget = tuple(lf.forget for lf in eng._lowered.values())
+            group.finalise(eng._lowered, eng._generation)
         return eng
 
     def _add_rule(self, lr: LoadedRule, order: int, values: dict[str, list[str]]) -> None:
@@ -211,14 +216,14 @@ class Engine:
         assert isinstance(rule, SigmaRule)
         spec = self.taxonomy.logsource_for(rule.logsource, lr.title)
         ctx = ValueContext(lr.title, values)
-        cc = ConditionCompiler(spec, self.taxonomy, ctx, self._lowered)
+        cc = ConditionCompiler(spec, self.taxonomy, ctx, self._lowered, self._generation)
         trees = [c.parse() for c in rule.detection.parsed_condition]
         predicate = any_of([cc.compile(t) for t in trees])
         prefilter = cc.required_values(trees[0]) if len(trees) == 1 else None
         compiled = CompiledRule(
             loaded=lr, logsource=spec, predicate=predicate, order=order,
             emits=bool(getattr(rule, "_output", True)), prefilter=prefilter,
-            timestamp_reader=make_reader(spec.timestamp, spec, self.taxonomy), lowered=self._lowered,
+            timestamp_reader=make_reader(spec.timestamp, spec, self.taxonomy), generation=self._generation,
         )
         self.rules.append(compiled)
         self._by_rule[id(rule)] = compiled
@@ -270,8 +275,7 @@ class Engine:
         group = self._by_logsource.get(spec.key)
         if group is None:
             return []
-        for forget in self._forget:
-            forget()
+        self._generation.n += 1
         return [r for r in group.candidates(record) if r.predicate(record)]
 
     def process(

@@ -163,32 +163,41 @@ def iter_strings(value: Any) -> Iterator[str]:
             yield from iter_strings(v)
 
 
+class Generation:
+    """A counter the engine bumps before each record; memos are valid for one generation."""
+
+    __slots__ = ("n",)
+
+    def __init__(self) -> None:
+        self.n = 0
+
+
 class LoweredField:
     """Per-record memo of one top-level field's text, lower-cased (ip fields: normalised too).
 
     Many rules compare the same field (``Operation``, ``ClientIP``...); this lower-cases it once
     per record. ``get`` returns the lowered text for a string value and the raw value otherwise
-    (MISSING, None, a number, a list...). The engine calls :meth:`forget` before each record,
-    so a record mutated in place is never judged on stale text.
+    (MISSING, None, a number, a list...). The memo holds for one :class:`Generation`: the engine
+    bumps it before every record, so a record mutated in place is never judged on stale text.
+    Not thread-safe: use one engine per thread or process.
     """
 
-    __slots__ = ("name", "ip", "_rec", "_key")
+    __slots__ = ("name", "ip", "gen", "_n", "_key")
 
-    def __init__(self, name: str, ip: bool) -> None:
+    def __init__(self, name: str, ip: bool, gen: Generation) -> None:
         self.name = name
         self.ip = ip
-        self._rec: Any = None
+        self.gen = gen
+        self._n = -1
         self._key: Any = None
 
-    def forget(self) -> None:
-        self._rec = None
-
     def get(self, record: Any) -> Any:
-        if record is self._rec:
+        n = self.gen.n
+        if self._n == n:
             return self._key
         v = record.get(self.name, MISSING)
         if v.__class__ is str:
             v = normalise_ip(v).lower() if self.ip else v.lower()
-        self._rec = record
+        self._n = n
         self._key = v
         return v

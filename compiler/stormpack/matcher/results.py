@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from ..errors import EventReadError, Location
 from ..ruleset import LoadedRule
 
 
-@dataclass(frozen=True, order=True)
+@dataclass(frozen=True, order=True, slots=True)
 class EventRef:
     """Where a record came from: a source name (file path, fixture case) and its 0-based index."""
 
@@ -16,8 +17,7 @@ class EventRef:
     index: int
 
 
-@dataclass(frozen=True)
-class Hit:
+class Hit(NamedTuple):
     """A single-event rule matched one record. ``timestamp`` is the record's log-source time field."""
 
     rule: LoadedRule
