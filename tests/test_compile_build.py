@@ -24,7 +24,8 @@ def _rules(tmp: Path) -> Path:
         "title: Audit Rule\nid: 2b3c4d5e-0000-4000-8000-000000000001\nstatus: test\n"
         "logsource: {product: azure, service: auditlogs}\n"
         "detection:\n  sel:\n    operationName: Consent to application\n  condition: sel\nlevel: low\n",
-        encoding="utf-8")
+        encoding="utf-8",
+    )
     return d
 
 
@@ -78,20 +79,31 @@ def test_hook_output_lands_in_the_build(tmp_path: Path, monkeypatch: pytest.Monk
 def test_cli_build_with_a_broken_rule_file_keeps_old_build(tmp_path: Path) -> None:
     rules = _rules(tmp_path)
     out_dir = tmp_path / "b"
-    ok = subprocess.run([sys.executable, "-m", "stormpack", "build", "-o", str(out_dir), str(rules)],
-                        capture_output=True, text=True, check=False)
+    ok = subprocess.run(
+        [sys.executable, "-m", "stormpack", "build", "-o", str(out_dir), str(rules)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert ok.returncode == 0, ok.stderr
     assert "sentinel: 1 compiled" in ok.stdout
     (rules / "broken.yml").write_text("title: [unclosed\n", encoding="utf-8")
-    bad = subprocess.run([sys.executable, "-m", "stormpack", "build", "-o", str(out_dir), str(rules)],
-                         capture_output=True, text=True, check=False)
+    bad = subprocess.run(
+        [sys.executable, "-m", "stormpack", "build", "-o", str(out_dir), str(rules)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert bad.returncode != 0 and "broken.yml" in bad.stderr and "Traceback" not in bad.stderr
     assert (out_dir / "sentinel" / "ok.kql").is_file()
 
 
 def test_file_with_several_output_rules_gets_distinct_names(tmp_path: Path) -> None:
-    text = (DATA / "event_count.yml").read_text(encoding="utf-8").replace("status: test\nlogsource",
-                                                                          "status: test\nlogsource", 1)
+    text = (
+        (DATA / "event_count.yml")
+        .read_text(encoding="utf-8")
+        .replace("status: test\nlogsource", "status: test\nlogsource", 1)
+    )
     text = text.replace("  rules: [inbox_rule_created]", "  rules: [inbox_rule_created]\n  generate: true")
     p = tmp_path / "both.yml"
     p.write_text(text, encoding="utf-8")

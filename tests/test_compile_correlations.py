@@ -35,7 +35,9 @@ def test_group_by_alias_resolves_per_rule_and_log_source() -> None:
     q = compile_rules([DATA / "temporal.yml"], "sentinel", {}).queries[0].query
     assert "user = tostring(UserPrincipalName)" in q  # SigninLogs side
     assert "user = tostring(UserId)" in q  # OfficeActivity side
-    assert compile_rules([DATA / "temporal.yml"], "sentinel", {}).queries[0].fields == {"user": "UserPrincipalName"}
+    assert compile_rules([DATA / "temporal.yml"], "sentinel", {}).queries[0].fields == {
+        "user": "UserPrincipalName"
+    }
 
 
 def test_value_count_field_is_defined_in_the_base_query_on_splunk() -> None:
@@ -55,7 +57,9 @@ def test_no_splunk_correlation_starts_without_a_base_search() -> None:
 
 def test_temporal_ordered_with_three_rules_fails_loudly(tmp_path: Path) -> None:
     text = (DATA / "temporal.yml").read_text(encoding="utf-8")
-    text = text.replace("rules: [risky_signin, forwarding_rule]", "rules: [risky_signin, forwarding_rule, risky_signin2]")
+    text = text.replace(
+        "rules: [risky_signin, forwarding_rule]", "rules: [risky_signin, forwarding_rule, risky_signin2]"
+    )
     text += """---
 title: Risky Sign-In 2
 id: 0b1c5e0a-3333-4000-8000-000000000009
@@ -68,7 +72,10 @@ detection:
   condition: sel
 level: low
 """
-    text = text.replace("      forwarding_rule: UserId\n", "      forwarding_rule: UserId\n      risky_signin2: properties.userPrincipalName\n")
+    text = text.replace(
+        "      forwarding_rule: UserId\n",
+        "      forwarding_rule: UserId\n      risky_signin2: properties.userPrincipalName\n",
+    )
     p = tmp_path / "three.yml"
     p.write_text(text, encoding="utf-8")
     for target in ("sentinel", "splunk"):

@@ -18,8 +18,11 @@ def write_rule(tmp: Path, logsource: str, detection: str, title: str = "Broken R
     p = tmp / "rule.yml"
     p.write_text(
         f"title: {title}\nid: 7e1d7c1e-0000-4000-8000-000000000001\nstatus: test\n"
-        f"logsource:\n  {logsource}\ndetection:\n" + textwrap.indent(textwrap.dedent(detection).strip("\n"), "  ")
-        + "\nlevel: low\n", encoding="utf-8")
+        f"logsource:\n  {logsource}\ndetection:\n"
+        + textwrap.indent(textwrap.dedent(detection).strip("\n"), "  ")
+        + "\nlevel: low\n",
+        encoding="utf-8",
+    )
     return p
 
 
@@ -32,12 +35,16 @@ def only_error(path: Path, target: str, values: dict[str, list[str]] | None = No
 
 @pytest.mark.parametrize("target", ["sentinel", "defender", "splunk"])
 def test_unknown_field_names_rule_field_target_and_line(tmp_path: Path, target: str) -> None:
-    p = write_rule(tmp_path, "product: m365\n  service: audit", """
+    p = write_rule(
+        tmp_path,
+        "product: m365\n  service: audit",
+        """
         sel:
           Operation: MailItemsAccessed
           NoSuchField: x
         condition: sel
-    """)
+    """,
+    )
     err = only_error(p, target)
     assert isinstance(err, UnmappedFieldError)
     assert (err.rule, err.field, err.target) == ("Broken Rule", "NoSuchField", target)
@@ -47,11 +54,15 @@ def test_unknown_field_names_rule_field_target_and_line(tmp_path: Path, target: 
 
 @pytest.mark.parametrize("target", ["sentinel", "defender", "splunk"])
 def test_logsource_outside_the_taxonomy(tmp_path: Path, target: str) -> None:
-    p = write_rule(tmp_path, "product: windows\n  category: process_creation", """
+    p = write_rule(
+        tmp_path,
+        "product: windows\n  category: process_creation",
+        """
         sel:
           Image|endswith: '\\cmd.exe'
         condition: sel
-    """)
+    """,
+    )
     err = only_error(p, target)
     assert isinstance(err, UnmappedLogsourceError)
     assert err.rule == "Broken Rule" and err.target == target
@@ -59,11 +70,15 @@ def test_logsource_outside_the_taxonomy(tmp_path: Path, target: str) -> None:
 
 
 def test_logsource_a_target_does_not_have(tmp_path: Path) -> None:
-    p = write_rule(tmp_path, "product: azure\n  service: auditlogs", """
+    p = write_rule(
+        tmp_path,
+        "product: azure\n  service: auditlogs",
+        """
         sel:
           operationName: Consent to application
         condition: sel
-    """)
+    """,
+    )
     err = only_error(p, "defender")
     assert isinstance(err, UnmappedLogsourceError)
     assert "azure_auditlogs is not available on defender" in str(err)
@@ -71,80 +86,113 @@ def test_logsource_a_target_does_not_have(tmp_path: Path) -> None:
 
 
 def test_field_a_target_does_not_have(tmp_path: Path) -> None:
-    p = write_rule(tmp_path, "product: m365\n  service: audit", """
+    p = write_rule(
+        tmp_path,
+        "product: m365\n  service: audit",
+        """
         sel:
           AppAccessContext.UniqueTokenId: null
         condition: sel
-    """)
+    """,
+    )
     err = only_error(p, "sentinel")
     assert isinstance(err, UnmappedFieldError)
     assert err.field == "AppAccessContext.UniqueTokenId"
     assert "OfficeActivity has no AppAccessContext column" in str(err)
     # the same rule is fine where the raw record is available
-    assert compile_rules([p], "defender", {}).queries[0].query.endswith("isempty(AppAccessContext_UniqueTokenId)")
+    assert (
+        compile_rules([p], "defender", {})
+        .queries[0]
+        .query.endswith("isempty(AppAccessContext_UniqueTokenId)")
+    )
 
 
 def test_value_without_a_known_spelling(tmp_path: Path) -> None:
-    p = write_rule(tmp_path, "product: m365\n  service: audit", """
+    p = write_rule(
+        tmp_path,
+        "product: m365\n  service: audit",
+        """
         sel:
           RecordType: 29
         condition: sel
-    """)
+    """,
+    )
     err = only_error(p, "sentinel")
     assert err.field == "RecordType" and "'29' has no known spelling on sentinel" in str(err)
     assert compile_rules([p], "splunk", {}).queries[0].query.endswith("RecordType=29")
 
 
 def test_unresolved_placeholder(tmp_path: Path) -> None:
-    p = write_rule(tmp_path, "product: m365\n  service: audit", """
+    p = write_rule(
+        tmp_path,
+        "product: m365\n  service: audit",
+        """
         sel:
           UserId|expand: '%no_such_list%'
         condition: sel
-    """)
+    """,
+    )
     err = only_error(p, "sentinel", {"other": ["x"]})
     assert "placeholder %no_such_list% has no value" in str(err)
 
 
 def test_regex_on_array_field_cannot_be_expressed(tmp_path: Path) -> None:
-    p = write_rule(tmp_path, "product: m365\n  service: audit", """
+    p = write_rule(
+        tmp_path,
+        "product: m365\n  service: audit",
+        """
         sel:
           Folders.Path|re: 'Inbox$'
         condition: sel
-    """)
+    """,
+    )
     for target in ("sentinel", "splunk"):
         err = only_error(p, target)
         assert "array field Folders.Path" in str(err) and err.target == target
 
 
 def test_keyword_with_inner_wildcard_fails_on_kql(tmp_path: Path) -> None:
-    p = write_rule(tmp_path, "product: m365\n  service: audit", """
+    p = write_rule(
+        tmp_path,
+        "product: m365\n  service: audit",
+        """
         keywords:
           - 'Set-*Mailbox'
         condition: keywords
-    """)
+    """,
+    )
     assert "keyword with a wildcard" in str(only_error(p, "sentinel"))
 
 
 def test_cidr_on_a_non_ip_field_fails(tmp_path: Path) -> None:
-    p = write_rule(tmp_path, "product: m365\n  service: audit", """
+    p = write_rule(
+        tmp_path,
+        "product: m365\n  service: audit",
+        """
         sel:
           UserId|cidr: 10.0.0.0/8
         condition: sel
-    """)
+    """,
+    )
     assert "|cidr needs an ip field" in str(only_error(p, "sentinel"))
 
 
 def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "stormpack", *args], capture_output=True, text=True, cwd=cwd,
-                          check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "stormpack", *args], capture_output=True, text=True, cwd=cwd, check=False
+    )
 
 
 def test_cli_compile_exits_non_zero_naming_rule_field_target(tmp_path: Path) -> None:
-    p = write_rule(tmp_path, "product: m365\n  service: audit", """
+    p = write_rule(
+        tmp_path,
+        "product: m365\n  service: audit",
+        """
         sel:
           NoSuchField: x
         condition: sel
-    """)
+    """,
+    )
     out = run_cli("compile", "--target", "sentinel", str(p))
     assert out.returncode != 0
     assert "rule 'Broken Rule', target sentinel, field 'NoSuchField'" in out.stderr
@@ -152,15 +200,22 @@ def test_cli_compile_exits_non_zero_naming_rule_field_target(tmp_path: Path) -> 
 
 
 def test_cli_compile_prints_queries_or_writes_files(tmp_path: Path) -> None:
-    p = write_rule(tmp_path, "product: m365\n  service: audit", """
+    p = write_rule(
+        tmp_path,
+        "product: m365\n  service: audit",
+        """
         sel:
           Operation: New-InboxRule
         condition: sel
-    """, title="Fine Rule")
+    """,
+        title="Fine Rule",
+    )
     out = run_cli("compile", "--target", "splunk", str(p))
     assert out.returncode == 0, out.stderr
     assert out.stdout == 'index="*" sourcetype="o365:management:activity" Operation="New-InboxRule"\n'
     outdir = tmp_path / "out"
     out = run_cli("compile", "-t", "defender", "-o", str(outdir), str(p))
     assert out.returncode == 0, out.stderr
-    assert (outdir / "rule.kql").read_text(encoding="utf-8") == 'CloudAppEvents\n| where ActionType =~ "New-InboxRule"\n'
+    assert (outdir / "rule.kql").read_text(
+        encoding="utf-8"
+    ) == 'CloudAppEvents\n| where ActionType =~ "New-InboxRule"\n'

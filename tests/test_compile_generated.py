@@ -30,11 +30,27 @@ def test_golden_files_are_current(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_golden_queries_start_with_their_table_or_sourcetype() -> None:
     golden = ROOT / "tests" / "golden"
-    for target, starts in (("sentinel", ("OfficeActivity\n", "SigninLogs\n", "AADNonInteractiveUserSignInLogs\n",
-                                         "AuditLogs\n", "union\n")),
-                           ("defender", ("CloudAppEvents\n", "EntraIdSignInEvents\n", "union\n")),
-                           ("splunk", ('index="*" sourcetype="o365:management:activity"',
-                                       'index="*" sourcetype="azure:monitor:aad" category=', "| multisearch\n"))):
+    for target, starts in (
+        (
+            "sentinel",
+            (
+                "OfficeActivity\n",
+                "SigninLogs\n",
+                "AADNonInteractiveUserSignInLogs\n",
+                "AuditLogs\n",
+                "union\n",
+            ),
+        ),
+        ("defender", ("CloudAppEvents\n", "EntraIdSignInEvents\n", "union\n")),
+        (
+            "splunk",
+            (
+                'index="*" sourcetype="o365:management:activity"',
+                'index="*" sourcetype="azure:monitor:aad" category=',
+                "| multisearch\n",
+            ),
+        ),
+    ):
         files = [p for p in (golden / target).iterdir() if p.suffix in (".kql", ".spl")]
         assert files
         for p in files:
@@ -47,20 +63,36 @@ def _plain_rule(tmp: Path) -> Path:
         "title: Plain\nid: 1a2b3c4d-0000-4000-8000-000000000001\nstatus: test\n"
         "logsource: {product: m365, service: audit}\n"
         "detection:\n  sel:\n    Operation: New-InboxRule\n    Workload: Exchange\n"
-        "    ClientIP|cidr: 10.0.0.0/8\n  condition: sel\nlevel: low\n", encoding="utf-8")
+        "    ClientIP|cidr: 10.0.0.0/8\n  condition: sel\nlevel: low\n",
+        encoding="utf-8",
+    )
     return p
 
 
 def test_sigma_cli_uses_the_shipped_sentinel_pipeline(tmp_path: Path) -> None:
     sigma = Path(sys.executable).with_name("sigma")
-    out = subprocess.run([str(sigma), "convert", "-t", "kusto", "-p", str(pipeline_path("sentinel")),
-                          str(_plain_rule(tmp_path))], capture_output=True, text=True, check=False,
-                         env={**os.environ, "NO_COLOR": "1"})
+    out = subprocess.run(
+        [
+            str(sigma),
+            "convert",
+            "-t",
+            "kusto",
+            "-p",
+            str(pipeline_path("sentinel")),
+            str(_plain_rule(tmp_path)),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, "NO_COLOR": "1"},
+    )
     assert out.returncode == 0, out.stderr + out.stdout
     query = out.stdout.strip().splitlines()
     assert query[0] == "OfficeActivity"
-    assert query[-1] == ('| where Operation =~ "New-InboxRule" and OfficeWorkload =~ "Exchange" and '
-                         'ipv4_is_in_range(ClientIP_addr, "10.0.0.0/8")')
+    assert query[-1] == (
+        '| where Operation =~ "New-InboxRule" and OfficeWorkload =~ "Exchange" and '
+        'ipv4_is_in_range(ClientIP_addr, "10.0.0.0/8")'
+    )
     assert any(line.startswith("| extend ClientIP_addr = case(") for line in query)
 
 
@@ -69,10 +101,15 @@ def test_sigma_cli_refuses_what_needs_stormpack(tmp_path: Path) -> None:
     p.write_text(
         "title: NV\nid: 1a2b3c4d-0000-4000-8000-000000000002\nstatus: test\n"
         "logsource: {product: m365, service: audit}\n"
-        "detection:\n  sel:\n    Parameters.ForwardTo: x@y.z\n  condition: sel\nlevel: low\n", encoding="utf-8")
+        "detection:\n  sel:\n    Parameters.ForwardTo: x@y.z\n  condition: sel\nlevel: low\n",
+        encoding="utf-8",
+    )
     sigma = Path(sys.executable).with_name("sigma")
-    out = subprocess.run([str(sigma), "convert", "-t", "kusto", "-p", str(pipeline_path("sentinel")), str(p)],
-                         capture_output=True, text=True, check=False)
+    out = subprocess.run(
+        [str(sigma), "convert", "-t", "kusto", "-p", str(pipeline_path("sentinel")), str(p)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert out.returncode != 0
     assert "need `stormpack compile`" in out.stdout + out.stderr
-

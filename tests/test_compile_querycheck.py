@@ -13,7 +13,6 @@ import pytest
 from stormpack.compiler import CompiledQuery, compile_rules
 from stormpack.querycheck.kql import check_kql
 from stormpack.querycheck.spl import lint_spl
-
 from test_compile_constructs import CASES, rule_text
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -24,9 +23,11 @@ def _construct_dir() -> Path:
     d = Path(tempfile.mkdtemp(prefix="stormpack-constructs-"))
     for i, (name, ls, det, _) in enumerate(CASES):
         (d / f"{i:02d}_{name}.yml").write_text(
-            rule_text(ls, det, title=f"Construct {name}").replace("6f0c6c39-0000-4000-8000-000000000001",
-                                                                   f"6f0c6c39-0000-4000-8000-{i:012d}"),
-            encoding="utf-8")
+            rule_text(ls, det, title=f"Construct {name}").replace(
+                "6f0c6c39-0000-4000-8000-000000000001", f"6f0c6c39-0000-4000-8000-{i:012d}"
+            ),
+            encoding="utf-8",
+        )
     return d
 
 
@@ -48,8 +49,11 @@ def test_kql_has_no_parser_diagnostics(compiled: dict[str, list[CompiledQuery]],
     queries = compiled[target]
     assert len(queries) > 30
     reports = check_kql([q.query for q in queries], target=target)  # type: ignore[arg-type]
-    bad = [(q.path, q.title, [str(d) for d in r.diagnostics]) for q, r in zip(queries, reports, strict=True)
-           if r.errors]
+    bad = [
+        (q.path, q.title, [str(d) for d in r.diagnostics])
+        for q, r in zip(queries, reports, strict=True)
+        if r.errors
+    ]
     assert bad == []
 
 

@@ -5,18 +5,20 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from sigma.rule import SigmaRule
+
 from stormpack.compiler.docs_gen import render_taxonomy_md
 from stormpack.ruleset import iter_detection_fields, load_ruleset
 from stormpack.taxonomy import load_taxonomy
-
-from sigma.rule import SigmaRule
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "taxonomy.md"
 
 
 def test_taxonomy_doc_is_current() -> None:
-    assert DOC.read_text(encoding="utf-8") == render_taxonomy_md(), "docs/taxonomy.md is stale: run `make golden`"
+    assert DOC.read_text(encoding="utf-8") == render_taxonomy_md(), (
+        "docs/taxonomy.md is stale: run `make golden`"
+    )
 
 
 def test_rules_use_only_fields_the_taxonomy_and_the_doc_list() -> None:

@@ -78,7 +78,11 @@ def test_defender_sign_in_schema_is_the_beta_table() -> None:
 def test_sentinel_type_traps() -> None:
     cols = table_columns("azure_monitor", "SigninLogs")
     non = table_columns("azure_monitor", "AADNonInteractiveUserSignInLogs")
-    assert cols["ResultType"] == "string" and cols["DeviceDetail"] == "dynamic" and non["DeviceDetail"] == "string"
+    assert (
+        cols["ResultType"] == "string"
+        and cols["DeviceDetail"] == "dynamic"
+        and non["DeviceDetail"] == "string"
+    )
     row = field_table("sentinel")
     sig = row["azure_signinlogs"]["properties.deviceDetail.operatingSystem"]
     nsig = row["azure_noninteractivesigninlogs"]["properties.deviceDetail.operatingSystem"]

@@ -10,12 +10,25 @@ from .compile_cmd import values_option
 
 
 @click.command("build")
-@click.option("--output", "-o", "output", type=click.Path(file_okay=False, path_type=Path),
-              default=Path("build"), show_default=True, help="Build directory (replaced atomically).")
-@click.option("--values", type=click.Path(exists=True, path_type=Path),
-              help="Placeholder values: a file or directory (default: values/).")
-@click.option("--splunk-es", is_flag=True,
-              help="Splunk app: add Enterprise Security correlation-search, notable and risk keys.")
+@click.option(
+    "--output",
+    "-o",
+    "output",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("build"),
+    show_default=True,
+    help="Build directory (replaced atomically).",
+)
+@click.option(
+    "--values",
+    type=click.Path(exists=True, path_type=Path),
+    help="Placeholder values: a file or directory (default: values/).",
+)
+@click.option(
+    "--splunk-es",
+    is_flag=True,
+    help="Splunk app: add Enterprise Security correlation-search, notable and risk keys.",
+)
 @click.argument("rules", nargs=-1, type=click.Path(path_type=Path))
 def build_cmd(output: Path, values: Path | None, splunk_es: bool, rules: tuple[Path, ...]) -> None:
     """Compile RULES (default rules/) for every target into build/<target>/ with a compile report.

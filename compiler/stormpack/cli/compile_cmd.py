@@ -22,10 +22,18 @@ def values_option(values: Path | None) -> Path | None:
 
 @click.command("compile")
 @click.option("--target", "-t", type=click.Choice(TARGETS), required=True, help="Query language / product.")
-@click.option("--output", "-o", "output", type=click.Path(file_okay=False, path_type=Path),
-              help="Write one file per rule into DIR instead of printing.")
-@click.option("--values", type=click.Path(exists=True, path_type=Path),
-              help="Placeholder values: a file or directory (default: values/).")
+@click.option(
+    "--output",
+    "-o",
+    "output",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Write one file per rule into DIR instead of printing.",
+)
+@click.option(
+    "--values",
+    type=click.Path(exists=True, path_type=Path),
+    help="Placeholder values: a file or directory (default: values/).",
+)
 @click.argument("rules", nargs=-1, type=click.Path(path_type=Path))
 def compile_cmd(target: str, output: Path | None, values: Path | None, rules: tuple[Path, ...]) -> None:
     """Compile RULES (files or directories; default rules/) for one target.
@@ -45,8 +53,10 @@ def compile_cmd(target: str, output: Path | None, values: Path | None, rules: tu
     else:
         click.echo("\n".join(query_text(q) for q in result.queries), nl=False)
     for lr in result.not_generated:
-        click.echo(f"note: {lr.path}: '{lr.title}' is compiled only inside its correlation "
-                   "(generate: false)", err=True)
+        click.echo(
+            f"note: {lr.path}: '{lr.title}' is compiled only inside its correlation (generate: false)",
+            err=True,
+        )
     for err in result.errors:
         click.echo(f"error: {err}", err=True)
     if result.errors:

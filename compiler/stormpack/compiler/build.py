@@ -40,13 +40,25 @@ def report(results: Mapping[str, CompileResult]) -> dict[str, Any]:
     out: dict[str, Any] = {"targets": {}}
     for target, res in results.items():
         out["targets"][target] = {
-            "compiled": [{"rule": q.title, "id": q.rule_id, "path": str(q.path), "file": f"{target}/{query_file(q)}",
-                          "table": q.table, "logsource": q.logsource, "correlation": q.is_correlation}
-                         for q in res.queries],
-            "not_compiled": [{"rule": lr.title, "id": lr.id, "path": str(lr.path), "reason": why}
-                             for lr, why in res.skipped],
-            "only_in_correlations": [{"rule": lr.title, "id": lr.id, "path": str(lr.path)}
-                                     for lr in res.not_generated],
+            "compiled": [
+                {
+                    "rule": q.title,
+                    "id": q.rule_id,
+                    "path": str(q.path),
+                    "file": f"{target}/{query_file(q)}",
+                    "table": q.table,
+                    "logsource": q.logsource,
+                    "correlation": q.is_correlation,
+                }
+                for q in res.queries
+            ],
+            "not_compiled": [
+                {"rule": lr.title, "id": lr.id, "path": str(lr.path), "reason": why}
+                for lr, why in res.skipped
+            ],
+            "only_in_correlations": [
+                {"rule": lr.title, "id": lr.id, "path": str(lr.path)} for lr in res.not_generated
+            ],
         }
     return out
 
@@ -54,14 +66,18 @@ def report(results: Mapping[str, CompileResult]) -> dict[str, Any]:
 def report_text(results: Mapping[str, CompileResult]) -> str:
     lines: list[str] = []
     for target, res in results.items():
-        lines.append(f"{target}: {len(res.queries)} compiled, {len(res.skipped)} not compiled, "
-                     f"{len(res.not_generated)} used only inside correlations")
+        lines.append(
+            f"{target}: {len(res.queries)} compiled, {len(res.skipped)} not compiled, "
+            f"{len(res.not_generated)} used only inside correlations"
+        )
         for q in res.queries:
             lines.append(f"  ok    {q.path}  ->  {target}/{query_file(q)}  [{q.table}]")
-        for lr, why in res.skipped:
+        for _, why in res.skipped:
             lines.append(f"  SKIP  {why}")
         for lr in res.not_generated:
-            lines.append(f"  part  {lr.path}: '{lr.title}' is compiled inside its correlation (generate: false)")
+            lines.append(
+                f"  part  {lr.path}: '{lr.title}' is compiled inside its correlation (generate: false)"
+            )
     return "\n".join(lines) + "\n"
 
 

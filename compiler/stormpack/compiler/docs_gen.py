@@ -58,8 +58,13 @@ Rules use the field names of the **source records**, so fixtures are real record
 def _cell(ref: FieldRef | str) -> str:
     if isinstance(ref, str):
         return "*unavailable*: " + ref.split(": ", 1)[-1].replace("|", "\\|")
-    kind = {"column": "", "computed": " (computed)", "ip": " (normalised ip)", "array": " (any element)",
-            "name_value": " (name/value)"}[ref.kind]
+    kind = {
+        "column": "",
+        "computed": " (computed)",
+        "ip": " (normalised ip)",
+        "array": " (any element)",
+        "name_value": " (name/value)",
+    }[ref.kind]
     src = ref.source.replace("|", "\\|")
     name = f"`{ref.name}`"
     if ref.kind == "column":
@@ -78,9 +83,12 @@ def render_taxonomy_md() -> str:
     targets = [load_target(t) for t in TARGETS]
     tables = {t.name: field_table(t.name) for t in targets}
     ls_rows = "\n".join(
-        f"| `{'/'.join(ls.sigma_logsource.values())}` | {ls.title} |" for ls in tax.logsources.values())
-    roots = "\n".join(f"  * `{r}.<Name>` = `{v.value}` of the `{v.array}` element whose `{v.name}` is `<Name>`"
-                      for r, v in tax.name_value_arrays.items())
+        f"| `{'/'.join(ls.sigma_logsource.values())}` | {ls.title} |" for ls in tax.logsources.values()
+    )
+    roots = "\n".join(
+        f"  * `{r}.<Name>` = `{v.value}` of the `{v.array}` element whose `{v.name}` is `<Name>`"
+        for r, v in tax.name_value_arrays.items()
+    )
     ipnorm = "\n".join("  " + line for line in tax.ip_normalisation.strip().splitlines())
     out = [INTRO.format(logsources=ls_rows, roots=roots, ipnorm=ipnorm)]
     for key, ls in tax.logsources.items():
@@ -95,8 +103,10 @@ def render_taxonomy_md() -> str:
                 where.append(f"* **{t.name}**: table `{lt.table}`{flt}, time `{lt.time}`")
             else:
                 cat = f' category="{lt.category}"' if lt.category else ""
-                where.append(f'* **{t.name}**: `index=<index> sourcetype="{lt.sourcetype}"{cat}` '
-                             f"(or macro `{lt.macro}` with `use_macros: true`)")
+                where.append(
+                    f'* **{t.name}**: `index=<index> sourcetype="{lt.sourcetype}"{cat}` '
+                    f"(or macro `{lt.macro}` with `use_macros: true`)"
+                )
         out.append("\n".join(where) + "\n")
         head = "| field | type | meaning | " + " | ".join(t.name for t in targets) + " |"
         sep = "|---|---|---|" + "---|" * len(targets)
@@ -112,11 +122,15 @@ def render_taxonomy_md() -> str:
                     if raw is None:
                         cells.append("*unavailable*")
                     elif t.is_kql:
-                        cells.append(f"`{spec.name[:-2]}_<Name>` via `mv-apply` over "
-                                     f"`{raw['name_value']['source']}` (name/value)")
+                        cells.append(
+                            f"`{spec.name[:-2]}_<Name>` via `mv-apply` over "
+                            f"`{raw['name_value']['source']}` (name/value)"
+                        )
                     else:
-                        cells.append(f"`{spec.name[:-2]}_<Name>` via `mvfind` over "
-                                     f"`{raw['name_value']['array']}` (name/value)")
+                        cells.append(
+                            f"`{spec.name[:-2]}_<Name>` via `mvfind` over "
+                            f"`{raw['name_value']['array']}` (name/value)"
+                        )
                 elif spec.name in tab:
                     cells.append(_cell(tab[spec.name]))
                 else:

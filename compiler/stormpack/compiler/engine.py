@@ -46,7 +46,9 @@ class CompiledQuery:
     query: str
     fields: dict[str, str]  # sigma field -> target column / alias the query uses
     is_correlation: bool
-    name: str = ""  # output file name without extension: stem, or stem__<title slug> if the file holds several rules
+    name: str = (
+        ""  # output file name without extension: stem, or stem__<title slug> if the file holds several rules
+    )
 
 
 @dataclass
@@ -96,7 +98,10 @@ def _check_values(ref: FieldRef, item: SigmaDetectionItem, values: Values, lr: L
             if v.contains_special() and not any(type(p).__name__ == "Placeholder" for p in v.s):
                 raise CompileError(
                     f"wildcards cannot be mapped to {ref.target}'s spellings of this field",
-                    rule=lr.title, target=ref.target, field=ref.field)
+                    rule=lr.title,
+                    target=ref.target,
+                    field=ref.field,
+                )
             texts = expand_for_check(v, values)
         elif isinstance(v, SigmaBool):
             texts = [str(v.boolean).lower()]
@@ -107,11 +112,17 @@ def _check_values(ref: FieldRef, item: SigmaDetectionItem, values: Values, lr: L
                 raise CompileError(
                     f"value {t!r} has no known spelling on {ref.target} (known: "
                     f"{', '.join(sorted(ref.values, key=lambda x: (len(x), x)))}); add it to "
-                    f"data/targets/{ref.target}.yml", rule=lr.title, target=ref.target, field=ref.field)
+                    f"data/targets/{ref.target}.yml",
+                    rule=lr.title,
+                    target=ref.target,
+                    field=ref.field,
+                )
 
 
 class _Compiler:
-    def __init__(self, ruleset: RuleSet, target: TargetSpec, values: dict[str, list[str]], values_source: str):
+    def __init__(
+        self, ruleset: RuleSet, target: TargetSpec, values: dict[str, list[str]], values_source: str
+    ):
         self.ruleset = ruleset
         self.target = target
         self.values = values
@@ -129,8 +140,12 @@ class _Compiler:
         try:
             ls = self.taxonomy.logsource_for(rule.logsource, lr.title)
         except TaxonomyError as exc:
-            raise UnmappedLogsourceError(exc.message.split(": ", 1)[-1], Location(lr.path, lr.line_of("logsource")),
-                                         rule=lr.title, target=self.target.name) from None
+            raise UnmappedLogsourceError(
+                exc.message.split(": ", 1)[-1],
+                Location(lr.path, lr.line_of("logsource")),
+                rule=lr.title,
+                target=self.target.name,
+            ) from None
         items = list(iter_items(rule))
         fields = list(dict.fromkeys(i.field for i in items if i.field is not None))
         refs = resolve_for_rule(self.target, ls, fields, lr.title)
@@ -158,11 +173,13 @@ class _Compiler:
                     per_ls.setdefault(key, {})[f] = r.name
         for key, mapping in sorted(per_ls.items()):
             ls = self.taxonomy.logsources[key]
-            items.append(ProcessingItem(
-                FieldMappingTransformation(dict(sorted(mapping.items()))),
-                identifier=f"stormpack_{key}_name_value",
-                rule_conditions=[LogsourceCondition(**ls.sigma_logsource)],
-            ))
+            items.append(
+                ProcessingItem(
+                    FieldMappingTransformation(dict(sorted(mapping.items()))),
+                    identifier=f"stormpack_{key}_name_value",
+                    rule_conditions=[LogsourceCondition(**ls.sigma_logsource)],
+                )
+            )
         cli = ProcessingPipeline(items=items, vars=dict(self.values), name="stormpack_cli", priority=1)
         shipped = ProcessingPipeline.from_yaml(load_pipeline_text(self.target.name))
         return cli + shipped
@@ -194,7 +211,7 @@ class _Compiler:
 
     def add_correlation_fields(self, corr: SigmaCorrelationRule) -> None:
         """The referenced rules' queries must also define the fields the correlation groups by."""
-        for ref in corr.rules:
+        for ref in corr.rules or []:
             rule = ref.rule
             if isinstance(rule, SigmaRule) and id(rule) in self.refs:
                 for name, fref in self.correlation_refs(corr, rule).items():
@@ -205,8 +222,9 @@ class _Compiler:
         lt = self.target.logsource(ls.key, str(rule.title))
         out = {}
         for name in self.correlation_fields(corr):
-            out[name] = resolve_field(self.target, lt, ls, self.taxonomy, self.field_on(corr, rule, name),
-                                      str(corr.title))
+            out[name] = resolve_field(
+                self.target, lt, ls, self.taxonomy, self.field_on(corr, rule, name), str(corr.title)
+            )
         return out
 
     def kql_correlation(self, corr: SigmaCorrelationRule) -> str:
@@ -217,9 +235,14 @@ class _Compiler:
             result = rule.get_conversion_result()
             if len(result) != 1:
                 raise Unexpressible(f"referenced rule '{rule.title}' compiles to {len(result)} queries")
-            subs.append(kql_correlation.SubRule(
-                rule_id=str(rule.name or rule.id), query=str(result[0]), time=lt.time,
-                refs=self.correlation_refs(corr, rule)))
+            subs.append(
+                kql_correlation.SubRule(
+                    rule_id=str(rule.name or rule.id),
+                    query=str(result[0]),
+                    time=lt.time,
+                    refs=self.correlation_refs(corr, rule),
+                )
+            )
         group, value, _ = self.corr[id(corr)]
         return kql_correlation.render(corr, subs, group, value)
 
@@ -227,8 +250,9 @@ class _Compiler:
     def backend(self) -> Any:
         pipe = self.pipeline()
         if self.target.is_kql:
-            return StormKustoBackend(processing_pipeline=pipe, refs_for=self.refs_for,
-                                     correlation=self.kql_correlation)
+            return StormKustoBackend(
+                processing_pipeline=pipe, refs_for=self.refs_for, correlation=self.kql_correlation
+            )
         return StormSplunkBackend(processing_pipeline=pipe, refs_for=self.refs_for)
 
     def describe_source(self, ls_key: str) -> str:
@@ -241,9 +265,9 @@ class _Compiler:
     def compiled(self, lr: LoadedRule, query: str) -> CompiledQuery:
         rule = lr.rule
         if isinstance(rule, SigmaCorrelationRule):
-            subs = [r.rule for r in rule.rules]
+            subs = [r.rule for r in rule.rules or []]
             keys = list(dict.fromkeys(self.logsource[id(r)].key for r in subs))
-            fields = {}
+            fields: dict[str, str] = {}
             for r in subs:
                 assert isinstance(r, SigmaRule)
                 for name, ref in self.correlation_refs(rule, r).items():
@@ -259,9 +283,18 @@ class _Compiler:
         siblings = sum(1 for other in self.ruleset if other.path == lr.path)
         name = lr.stem if siblings == 1 else f"{lr.stem}__{slug(lr.title)}"
         return CompiledQuery(
-            rule_id=lr.id, title=lr.title, level=str(level.name).lower() if level is not None else None,
-            path=lr.path, stem=lr.stem, target=self.target.name, logsource=logsource, table=table,
-            query=query, fields=fields, is_correlation=lr.is_correlation, name=name,
+            rule_id=lr.id,
+            title=lr.title,
+            level=str(level.name).lower() if level is not None else None,
+            path=lr.path,
+            stem=lr.stem,
+            target=self.target.name,
+            logsource=logsource,
+            table=table,
+            query=query,
+            fields=fields,
+            is_correlation=lr.is_correlation,
+            name=name,
         )
 
     def run(self) -> CompileResult:
@@ -286,12 +319,15 @@ class _Compiler:
             rule = lr.rule
             err = self.failed.get(id(rule))
             if err is None and isinstance(rule, SigmaCorrelationRule):
-                bad = [r.rule for r in rule.rules if id(r.rule) in self.failed]
+                bad = [r.rule for r in rule.rules or [] if id(r.rule) in self.failed]
                 if bad:
                     err = CompileError(
                         "references rule(s) that do not compile for this target: "
                         + ", ".join(f"'{b.title}'" for b in bad),
-                        Location(lr.path), rule=lr.title, target=self.target.name)
+                        Location(lr.path),
+                        rule=lr.title,
+                        target=self.target.name,
+                    )
             if err is None:
                 try:
                     if isinstance(rule, SigmaCorrelationRule):
@@ -302,7 +338,11 @@ class _Compiler:
                     if isinstance(exc, CompileError):
                         err = _located(exc, lr)
                     else:
-                        msg = str(exc).split(" in " + str(lr.path))[0] if isinstance(exc, SigmaError) else str(exc)
+                        msg = (
+                            str(exc).split(" in " + str(lr.path))[0]
+                            if isinstance(exc, SigmaError)
+                            else str(exc)
+                        )
                         err = CompileError(msg, Location(lr.path), rule=lr.title, target=self.target.name)
                 else:
                     if not queries:

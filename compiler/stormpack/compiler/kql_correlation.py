@@ -16,7 +16,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from sigma.correlations import SigmaCorrelationConditionOperator, SigmaCorrelationRule, SigmaCorrelationType
+from sigma.correlations import (
+    SigmaCorrelationCondition,
+    SigmaCorrelationConditionOperator,
+    SigmaCorrelationRule,
+    SigmaCorrelationType,
+)
 from sigma.rule import SigmaRule
 
 from .kusto import Unexpressible
@@ -70,14 +75,18 @@ def render(rule: SigmaCorrelationRule, subs: list[SubRule], group: list[str], va
     ctype = rule.type
     if ctype == SigmaCorrelationType.VALUE_COUNT and not value_field:
         raise Unexpressible("value_count correlation needs condition.field")
-    if ctype not in (SigmaCorrelationType.EVENT_COUNT, SigmaCorrelationType.VALUE_COUNT,
-                     SigmaCorrelationType.TEMPORAL, SigmaCorrelationType.TEMPORAL_ORDERED):
+    if ctype not in (
+        SigmaCorrelationType.EVENT_COUNT,
+        SigmaCorrelationType.VALUE_COUNT,
+        SigmaCorrelationType.TEMPORAL,
+        SigmaCorrelationType.TEMPORAL_ORDERED,
+    ):
         raise Unexpressible(f"correlation type {ctype} is not supported for KQL")
     needed = group + ([value_field] if value_field else [])
     parts = []
     for sub in subs:
         q = _with_steps(sub, needed)
-        proj = [f'stormpack_rule = {kql_string(sub.rule_id)}', f"stormpack_time = {sub.time}"]
+        proj = [f"stormpack_rule = {kql_string(sub.rule_id)}", f"stormpack_time = {sub.time}"]
         proj += [f"{_ident(g)} = tostring({_ident(sub.refs[g].name)})" for g in group]
         if value_field:
             proj.append(f"stormpack_value = tostring({_ident(sub.refs[value_field].name)})")
@@ -87,31 +96,39 @@ def render(rule: SigmaCorrelationRule, subs: list[SubRule], group: list[str], va
     else:
         search = "union\n" + ",\n".join("(" + p.replace("\n", "\n    ") + ")" for p in parts)
     by = ", ".join([f"window_start = bin(stormpack_time, {span})"] + [_ident(g) for g in group])
-    if cond is None or cond.op not in OPS:
+    if not isinstance(cond, SigmaCorrelationCondition) or cond.op not in OPS:
         raise Unexpressible("correlation condition operator is not supported for KQL")
     op = OPS[cond.op]
     count = cond.count
     if ctype == SigmaCorrelationType.EVENT_COUNT:
         agg = f"| summarize event_count = count() by {by}\n| where event_count {op} {count}"
     elif ctype == SigmaCorrelationType.VALUE_COUNT:
-        agg = (f"| summarize value_count = array_length(make_set(stormpack_value)) by {by}\n"
-               f"| where value_count {op} {count}")
+        agg = (
+            f"| summarize value_count = array_length(make_set(stormpack_value)) by {by}\n"
+            f"| where value_count {op} {count}"
+        )
     elif ctype == SigmaCorrelationType.TEMPORAL:
-        agg = (f"| summarize rule_count = array_length(make_set(stormpack_rule)) by {by}\n"
-               f"| where rule_count {op} {count}")
+        agg = (
+            f"| summarize rule_count = array_length(make_set(stormpack_rule)) by {by}\n"
+            f"| where rule_count {op} {count}"
+        )
     else:
         if len(subs) != 2:
-            raise Unexpressible("temporal_ordered with more than two rules cannot be expressed exactly in KQL here")
+            raise Unexpressible(
+                "temporal_ordered with more than two rules cannot be expressed exactly in KQL here"
+            )
         a, b = subs[0].rule_id, subs[1].rule_id
-        agg = (f"| summarize first_time = minif(stormpack_time, stormpack_rule == {kql_string(a)}), "
-               f"last_time = maxif(stormpack_time, stormpack_rule == {kql_string(b)}) by {by}\n"
-               "| where isnotnull(first_time) and isnotnull(last_time) and first_time < last_time")
+        agg = (
+            f"| summarize first_time = minif(stormpack_time, stormpack_rule == {kql_string(a)}), "
+            f"last_time = maxif(stormpack_time, stormpack_rule == {kql_string(b)}) by {by}\n"
+            "| where isnotnull(first_time) and isnotnull(last_time) and first_time < last_time"
+        )
     return search + "\n" + agg
 
 
 def referenced(rule: SigmaCorrelationRule) -> list[SigmaRule]:
     out = []
-    for ref in rule.rules:
+    for ref in rule.rules or []:
         r = ref.rule
         if not isinstance(r, SigmaRule):
             raise Unexpressible("correlations of correlations are not supported for KQL")

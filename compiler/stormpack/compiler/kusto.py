@@ -24,7 +24,7 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
-from sigma.backends.kusto import KustoBackend
+from sigma.backends.kusto.kusto import KustoBackend
 from sigma.conditions import (
     ConditionAND,
     ConditionFieldEqualsValueExpression,
@@ -35,7 +35,13 @@ from sigma.conversion.state import ConversionState
 from sigma.correlations import SigmaCorrelationRule
 from sigma.exceptions import SigmaFeatureNotSupportedByBackendError
 from sigma.rule import SigmaRule
-from sigma.types import SigmaBool, SigmaCIDRExpression, SigmaNumber, SigmaRegularExpression, SigmaString, SpecialChars
+from sigma.types import (
+    SigmaBool,
+    SigmaCIDRExpression,
+    SigmaRegularExpression,
+    SigmaString,
+    SpecialChars,
+)
 
 from .targets import KQL_ARRAY_SEP, FieldRef, kql_string
 
@@ -92,8 +98,13 @@ class StormKustoBackend(KustoBackend):
     convert_and_as_in: ClassVar[bool] = False
     field_null_expression: ClassVar[str] = "isempty({field})"
 
-    def __init__(self, *args: Any, refs_for: Callable[[Any], Mapping[str, FieldRef]] | None = None,
-                 correlation: Callable[[SigmaCorrelationRule], str] | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        refs_for: Callable[[Any], Mapping[str, FieldRef]] | None = None,
+        correlation: Callable[[SigmaCorrelationRule], str] | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
         self._refs_for = refs_for or (lambda rule: {})
         self._correlation = correlation
@@ -136,10 +147,10 @@ class StormKustoBackend(KustoBackend):
             if ref.type in ("int", "long", "real") and not value.contains_special():
                 return f"{field} == {self._number_literal(_plain(value), cond.field)}"
             if value.contains_special():
-                return f'tostring({field}) matches regex {kql_string("(?i)" + sigma_string_to_regex(value))}'
+                return f"tostring({field}) matches regex {kql_string('(?i)' + sigma_string_to_regex(value))}"
             return f"tostring({field}) =~ {self.convert_value_str(value, state)}"
         if _has_inner_wildcard(value):
-            return f'{field} matches regex {kql_string("(?i)" + sigma_string_to_regex(value))}'
+            return f"{field} matches regex {kql_string('(?i)' + sigma_string_to_regex(value))}"
         return super().convert_condition_field_eq_val_str(cond, state)
 
     def _number_literal(self, text: str, field: str | None) -> str:
@@ -168,25 +179,33 @@ class StormKustoBackend(KustoBackend):
         return f"{field} contains {kql_string_raw(_esc(text) + sep)}"
 
     # ---------------------------------------------------------------- lists
-    def convert_condition_as_in_expression(self, cond: ConditionOR | ConditionAND, state: ConversionState) -> Any:
+    def convert_condition_as_in_expression(
+        self, cond: ConditionOR | ConditionAND, state: ConversionState
+    ) -> Any:
         args = cond.args
         first = args[0]
         assert isinstance(first, ConditionFieldEqualsValueExpression)
         ref = self._ref(first.field)
         plain = all(
             isinstance(a, ConditionFieldEqualsValueExpression)
-            and isinstance(a.value, SigmaString) and not a.value.contains_special()
+            and isinstance(a.value, SigmaString)
+            and not a.value.contains_special()
             for a in args
         )
-        if isinstance(cond, ConditionOR) and plain and (ref is None or ref.type in ("string",)) and (
-            ref is None or ref.kind != "array"
+        if (
+            isinstance(cond, ConditionOR)
+            and plain
+            and (ref is None or ref.type in ("string",))
+            and (ref is None or ref.kind != "array")
         ):
             return super().convert_condition_as_in_expression(cond, state)
         token = f" {self.or_token if isinstance(cond, ConditionOR) else self.and_token} "
         parts = [str(self.convert_condition(a, state)) for a in args]
         return "(" + token.join(parts) + ")"
 
-    def decide_convert_condition_as_in_expression(self, cond: ConditionOR | ConditionAND, state: ConversionState) -> bool:
+    def decide_convert_condition_as_in_expression(
+        self, cond: ConditionOR | ConditionAND, state: ConversionState
+    ) -> bool:
         ok: bool = super().decide_convert_condition_as_in_expression(cond, state)
         if not ok:
             return False
@@ -197,17 +216,24 @@ class StormKustoBackend(KustoBackend):
         )
 
     # ---------------------------------------------------------------- numbers / booleans
-    def convert_condition_field_eq_val_num(self, cond: ConditionFieldEqualsValueExpression, state: ConversionState) -> Any:
+    def convert_condition_field_eq_val_num(
+        self, cond: ConditionFieldEqualsValueExpression, state: ConversionState
+    ) -> Any:
         ref = self._ref(cond.field)
         field = self.escape_and_quote_field(cond.field)
         if ref is not None and ref.kind == "array":
             return self._array_str(field, SigmaString(str(cond.value)))
         if ref is not None and ref.type in ("string", "dynamic"):
-            return f"{field} == {kql_string(str(cond.value))}" if ref.type == "string" else \
-                f"tostring({field}) == {kql_string(str(cond.value))}"
+            return (
+                f"{field} == {kql_string(str(cond.value))}"
+                if ref.type == "string"
+                else f"tostring({field}) == {kql_string(str(cond.value))}"
+            )
         return f"{field} == {cond.value}"
 
-    def convert_condition_field_eq_val_bool(self, cond: ConditionFieldEqualsValueExpression, state: ConversionState) -> Any:
+    def convert_condition_field_eq_val_bool(
+        self, cond: ConditionFieldEqualsValueExpression, state: ConversionState
+    ) -> Any:
         ref = self._ref(cond.field)
         field = self.escape_and_quote_field(cond.field)
         assert isinstance(cond.value, SigmaBool)
@@ -221,7 +247,9 @@ class StormKustoBackend(KustoBackend):
         return f'{field} =~ "{text}"'
 
     # ---------------------------------------------------------------- null / exists
-    def convert_condition_field_eq_val_null(self, cond: ConditionFieldEqualsValueExpression, state: ConversionState) -> Any:
+    def convert_condition_field_eq_val_null(
+        self, cond: ConditionFieldEqualsValueExpression, state: ConversionState
+    ) -> Any:
         ref = self._ref(cond.field)
         field = self.escape_and_quote_field(cond.field)
         if ref is not None and ref.kind == "array" and ref.list_name:
@@ -243,16 +271,21 @@ class StormKustoBackend(KustoBackend):
         return super().convert_condition_field_not_exists(cond, state)
 
     # ---------------------------------------------------------------- regex / cidr
-    def convert_condition_field_eq_val_re(self, cond: ConditionFieldEqualsValueExpression, state: ConversionState) -> Any:
+    def convert_condition_field_eq_val_re(
+        self, cond: ConditionFieldEqualsValueExpression, state: ConversionState
+    ) -> Any:
         ref = self._ref(cond.field)
         if ref is not None and ref.kind == "array":
             raise Unexpressible(
-                f"|re on array field {ref.field}: any-element regex matching cannot be expressed exactly in KQL"
+                f"|re on array field {ref.field}: any-element regex matching cannot be "
+                "expressed exactly in KQL"
             )
         assert isinstance(cond.value, SigmaRegularExpression)
         return super().convert_condition_field_eq_val_re(cond, state)
 
-    def convert_condition_field_eq_val_cidr(self, cond: ConditionFieldEqualsValueExpression, state: ConversionState) -> Any:
+    def convert_condition_field_eq_val_cidr(
+        self, cond: ConditionFieldEqualsValueExpression, state: ConversionState
+    ) -> Any:
         ref = self._ref(cond.field)
         if ref is not None and ref.kind != "ip":
             raise Unexpressible(f"|cidr needs an ip field; {ref.field} is {ref.taxonomy_type}")
@@ -282,20 +315,24 @@ class StormKustoBackend(KustoBackend):
             raise Unexpressible("correlation rules need `stormpack compile`")
         return [self._correlation(rule)]
 
-    def convert_correlation_event_count_rule(self, rule: SigmaCorrelationRule, output_format: str | None = None,
-                                             method: str = "default") -> list[str]:
+    def convert_correlation_event_count_rule(
+        self, rule: SigmaCorrelationRule, output_format: str | None = None, method: str = "default"
+    ) -> list[str]:
         return self._correlate(rule)
 
-    def convert_correlation_value_count_rule(self, rule: SigmaCorrelationRule, output_format: str | None = None,
-                                             method: str = "default") -> list[str]:
+    def convert_correlation_value_count_rule(
+        self, rule: SigmaCorrelationRule, output_format: str | None = None, method: str = "default"
+    ) -> list[str]:
         return self._correlate(rule)
 
-    def convert_correlation_temporal_rule(self, rule: SigmaCorrelationRule, output_format: str | None = None,
-                                          method: str = "default") -> list[str]:
+    def convert_correlation_temporal_rule(
+        self, rule: SigmaCorrelationRule, output_format: str | None = None, method: str = "default"
+    ) -> list[str]:
         return self._correlate(rule)
 
-    def convert_correlation_temporal_ordered_rule(self, rule: SigmaCorrelationRule, output_format: str | None = None,
-                                                  method: str = "default") -> list[str]:
+    def convert_correlation_temporal_ordered_rule(
+        self, rule: SigmaCorrelationRule, output_format: str | None = None, method: str = "default"
+    ) -> list[str]:
         return self._correlate(rule)
 
     correlation_methods: ClassVar[dict[str, str]] = {

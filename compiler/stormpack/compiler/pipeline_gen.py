@@ -64,101 +64,155 @@ def build_pipeline(target_name: str) -> dict[str, Any]:
         cond = [_ls_cond(ls)]
         if lt is None or lt.unsupported:
             reason = lt.unsupported if lt is not None else "no mapping"
-            transformations.append({
-                "id": f"{key}_unavailable", "type": "rule_failure",
-                "message": f"log source {key} is not available on {target.name}: {reason}",
-                "rule_conditions": cond,
-            })
+            transformations.append(
+                {
+                    "id": f"{key}_unavailable",
+                    "type": "rule_failure",
+                    "message": f"log source {key} is not available on {target.name}: {reason}",
+                    "rule_conditions": cond,
+                }
+            )
             continue
         refs, unsupported = _static_refs(target, lt, ls, taxonomy)
         # 1. values first (field_name_conditions see the rule's own field names)
         for fname, ref in refs.items():
             fc = [{"type": "include_fields", "fields": [fname]}]
             if ref.as_string or ref.values:
-                transformations.append({
-                    "id": f"{key}_{fname}_as_text", "type": "convert_type", "target_type": "str",
-                    "field_name_conditions": fc, "rule_conditions": cond,
-                })
+                transformations.append(
+                    {
+                        "id": f"{key}_{fname}_as_text",
+                        "type": "convert_type",
+                        "target_type": "str",
+                        "field_name_conditions": fc,
+                        "rule_conditions": cond,
+                    }
+                )
             if ref.values:
-                transformations.append({
-                    "id": f"{key}_{fname}_values", "type": "map_string",
-                    "mapping": {k: list(v) if len(v) > 1 else v[0] for k, v in ref.values.items()},
-                    "field_name_conditions": fc, "rule_conditions": cond,
-                })
+                transformations.append(
+                    {
+                        "id": f"{key}_{fname}_values",
+                        "type": "map_string",
+                        "mapping": {k: list(v) if len(v) > 1 else v[0] for k, v in ref.values.items()},
+                        "field_name_conditions": fc,
+                        "rule_conditions": cond,
+                    }
+                )
         # 2. where the records are
         table_id = f"{key}_source"
         mapped_ids.append(table_id)
-        transformations.append({
-            "id": table_id, "type": "set_state", "key": "stormpack_logsource", "val": key,
-            "rule_conditions": cond,
-        })
-        if target.is_kql:
-            transformations.append({
-                "id": f"{key}_table", "type": "set_state", "key": "query_table", "val": lt.table,
+        transformations.append(
+            {
+                "id": table_id,
+                "type": "set_state",
+                "key": "stormpack_logsource",
+                "val": key,
                 "rule_conditions": cond,
-            })
+            }
+        )
+        if target.is_kql:
+            transformations.append(
+                {
+                    "id": f"{key}_table",
+                    "type": "set_state",
+                    "key": "query_table",
+                    "val": lt.table,
+                    "rule_conditions": cond,
+                }
+            )
             if lt.filter:
                 filters[key] = lt.filter
         else:
-            bases[key] = {k: v for k, v in (("sourcetype", lt.sourcetype), ("category", lt.category),
-                                               ("macro", lt.macro)) if v}
+            bases[key] = {
+                k: v
+                for k, v in (("sourcetype", lt.sourcetype), ("category", lt.category), ("macro", lt.macro))
+                if v
+            }
         # 3. failures for what the target cannot express
         if unsupported:
-            transformations.append({
-                "id": f"{key}_unsupported_fields", "type": "detection_item_failure",
-                "message": f"field not available on {target.name} for log source {key} "
-                           "(see docs/taxonomy.md)",
-                "field_name_conditions": [{"type": "include_fields", "fields": sorted(unsupported)}],
-                "rule_conditions": cond,
-            })
+            transformations.append(
+                {
+                    "id": f"{key}_unsupported_fields",
+                    "type": "detection_item_failure",
+                    "message": f"field not available on {target.name} for log source {key} "
+                    "(see docs/taxonomy.md)",
+                    "field_name_conditions": [{"type": "include_fields", "fields": sorted(unsupported)}],
+                    "rule_conditions": cond,
+                }
+            )
         patterns = [p.name[:-1].replace(".", r"\.") + ".+" for p in ls.patterns]
         if patterns:
-            transformations.append({
-                "id": f"{key}_name_value_needs_cli", "type": "detection_item_failure",
-                "message": "name/value fields (e.g. Parameters.ForwardTo) need `stormpack compile`",
-                "field_name_conditions": [{"type": "include_fields", "mode": "re",
-                                           "fields": [f"^{p}$" for p in patterns]}],
-                "rule_conditions": [cond[0], {"type": "processing_state", "key": CLI_STATE_KEY,
-                                              "val": False}],
-                "rule_cond_op": "and",
-            })
+            transformations.append(
+                {
+                    "id": f"{key}_name_value_needs_cli",
+                    "type": "detection_item_failure",
+                    "message": "name/value fields (e.g. Parameters.ForwardTo) need `stormpack compile`",
+                    "field_name_conditions": [
+                        {"type": "include_fields", "mode": "re", "fields": [f"^{p}$" for p in patterns]}
+                    ],
+                    "rule_conditions": [
+                        cond[0],
+                        {"type": "processing_state", "key": CLI_STATE_KEY, "val": False},
+                    ],
+                    "rule_cond_op": "and",
+                }
+            )
         array_fields = sorted(f for f, r in refs.items() if r.kind == "array")
         if array_fields and target.is_kql:
-            transformations.append({
-                "id": f"{key}_arrays_need_cli", "type": "detection_item_failure",
-                "message": "array fields need `stormpack compile` for any-element semantics in KQL",
-                "field_name_conditions": [{"type": "include_fields", "fields": array_fields}],
-                "rule_conditions": [cond[0], {"type": "processing_state", "key": CLI_STATE_KEY,
-                                              "val": False}],
-                "rule_cond_op": "and",
-            })
+            transformations.append(
+                {
+                    "id": f"{key}_arrays_need_cli",
+                    "type": "detection_item_failure",
+                    "message": "array fields need `stormpack compile` for any-element semantics in KQL",
+                    "field_name_conditions": [{"type": "include_fields", "fields": array_fields}],
+                    "rule_conditions": [
+                        cond[0],
+                        {"type": "processing_state", "key": CLI_STATE_KEY, "val": False},
+                    ],
+                    "rule_cond_op": "and",
+                }
+            )
         # 4. names
         mapping = {f: r.name for f, r in refs.items() if r.name != f}
         if mapping:
-            transformations.append({
-                "id": f"{key}_fields", "type": "field_name_mapping", "mapping": mapping,
-                "rule_conditions": cond,
-            })
+            transformations.append(
+                {
+                    "id": f"{key}_fields",
+                    "type": "field_name_mapping",
+                    "mapping": mapping,
+                    "rule_conditions": cond,
+                }
+            )
         steps_var[key] = {
             r.name: [s.text for s in r.steps] for r in refs.values() if r.steps and r.kind != "array"
         }
     # unknown log source: a clear failure instead of "Unable to determine table name"
-    cond_ids = {f"c{i}": {"type": "processing_item_applied", "processing_item_id": pid}
-                for i, pid in enumerate(mapped_ids)}
+    cond_ids = {
+        f"c{i}": {"type": "processing_item_applied", "processing_item_id": pid}
+        for i, pid in enumerate(mapped_ids)
+    }
     cond_ids["is_rule"] = {"type": "is_sigma_rule"}
-    transformations.append({
-        "id": "unmapped_logsource", "type": "rule_failure",
-        "message": f"no {target.name} table/source is mapped for this log source "
-                   "(see docs/taxonomy.md for the log sources this pack supports)",
-        "rule_conditions": cond_ids,
-        "rule_cond_expr": "is_rule and not (" + " or ".join(k for k in cond_ids if k != "is_rule") + ")",
-    })
+    transformations.append(
+        {
+            "id": "unmapped_logsource",
+            "type": "rule_failure",
+            "message": f"no {target.name} table/source is mapped for this log source "
+            "(see docs/taxonomy.md for the log sources this pack supports)",
+            "rule_conditions": cond_ids,
+            "rule_cond_expr": "is_rule and not (" + " or ".join(k for k in cond_ids if k != "is_rule") + ")",
+        }
+    )
     # the CLI flag defaults to False; `stormpack compile` sets it first (priority 1)
-    transformations.insert(0, {
-        "id": "cli_flag_default", "type": "set_state", "key": CLI_STATE_KEY, "val": False,
-        "rule_conditions": [{"type": "processing_state", "key": CLI_STATE_KEY, "val": True}],
-        "rule_cond_not": True,
-    })
+    transformations.insert(
+        0,
+        {
+            "id": "cli_flag_default",
+            "type": "set_state",
+            "key": CLI_STATE_KEY,
+            "val": False,
+            "rule_conditions": [{"type": "processing_state", "key": CLI_STATE_KEY, "val": True}],
+            "rule_cond_not": True,
+        },
+    )
     pipeline_vars: dict[str, Any] = {"stormpack_target": target.name}
     if target.is_kql:
         pipeline_vars["stormpack_steps"] = steps_var
@@ -175,10 +229,14 @@ def build_pipeline(target_name: str) -> dict[str, Any]:
         "allowed_backends": [target.backend],
         "vars": pipeline_vars,
         "transformations": transformations,
-        "postprocessing": [{
-            "id": "prepend_source", "type": "template", "template": template,
-            "rule_conditions": [{"type": "is_sigma_rule"}],
-        }],
+        "postprocessing": [
+            {
+                "id": "prepend_source",
+                "type": "template",
+                "template": template,
+                "rule_conditions": [{"type": "is_sigma_rule"}],
+            }
+        ],
     }
 
 
@@ -187,7 +245,8 @@ def build_pipeline(target_name: str) -> dict[str, Any]:
 KQL_TEMPLATE = (
     "{{ pipeline.state.query_table }}"
     "{% set ls = pipeline.state.stormpack_logsource %}"
-    "{% if ls in pipeline.vars.stormpack_filters %}\n| where {{ pipeline.vars.stormpack_filters[ls] }}{% endif %}"
+    "{% if ls in pipeline.vars.stormpack_filters %}"
+    "\n| where {{ pipeline.vars.stormpack_filters[ls] }}{% endif %}"
     "{% if pipeline.state.stormpack_prelude is defined %}{{ pipeline.state.stormpack_prelude }}"
     "{% else %}{% for alias, steps in pipeline.vars.stormpack_steps[ls].items() %}"
     "{% if alias in query %}{% for s in steps %}\n| {{ s }}{% endfor %}{% endif %}{% endfor %}{% endif %}"
@@ -198,8 +257,8 @@ SPL_TEMPLATE = (
     "{% set ls = pipeline.state.stormpack_logsource %}"
     "{% set src = pipeline.vars.stormpack_sources[ls] %}"
     "{% if pipeline.vars.use_macros %}`{{ src.macro }}`"
-    "{% else %}index=\"{{ pipeline.vars.index }}\" sourcetype=\"{{ src.sourcetype }}\""
-    "{% if src.category %} category=\"{{ src.category }}\"{% endif %}{% endif %}"
+    '{% else %}index="{{ pipeline.vars.index }}" sourcetype="{{ src.sourcetype }}"'
+    '{% if src.category %} category="{{ src.category }}"{% endif %}{% endif %}'
     "{% if pipeline.state.stormpack_prelude is defined %}{% set prelude = pipeline.state.stormpack_prelude %}"
     "{% else %}{% set ns = namespace(p='') %}"
     "{% for alias, steps in pipeline.vars.stormpack_steps[ls].items() %}"

@@ -37,8 +37,10 @@ def resolve_values(values: Values | str | Path | None) -> dict[str, list[str]]:
 
 def placeholder_items() -> list[ProcessingItem]:
     """Processing items that replace every placeholder with its values (pipeline vars)."""
-    return [*_list_items(),
-            ProcessingItem(ValueListPlaceholderTransformation(), identifier="stormpack_placeholders")]
+    return [
+        *_list_items(),
+        ProcessingItem(ValueListPlaceholderTransformation(), identifier="stormpack_placeholders"),
+    ]
 
 
 # ---------------------------------------------------------------------------------- lists mode
@@ -80,14 +82,17 @@ def _list_items() -> list[ProcessingItem]:
     if mode is None or not mode[1]:
         return []
     expression, ids = mode
-    return [ProcessingItem(
-        _ListPlaceholderTransformation(expression=expression, mapping=dict(ids), include=sorted(ids)),
-        identifier="stormpack_placeholder_lists",
-    )]
+    return [
+        ProcessingItem(
+            _ListPlaceholderTransformation(expression=expression, mapping=dict(ids), include=sorted(ids)),
+            identifier="stormpack_placeholder_lists",
+        )
+    ]
 
 
-def check_placeholders(rule: SigmaRule, items: Sequence[SigmaDetectionItem], values: Values,
-                       path: Path, target: str, source: str) -> None:
+def check_placeholders(
+    rule: SigmaRule, items: Sequence[SigmaDetectionItem], values: Values, path: Path, target: str, source: str
+) -> None:
     """An unresolved placeholder is a CompileError naming rule, placeholder and values source."""
     for item in items:
         for v in item.value:
@@ -97,7 +102,10 @@ def check_placeholders(rule: SigmaRule, items: Sequence[SigmaDetectionItem], val
                 if isinstance(p, Placeholder) and p.name not in values and p.name not in list_placeholders():
                     raise CompileError(
                         f"placeholder %{p.name}% has no value in {source}",
-                        Location(path), rule=str(rule.title), target=target, field=item.field,
+                        Location(path),
+                        rule=str(rule.title),
+                        target=target,
+                        field=item.field,
                     )
 
 

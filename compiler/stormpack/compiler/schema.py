@@ -8,7 +8,7 @@ Never hand-typed: `azure_monitor` is sigma.pipelines.azuremonitor.tables.AZURE_M
 from __future__ import annotations
 
 from collections.abc import Mapping
-from functools import lru_cache
+from functools import cache
 from typing import Any
 
 from ..errors import TaxonomyError
@@ -20,11 +20,11 @@ def _raw(schema: str) -> Mapping[str, Mapping[str, Mapping[str, Any]]]:
     if schema == "azure_monitor":
         from sigma.pipelines.azuremonitor.tables import AZURE_MONITOR_TABLES
 
-        return AZURE_MONITOR_TABLES  # type: ignore[no-any-return]
+        return AZURE_MONITOR_TABLES
     if schema == "microsoft_xdr":
         from sigma.pipelines.microsoftxdr.tables import MICROSOFT_XDR_TABLES
 
-        return MICROSOFT_XDR_TABLES  # type: ignore[no-any-return]
+        return MICROSOFT_XDR_TABLES
     raise TaxonomyError(f"unknown table schema '{schema}' (known: {', '.join(SCHEMAS)})")
 
 
@@ -33,7 +33,7 @@ def normalise_type(t: str) -> str:
     return {"boolean": "bool"}.get(t, t)
 
 
-@lru_cache(maxsize=None)
+@cache
 def table_columns(schema: str, table: str) -> Mapping[str, str]:
     """Column -> Kusto type of one table."""
     tables = _raw(schema)

@@ -17,7 +17,7 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
-from sigma.backends.splunk import SplunkBackend
+from sigma.backends.splunk.splunk import SplunkBackend
 from sigma.conditions import ConditionFieldEqualsValueExpression, ConditionValueExpression
 from sigma.conversion.base import TextQueryBackend
 from sigma.conversion.state import ConversionState
@@ -36,8 +36,9 @@ class StormSplunkBackend(SplunkBackend):
     # upstream returns no query at all when every ANDed part is a deferred `| regex`
     empty_and_expression: ClassVar[str] = "*"
 
-    def __init__(self, *args: Any, refs_for: Callable[[Any], Mapping[str, FieldRef]] | None = None,
-                 **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, refs_for: Callable[[Any], Mapping[str, FieldRef]] | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
         self._refs_for = refs_for or (lambda rule: {})
         self._by_name: dict[str, FieldRef] = {}
@@ -52,23 +53,26 @@ class StormSplunkBackend(SplunkBackend):
             self.last_processing_pipeline.state["stormpack_prelude"] = prelude_of(self._refs_for(rule))
         return super().finish_query(rule, query, state)
 
-    def finalize_query_default(self, rule: SigmaRule | SigmaCorrelationRule, query: str, index: int,
-                               state: ConversionState) -> str:
+    def finalize_query_default(
+        self, rule: SigmaRule | SigmaCorrelationRule, query: str, index: int, state: ConversionState
+    ) -> str:
         # the base search is prepended by the pipeline template, so upstream's reordering is not needed
-        out = TextQueryBackend.finalize_query_default(self, rule, query, index, state)
+        out = TextQueryBackend.finalize_query_default(self, rule, query, index, state)  # type: ignore[arg-type]
         if isinstance(rule, SigmaRule) and rule.fields:
             out = f"{out}\n| table " + ",".join(rule.fields)
         return str(out)
 
-    def convert_correlation_temporal_ordered_rule(self, rule: SigmaCorrelationRule, output_format: str | None = None,
-                                                  method: str = "stats") -> list[str]:
+    def convert_correlation_temporal_ordered_rule(
+        self, rule: SigmaCorrelationRule, output_format: str | None = None, method: str = "stats"
+    ) -> list[str]:
         """Two rules in order: the first rule's earliest event before the second's latest, per window."""
-        if len(rule.rules) != 2:
-            raise Unexpressible("temporal_ordered with more than two rules cannot be expressed exactly in SPL here")
+        refs = rule.rules or []
+        if len(refs) != 2:
+            raise Unexpressible(
+                "temporal_ordered with more than two rules cannot be expressed exactly in SPL here"
+            )
         template = self.correlation_search_multi_rule_query_expression
-        first, second = (
-            self.convert_correlation_ruleid(r.rule.name or r.rule.id, template) for r in rule.rules
-        )
+        first, second = (self.convert_correlation_ruleid(r.rule.name or r.rule.id, template) for r in refs)
         search = self.convert_correlation_search(rule)
         span = self.convert_timespan(rule.timespan, method)
         groupby = self.convert_correlation_aggregation_groupby_from_template(rule.group_by, "stats")
@@ -79,8 +83,9 @@ class StormSplunkBackend(SplunkBackend):
             "| where isnotnull(first_time) AND isnotnull(last_time) AND first_time < last_time"
         ]
 
-    def convert_condition_field_eq_val_re(self, cond: ConditionFieldEqualsValueExpression,
-                                          state: ConversionState) -> Any:
+    def convert_condition_field_eq_val_re(
+        self, cond: ConditionFieldEqualsValueExpression, state: ConversionState
+    ) -> Any:
         ref = self._by_name.get(cond.field or "")
         if ref is not None and ref.kind == "array":
             raise Unexpressible(

@@ -10,8 +10,9 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from functools import lru_cache
+from dataclasses import dataclass
+from dataclasses import field as dc_field
+from functools import cache
 from importlib import resources
 from typing import Any, Literal
 
@@ -48,7 +49,7 @@ class FieldRef:
     type: str  # type of `name` on the target: string, int, long, bool, datetime, dynamic, real
     taxonomy_type: str
     steps: tuple[Step, ...] = ()
-    values: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    values: Mapping[str, tuple[str, ...]] = dc_field(default_factory=dict)
     strict_values: bool = False
     as_string: bool = False  # numeric rule values are compared as text
     source: str = ""  # human description of where the value comes from (docs)
@@ -95,7 +96,8 @@ class TargetSpec:
             reason = lt.unsupported if lt is not None else "no mapping in data/targets"
             raise UnmappedLogsourceError(
                 f"log source {key} is not available on {self.name}: {reason}",
-                rule=rule_title or None, target=self.name,
+                rule=rule_title or None,
+                target=self.name,
             )
         return lt
 
@@ -114,21 +116,32 @@ def _parse_target(name: str, data: Mapping[str, Any]) -> TargetSpec:
             fields.update(data["logsources"][ls["fields_from"]].get("fields") or {})
         fields.update(ls.get("fields") or {})
         lss[key] = LogsourceTarget(
-            key=key, table=ls.get("table"), schema_table=ls.get("schema_table"),
-            time=str(ls.get("time", "_time")), filter=ls.get("filter"), raw_root=ls.get("raw_root"),
-            sourcetype=ls.get("sourcetype"), category=ls.get("category"), macro=ls.get("macro"),
-            fields=fields, unsupported=ls.get("unsupported"),
+            key=key,
+            table=ls.get("table"),
+            schema_table=ls.get("schema_table"),
+            time=str(ls.get("time", "_time")),
+            filter=ls.get("filter"),
+            raw_root=ls.get("raw_root"),
+            sourcetype=ls.get("sourcetype"),
+            category=ls.get("category"),
+            macro=ls.get("macro"),
+            fields=fields,
+            unsupported=ls.get("unsupported"),
         )
     backend = data["backend"]
     if backend not in ("kusto", "splunk"):
         raise TaxonomyError(f"data/targets/{name}.yml: unknown backend {backend}")
     return TargetSpec(
-        name=name, title=str(data["title"]), backend=backend, schema=data.get("schema"),
-        vars=dict(data.get("vars") or {}), logsources=lss,
+        name=name,
+        title=str(data["title"]),
+        backend=backend,
+        schema=data.get("schema"),
+        vars=dict(data.get("vars") or {}),
+        logsources=lss,
     )
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_target(name: str) -> TargetSpec:
     if name not in TARGETS:
         raise UnmappedLogsourceError(f"unknown target '{name}' (known: {', '.join(TARGETS)})", target=name)
@@ -139,7 +152,8 @@ def load_target(name: str) -> TargetSpec:
 
 # ------------------------------------------------------------------------------ alias names
 def sanitize(name: str) -> str:
-    """An identifier made from a field name: `AppAccessContext.UniqueTokenId` -> `AppAccessContext_UniqueTokenId`."""
+    """An identifier made from a field name (`AppAccessContext.UniqueTokenId` ->
+    `AppAccessContext_UniqueTokenId`)."""
     out = re.sub(r"[^A-Za-z0-9_]", "_", name)
     if not _IDENT.match(out):
         out = "f_" + out
@@ -215,7 +229,8 @@ def kql_array_steps(alias: str, source: str, path: str) -> tuple[str, tuple[Step
     value = f"tostring({inner_var}.{leaf})" if leaf else f"tostring({inner_var})"
     sub.append(f"summarize {list_alias} = make_list({value})")
     apply = f"mv-apply __e0 = {source} on ({' | '.join(sub)})"
-    join = f'extend {alias} = strcat("{KQL_ARRAY_SEP}", strcat_array({list_alias}, "{KQL_ARRAY_SEP}"), "{KQL_ARRAY_SEP}")'
+    sep = f'"{KQL_ARRAY_SEP}"'
+    join = f"extend {alias} = strcat({sep}, strcat_array({list_alias}, {sep}), {sep})"
     return list_alias, (Step(f"array:{alias}:1", apply), Step(f"array:{alias}:2", join))
 
 
@@ -225,7 +240,11 @@ def _kql_type_of_taxonomy(t: str) -> str:
 
 
 def resolve_field(
-    target: TargetSpec, lt: LogsourceTarget, ls: LogsourceSpec, taxonomy: Taxonomy, fname: str,
+    target: TargetSpec,
+    lt: LogsourceTarget,
+    ls: LogsourceSpec,
+    taxonomy: Taxonomy,
+    fname: str,
     rule_title: str = "",
 ) -> FieldRef:
     """Resolve a rule field; raises UnmappedFieldError naming rule, field and target."""
@@ -233,14 +252,18 @@ def resolve_field(
     if spec is None:
         raise UnmappedFieldError(
             f"field is not in the taxonomy for log source {ls.key} (see docs/taxonomy.md)",
-            rule=rule_title or None, target=target.name, field=fname,
+            rule=rule_title or None,
+            target=target.name,
+            field=fname,
         )
     raw = lt.fields.get(spec.name)
     columns = target.columns(lt)
     if isinstance(raw, Mapping) and "unsupported" in raw:
         raise UnmappedFieldError(
             f"not available on {target.name} ({lt.table or lt.sourcetype}): {raw['unsupported']}",
-            rule=rule_title or None, target=target.name, field=fname,
+            rule=rule_title or None,
+            target=target.name,
+            field=fname,
         )
     if spec.is_pattern:
         return _resolve_name_value(target, lt, taxonomy, spec, fname, raw, rule_title)
@@ -254,7 +277,9 @@ def resolve_field(
         else:
             raise UnmappedFieldError(
                 f"no column mapped in data/targets/{target.name}.yml for log source {ls.key}",
-                rule=rule_title or None, target=target.name, field=fname,
+                rule=rule_title or None,
+                target=target.name,
+                field=fname,
             )
     return _resolve_plain(target, lt, spec, fname, raw, columns)
 
@@ -262,17 +287,29 @@ def resolve_field(
 def _values(raw: Any) -> tuple[dict[str, tuple[str, ...]], bool]:
     if not isinstance(raw, Mapping) or "values" not in raw:
         return {}, False
-    vals = {str(k): tuple(str(x) for x in (v if isinstance(v, list) else [v])) for k, v in raw["values"].items()}
+    vals = {
+        str(k): tuple(str(x) for x in (v if isinstance(v, list) else [v])) for k, v in raw["values"].items()
+    }
     return vals, bool(raw.get("strict_values", False))
 
 
 def _resolve_plain(
-    target: TargetSpec, lt: LogsourceTarget, spec: FieldSpec, fname: str, raw: Any,
+    target: TargetSpec,
+    lt: LogsourceTarget,
+    spec: FieldSpec,
+    fname: str,
+    raw: Any,
     columns: Mapping[str, str],
 ) -> FieldRef:
     values, strict = _values(raw)
-    common: dict[str, Any] = dict(field=fname, target=target.name, logsource=lt.key,
-                                  taxonomy_type=spec.type, values=values, strict_values=strict)
+    common: dict[str, Any] = dict(
+        field=fname,
+        target=target.name,
+        logsource=lt.key,
+        taxonomy_type=spec.type,
+        values=values,
+        strict_values=strict,
+    )
     if isinstance(raw, Mapping) and "array" in raw:
         arr = raw["array"]
         if not target.is_kql:
@@ -281,8 +318,15 @@ def _resolve_plain(
         alias = _not_colliding(sanitize(fname), columns)
         list_alias, steps = kql_array_steps(alias, str(arr["source"]), str(arr.get("path", "")))
         src = f"{arr['source']}[*]" + (f".{arr['path'].replace('[]', '[*]')}" if arr.get("path") else "")
-        return FieldRef(kind="array", name=alias, type="string", steps=steps, list_name=list_alias,
-                        source=f"any element of {src}", **common)
+        return FieldRef(
+            kind="array",
+            name=alias,
+            type="string",
+            steps=steps,
+            list_name=list_alias,
+            source=f"any element of {src}",
+            **common,
+        )
     if isinstance(raw, Mapping) and "expr" in raw:
         expr = str(raw["expr"])
         ctype = str(raw.get("type", "string"))
@@ -290,46 +334,54 @@ def _resolve_plain(
         if spec.type == "ip":
             ip_alias = _not_colliding(sanitize(fname) + "_addr", columns)
             steps = kql_ip_steps(ip_alias, expr) if target.is_kql else spl_ip_steps(ip_alias, expr)
-            return FieldRef(kind="ip", name=ip_alias, type="string", steps=steps,
-                            source=expr, **common)
-        step = Step(f"computed:{alias}", f"extend {alias} = {expr}" if target.is_kql else f"eval {alias}={expr}")
+            return FieldRef(kind="ip", name=ip_alias, type="string", steps=steps, source=expr, **common)
+        step = Step(
+            f"computed:{alias}", f"extend {alias} = {expr}" if target.is_kql else f"eval {alias}={expr}"
+        )
         as_string = spec.type == "int" and ctype == "string"
-        return FieldRef(kind="computed", name=alias, type=ctype, steps=(step,), as_string=as_string,
-                        source=expr, **common)
+        return FieldRef(
+            kind="computed", name=alias, type=ctype, steps=(step,), as_string=as_string, source=expr, **common
+        )
     col = str(raw["column"]) if isinstance(raw, Mapping) else str(raw)
     if target.is_kql:
-        ctype = columns.get(col)
-        if ctype is None:
+        found = columns.get(col)
+        if found is None:
             raise TaxonomyError(
                 f"data/targets/{target.name}.yml: {lt.key}.{fname} maps to column {col}, "
                 f"which table {lt.schema_table or lt.table} does not have"
             )
+        ctype = found
     else:
         ctype = "string"
     if spec.type == "ip":
         ip_alias = _not_colliding(sanitize(fname) + "_addr", columns)
         steps = kql_ip_steps(ip_alias, col) if target.is_kql else spl_ip_steps(ip_alias, col)
-        return FieldRef(kind="ip", name=ip_alias, type="string", steps=steps,
-                        source=col, **common)
+        return FieldRef(kind="ip", name=ip_alias, type="string", steps=steps, source=col, **common)
     as_string = spec.type == "int" and ctype == "string" and target.is_kql
     return FieldRef(kind="column", name=col, type=ctype, as_string=as_string, source=col, **common)
 
 
 def _resolve_name_value(
-    target: TargetSpec, lt: LogsourceTarget, taxonomy: Taxonomy, spec: FieldSpec, fname: str,
-    raw: Any, rule_title: str,
+    target: TargetSpec,
+    lt: LogsourceTarget,
+    taxonomy: Taxonomy,
+    spec: FieldSpec,
+    fname: str,
+    raw: Any,
+    rule_title: str,
 ) -> FieldRef:
     split = taxonomy.name_value_root(fname)
     if split is None or not isinstance(raw, Mapping) or "name_value" not in raw:
         raise UnmappedFieldError(
             f"name/value field has no mapping in data/targets/{target.name}.yml",
-            rule=rule_title or None, target=target.name, field=fname,
+            rule=rule_title or None,
+            target=target.name,
+            field=fname,
         )
     root, element = split
     nv = raw["name_value"]
     alias = element_alias(root.root, element)
-    common: dict[str, Any] = dict(field=fname, target=target.name, logsource=lt.key,
-                                  taxonomy_type=spec.type)
+    common: dict[str, Any] = dict(field=fname, target=target.name, logsource=lt.key, taxonomy_type=spec.type)
     if target.is_kql:
         src = str(nv["source"])
         bag = f"{root.root}_bag"
@@ -339,16 +391,28 @@ def _resolve_name_value(
             f"__nv.{root.value})))",
         )
         ext = Step(f"nv:{alias}", f"extend {alias} = tostring({bag}[{kql_string(element)}])")
-        return FieldRef(kind="name_value", name=alias, type="string", steps=(apply, ext),
-                        source=f"{root.value} of the {src} element whose {root.name} is '{element}'", **common)
+        return FieldRef(
+            kind="name_value",
+            name=alias,
+            type="string",
+            steps=(apply, ext),
+            source=f"{root.value} of the {src} element whose {root.name} is '{element}'",
+            **common,
+        )
     arr = str(nv["array"])
     name_rx = "^" + re.escape(element).replace("\\ ", " ") + "$"
     ev = Step(
         f"nv:{alias}",
         f"eval {alias}=mvindex('{arr}.{root.value}', mvfind('{arr}.{root.name}', {spl_string(name_rx)}))",
     )
-    return FieldRef(kind="name_value", name=alias, type="string", steps=(ev,),
-                    source=f"{arr}.{root.value} at the index of {arr}.{root.name} = '{element}'", **common)
+    return FieldRef(
+        kind="name_value",
+        name=alias,
+        type="string",
+        steps=(ev,),
+        source=f"{arr}.{root.value} at the index of {arr}.{root.name} = '{element}'",
+        **common,
+    )
 
 
 def resolve_for_rule(
