@@ -140,7 +140,8 @@ def write_artifacts(
     entries = []
     for lr in rules:
         m = metas[lr.id]
-        used = tuple(tl.name for tl in report.lists if m.id in tl.rule_ids)
+        used = tuple(tl.name if tl.is_list else f"{tl.name} (inlined: used as a pattern)"
+                     for tl in report.lists if m.id in tl.rule_ids)
         st = status.get(m.id, {})
         entries.append(catalogue.Entry(m, {t: st.get(t, "not compiled for this target")
                                            for t in catalogue.TARGETS}, used))

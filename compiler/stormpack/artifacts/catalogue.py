@@ -22,7 +22,7 @@ TARGETS = ("sentinel", "defender", "splunk")
 class Entry:
     meta: RuleMeta
     targets: Mapping[str, str | None]  # target -> None (built) or the reason it was not
-    lists: tuple[str, ...]
+    lists: tuple[str, ...]  # tenant lists the rule reads (watchlist / lookup, or inlined)
 
 
 def _logsource_titles(meta: RuleMeta) -> list[str]:

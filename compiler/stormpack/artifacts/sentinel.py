@@ -109,7 +109,6 @@ class SentinelRule:
             "tactics": list(self.tactics),
             "techniques": self.parent_techniques,
             "eventGroupingSettings": {"aggregationKind": "SingleAlert"},
-            "templateVersion": self.version,
         }
         if self.entity_mappings:
             props["entityMappings"] = _entities(self.entity_mappings)
