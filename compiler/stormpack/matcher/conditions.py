@@ -27,7 +27,16 @@ from sigma.conditions import (
 from sigma.types import SigmaExists, SigmaFieldReference, SigmaNull, SigmaNumber, SigmaTimestampPart
 
 from ..taxonomy import LogsourceSpec, Taxonomy, normalise_ip
-from .fields import MISSING, Generation, LoweredField, Reader, iter_strings, leaves, make_reader
+from .fields import (
+    MISSING,
+    Generation,
+    LoweredField,
+    NameValueMemo,
+    Reader,
+    iter_strings,
+    leaves,
+    make_reader,
+)
 from .values import (
     LeafPred,
     TextPred,
@@ -51,6 +60,7 @@ class ConditionCompiler:
         self, spec: LogsourceSpec | None, taxonomy: Taxonomy, ctx: ValueContext,
         lowered: dict[tuple[str, bool], LoweredField] | None = None,
         generation: Generation | None = None,
+        nv_memos: dict[str, NameValueMemo] | None = None,
     ) -> None:
         self.spec = spec
         self.taxonomy = taxonomy
@@ -59,6 +69,7 @@ class ConditionCompiler:
         # shared by every rule of an engine: one lower-casing per field and record
         self.lowered = lowered if lowered is not None else {}
         self.generation = generation if generation is not None else Generation()
+        self.nv_memos: dict[str, NameValueMemo] = nv_memos if nv_memos is not None else {}
 
     def lowered_field(self, field: str) -> LoweredField:
         key = (field, self.is_ip(field))
@@ -71,7 +82,8 @@ class ConditionCompiler:
     def reader(self, field: str) -> Reader:
         r = self._readers.get(field)
         if r is None:
-            r = self._readers[field] = make_reader(field, self.spec, self.taxonomy)
+            r = self._readers[field] = make_reader(field, self.spec, self.taxonomy, self.nv_memos,
+                                                   self.generation)
         return r
 
     def is_ip(self, field: str) -> bool:
@@ -145,12 +157,15 @@ class ConditionCompiler:
         """``m`` on every leaf of ``field``; ``lowered``, when given, is the same test on the
         lower-cased (ip: normalised) text of a string, evaluated through the shared memo."""
         if self._top_level(field) and lowered is not None:
-            get = self.lowered_field(field).get
+            lf = self.lowered_field(field)
+            get, gen = lf.get, self.generation
 
             def top_lowered(r: Mapping[str, Any]) -> bool:
-                k = get(r)
+                k = lf._key if lf._n == gen.n else get(r)  # the memo, read inline (hot path)
                 if k.__class__ is str:
                     return lowered(k)
+                if k is MISSING or k is None:
+                    return False
                 if k.__class__ is list:
                     for x in leaves(k):  # noqa: SIM110 - hot path, a loop beats any()
                         if m(x):
@@ -169,6 +184,20 @@ class ConditionCompiler:
                 return m(v)
             return top
         read = self.reader(field)
+        if lowered is not None and not self.is_ip(field):
+            def leaf_lowered(r: Mapping[str, Any]) -> bool:
+                v = read(r)
+                if v.__class__ is str:
+                    return lowered(v.lower())
+                if v is MISSING or v is None:
+                    return False
+                if v.__class__ is list:
+                    for x in leaves(v):  # noqa: SIM110 - hot path, a loop beats any()
+                        if m(x):
+                            return True
+                    return False
+                return m(v)
+            return leaf_lowered
 
         def leaf(r: Mapping[str, Any]) -> bool:
             v = read(r)

@@ -24,7 +24,7 @@ from ..ruleset import LoadedRule, RuleSet
 from ..taxonomy import LogsourceSpec, Taxonomy, load_taxonomy
 from .conditions import Alternative, ConditionCompiler, RecordPred, any_of
 from .correlation import CorrelationEvaluator, parse_timestamp
-from .fields import MISSING, Generation, LoweredField, Reader, make_reader
+from .fields import MISSING, Generation, LoweredField, NameValueMemo, Reader, make_reader
 from .results import CorrelationHit, EventRef, Hit, TimestampError
 from .values import ValueContext, number_of
 
@@ -166,6 +166,7 @@ class Engine:
         self._by_rule: dict[int, CompiledRule] = {}
         self._lowered: dict[tuple[str, bool], LoweredField] = {}
         self._generation = Generation()
+        self._nv_memos: dict[str, NameValueMemo] = {}
 
     # ------------------------------------------------------------------ building
     @classmethod
@@ -216,7 +217,7 @@ class Engine:
         assert isinstance(rule, SigmaRule)
         spec = self.taxonomy.logsource_for(rule.logsource, lr.title)
         ctx = ValueContext(lr.title, values)
-        cc = ConditionCompiler(spec, self.taxonomy, ctx, self._lowered, self._generation)
+        cc = ConditionCompiler(spec, self.taxonomy, ctx, self._lowered, self._generation, self._nv_memos)
         trees = [c.parse() for c in rule.detection.parsed_condition]
         predicate = any_of([cc.compile(t) for t in trees])
         prefilter = cc.required_values(trees[0]) if len(trees) == 1 else None

@@ -47,6 +47,15 @@ Reader = Callable[[Any], Any]
 """record -> one leaf value, MISSING, or a list of leaf values (possibly containing MISSING)."""
 
 
+class Generation:
+    """A counter the engine bumps before each record; memos are valid for one generation."""
+
+    __slots__ = ("n",)
+
+    def __init__(self) -> None:
+        self.n = 0
+
+
 def _flatten_into(value: Any, out: list[Any]) -> None:
     if value.__class__ is list:
         for v in value:
@@ -137,14 +146,67 @@ def _name_value_reader(root: NameValueRoot, element_name: str) -> Reader:
     return read
 
 
-def make_reader(field: str, spec: LogsourceSpec | None, taxonomy: Taxonomy) -> Reader:
-    """The reader of ``field`` for records of the log source ``spec``."""
+class NameValueMemo:
+    """Per-record index of one name/value array: element name -> its values, built once per
+    record (and :class:`Generation`) however many rules read names of that array."""
+
+    __slots__ = ("array", "name_key", "value_key", "gen", "_n", "_index")
+
+    def __init__(self, root: NameValueRoot, gen: Generation) -> None:
+        self.array, self.name_key, self.value_key = root.array, root.name, root.value
+        self.gen = gen
+        self._n = -1
+        self._index: dict[Any, list[Any]] = {}
+
+    def get(self, record: Any) -> dict[Any, list[Any]]:
+        n = self.gen.n
+        if self._n == n:
+            return self._index
+        index: dict[Any, list[Any]] = {}
+        arr = record.get(self.array, MISSING)
+        if arr.__class__ is list:
+            name_key, value_key = self.name_key, self.value_key
+            for el in arr:
+                if el.__class__ is dict:
+                    name = el.get(name_key)
+                    if name.__class__ is str:
+                        found = index.get(name)
+                        if found is None:
+                            index[name] = [el.get(value_key, MISSING)]
+                        else:
+                            found.append(el.get(value_key, MISSING))
+        self._n = n
+        self._index = index
+        return index
+
+
+def _memo_name_value_reader(memo: NameValueMemo, element_name: str) -> Reader:
+    def read(record: Any) -> Any:
+        found = memo.get(record).get(element_name)
+        if found is None:
+            return MISSING
+        return found[0] if len(found) == 1 and found[0].__class__ is not list else found
+
+    return read
+
+
+def make_reader(
+    field: str, spec: LogsourceSpec | None, taxonomy: Taxonomy,
+    memos: dict[str, NameValueMemo] | None = None, gen: Generation | None = None,
+) -> Reader:
+    """The reader of ``field`` for records of the log source ``spec``. With ``memos`` and ``gen``
+    name/value arrays are indexed once per record (the engine bumps ``gen`` per record)."""
     if spec is not None:
         fspec = spec.field(field)
         if fspec is not None and fspec.is_pattern and fspec.name_value is not None:
             split = taxonomy.name_value_root(field)
             if split is not None:
                 root, rest = split
+                if memos is not None and gen is not None:
+                    memo = memos.get(root.root)
+                    if memo is None:
+                        memo = memos[root.root] = NameValueMemo(root, gen)
+                    return _memo_name_value_reader(memo, rest)
                 return _name_value_reader(root, rest)
     if "." in field:
         return _nested_reader(field)
@@ -161,15 +223,6 @@ def iter_strings(value: Any) -> Iterator[str]:
     elif isinstance(value, list):
         for v in value:
             yield from iter_strings(v)
-
-
-class Generation:
-    """A counter the engine bumps before each record; memos are valid for one generation."""
-
-    __slots__ = ("n",)
-
-    def __init__(self) -> None:
-        self.n = 0
 
 
 class LoweredField:

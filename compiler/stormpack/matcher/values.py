@@ -179,13 +179,40 @@ def _text_pred(s: SigmaString, ctx: ValueContext) -> TextPred:
     return lambda t: full(t) is not None
 
 
+def concrete_values(value: Any, ctx: ValueContext) -> list[Any]:
+    """The values one pySigma value stands for: placeholders expanded, expansions flattened."""
+    if isinstance(value, SigmaExpansion):
+        return [c for v in value.values for c in concrete_values(v, ctx)]
+    expanded = expand_placeholders(value, ctx)
+    if len(expanded) == 1 and expanded[0] is value:
+        return [value]
+    return [c for v in expanded for c in concrete_values(v, ctx)]
+
+
 def lowered_text_pred(value: Any, ip: bool, ctx: ValueContext) -> TextPred | None:
-    """For a case-insensitive string value without placeholders: its test on lower-cased (and,
-    for ip fields, normalised) text, so the engine can lower-case a field once per record."""
-    if (isinstance(value, SigmaString) and not isinstance(value, SigmaCasedString)
-            and not value.contains_placeholder()):
-        return _text_pred(value, ctx)
-    return None
+    """For case-insensitive string values (after expansion): the test on lower-cased (and, for
+    ip fields, normalised) text, so the engine can lower-case a field once per record. Plain
+    values become one set lookup. None when some value is not a case-insensitive string."""
+    values = concrete_values(value, ctx)
+    if not all(isinstance(v, SigmaString) and not isinstance(v, SigmaCasedString) for v in values):
+        return None
+    plain = [plain_lower(v) for v in values]
+    if all(p is not None for p in plain):
+        keys = frozenset(normalise_ip(p).lower() if ip else p for p in plain if p is not None)
+        if len(keys) == 1:
+            return next(iter(keys)).__eq__
+        return keys.__contains__
+    preds = [_text_pred(v, ctx) for v in values]
+    if len(preds) == 1:
+        return preds[0]
+    tup = tuple(preds)
+
+    def any_text(t: str) -> bool:
+        for p in tup:  # noqa: SIM110 - a plain loop is faster than any() here
+            if p(t):
+                return True
+        return False
+    return any_text
 
 
 def _string_pred(s: SigmaString, ip: bool, ctx: ValueContext) -> LeafPred:
