@@ -24,7 +24,14 @@ from sigma.conditions import (
     ConditionOR,
     ConditionValueExpression,
 )
-from sigma.types import SigmaExists, SigmaFieldReference, SigmaNull, SigmaNumber, SigmaTimestampPart
+from sigma.types import (
+    SigmaExists,
+    SigmaFieldReference,
+    SigmaNull,
+    SigmaNumber,
+    SigmaRegularExpression,
+    SigmaTimestampPart,
+)
 
 from ..taxonomy import LogsourceSpec, Taxonomy, normalise_ip
 from .fields import (
@@ -99,7 +106,10 @@ class ConditionCompiler:
     # ------------------------------------------------------------------ compile
     def compile(self, node: Node) -> RecordPred:
         if isinstance(node, ConditionAND):
-            return all_of([self.compile(a) for a in node.args])
+            # Predicates are pure, so order does not change the verdict, only the cost: cheap
+            # tests first, negations (usually true: filters) last.
+            ordered = sorted(node.args, key=lambda a: (isinstance(a, ConditionNOT), self.cost(a)))
+            return all_of([self.compile(a) for a in ordered])
         if isinstance(node, ConditionOR):
             return self._compile_or(node)
         if isinstance(node, ConditionNOT):
@@ -112,6 +122,20 @@ class ConditionCompiler:
         if node is None:
             raise self.ctx.error("a detection of the condition is empty")
         raise self.ctx.error(f"condition element {type(node).__name__} is not supported")
+
+    def cost(self, node: Node) -> int:
+        """A rough evaluation cost, to order the operands of AND."""
+        if isinstance(node, ConditionFieldEqualsValueExpression):
+            if isinstance(node.value, SigmaFieldReference):
+                return 6
+            if isinstance(node.value, SigmaRegularExpression):
+                return 8
+            return 1 if self._top_level(node.field) else 3
+        if isinstance(node, ConditionValueExpression):
+            return 50  # keyword: a walk over the whole record
+        if isinstance(node, (ConditionAND, ConditionOR, ConditionNOT)):
+            return sum(self.cost(a) for a in node.args)
+        return 10
 
     def _compile_or(self, node: ConditionOR) -> RecordPred:
         # Merge `field: [a, b, c]` (pySigma: OR of field=a, field=b, ...) into one set lookup.

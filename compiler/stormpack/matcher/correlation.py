@@ -22,7 +22,7 @@ from bisect import bisect_left
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sigma.correlations import (
     CorrelationConditionAND,
@@ -88,8 +88,9 @@ def _first_value(v: Any) -> Any:
     return None
 
 
-@dataclass(frozen=True)
-class _Event:
+class _Event(NamedTuple):
+    """One kept record; tuples sort by (epoch, seq), seq being unique."""
+
     epoch: float
     seq: int
     when: datetime
@@ -181,12 +182,14 @@ class CorrelationEvaluator:
         self._display.clear()
         self._seq = 0
 
-    def add(self, ref_name: str, record: Mapping[str, Any], ref: EventRef, when: datetime) -> None:
+    def add(self, ref_name: str, record: Mapping[str, Any], ref: EventRef, when: datetime,
+            epoch: float) -> None:
+        """Keep one record of the referenced rule ``ref_name`` (``epoch`` = ``when`` in seconds)."""
         inp = self.inputs[ref_name]
         raw = [_first_value(r(record)) for r in inp.group_readers]
         key = tuple(None if v is None else (text_of(v) or "").lower() for v in raw)
         value = inp.value_reader(record) if inp.value_reader is not None else None
-        ev = _Event(when.timestamp(), self._seq, when, ref, inp.index, value)
+        ev = _Event(epoch, self._seq, when, ref, inp.index, value)
         self._seq += 1
         bucket = self._events.get(key)
         if bucket is None:
@@ -198,7 +201,7 @@ class CorrelationEvaluator:
     def finish(self) -> list[CorrelationHit]:
         hits: list[CorrelationHit] = []
         for key, events in self._events.items():
-            events.sort(key=lambda e: (e.epoch, e.seq))
+            events.sort()
             for window, metric in self._windows(events):
                 hits.append(
                     CorrelationHit(

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -287,24 +288,32 @@ class Engine:
         Raises :class:`TimestampError` (carrying the hits) when a record matches a correlation base
         rule but has no usable timestamp.
         """
+        matched = self.matching_rules(record, logsource)
+        if not matched:
+            return []
+        # every matched rule is of the record's log source: one time field, read once
+        ts = matched[0].timestamp_reader(record)
+        ts_text = ts if ts.__class__ is str else (None if ts is MISSING or ts is None else str(ts))
         hits: list[Hit] = []
+        when: datetime | None = None
+        epoch = 0.0
         bad_time: str | None = None
-        for r in self.matching_rules(record, logsource):
-            ts = r.timestamp_reader(record)
-            ts_text = ts if ts.__class__ is str else (None if ts is MISSING or ts is None else str(ts))
+        for r in matched:
             if r.emits:
                 hits.append(Hit(r.loaded, ref, ts_text))
             if r.feeds:
-                when = parse_timestamp(ts)
                 if when is None:
-                    bad_time = (
-                        f"record {ref.index}: time field '{r.logsource.timestamp}' is "
-                        f"{'missing' if ts is MISSING else repr(ts)}, not an ISO-8601 timestamp; "
-                        f"correlation rules cannot use it"
-                    )
-                    continue
+                    when = parse_timestamp(ts)
+                    if when is None:
+                        bad_time = (
+                            f"record {ref.index}: time field '{r.logsource.timestamp}' is "
+                            f"{'missing' if ts is MISSING else repr(ts)}, not an ISO-8601 timestamp; "
+                            f"correlation rules cannot use it"
+                        )
+                        continue
+                    epoch = when.timestamp()
                 for evaluator, name in r.feeds:
-                    evaluator.add(name, record, ref, when)
+                    evaluator.add(name, record, ref, when, epoch)
         if bad_time is not None:
             raise TimestampError(bad_time, Location(ref.source), ref, hits)
         return hits
