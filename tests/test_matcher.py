@@ -7,6 +7,7 @@ Rules are written as YAML into a temporary file and go through the real loading 
 from __future__ import annotations
 
 import textwrap
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -21,12 +22,12 @@ M365 = {"product": "m365", "service": "audit"}
 SIGNIN = {"product": "azure", "service": "signinlogs"}
 
 
-def build(tmp_path: Path, detection: dict[str, Any] | str, *, logsource: dict[str, str] | None = None,
-          values: dict[str, list[str]] | None = None, name: str = "rule") -> Engine:
+def write_rule(tmp_path: Path, detection: dict[str, Any] | str, *,
+               logsource: dict[str, str] | None = None, name: str = "rule") -> Path:
     det = yaml.safe_load(textwrap.dedent(detection)) if isinstance(detection, str) else detection
     doc = {
         "title": f"test {name}",
-        "id": "6f4c1c8e-0000-4000-8000-000000000001",
+        "id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"stormpack-test/{name}")),
         "status": "test",
         "logsource": logsource or M365,
         "detection": det,
@@ -34,6 +35,12 @@ def build(tmp_path: Path, detection: dict[str, Any] | str, *, logsource: dict[st
     }
     path = tmp_path / f"{name}.yml"
     path.write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def build(tmp_path: Path, detection: dict[str, Any] | str, *, logsource: dict[str, str] | None = None,
+          values: dict[str, list[str]] | None = None, name: str = "rule") -> Engine:
+    path = write_rule(tmp_path, detection, logsource=logsource, name=name)
     return Engine.build(load_ruleset([path]), values or {})
 
 
@@ -463,3 +470,20 @@ def test_timestamp_part_modifiers(tmp_path: Path) -> None:
     r = rule(tmp_path, {"sel": {"CreationTime|hour": 2}, "condition": "sel"})
     assert r.matches(ual(CreationTime="2023-06-14T02:41:07"))
     assert not r.matches(ual(CreationTime="2023-06-14T03:41:07"))
+
+
+def test_rule_of_an_unknown_log_source_is_an_error_naming_the_file(tmp_path: Path) -> None:
+    with pytest.raises(MatcherError) as exc:
+        build(tmp_path, sel(Image="x"), logsource={"product": "windows", "category": "process_creation"},
+              name="win_rule")
+    assert "win_rule.yml" in str(exc.value) and "not in the taxonomy" in str(exc.value)
+
+
+def test_non_strict_build_records_broken_rules_and_keeps_the_others(tmp_path: Path) -> None:
+    write_rule(tmp_path, sel(Operation="A"), name="good")
+    write_rule(tmp_path, {"sel": {"AppId|expand": "%missing%"}, "condition": "sel"}, name="bad")
+    eng = Engine.build(load_ruleset([tmp_path / "good.yml", tmp_path / "bad.yml"]), {}, strict=False)
+    assert [r.loaded.stem for r in eng.rules] == ["good"]
+    assert list(eng.errors) == [tmp_path / "bad.yml"]
+    assert "%missing%" in str(eng.errors[tmp_path / "bad.yml"])
+    assert [h.rule.stem for h in eng.process(ual(Operation="a"), EventRef("f", 0))] == ["good"]

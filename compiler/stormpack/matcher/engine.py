@@ -155,6 +155,15 @@ def _order(r: CompiledRule) -> int:
     return r.order
 
 
+def _matcher_error(exc: StormpackError | SigmaError, lr: LoadedRule) -> MatcherError:
+    """Any compile problem as a MatcherError that names the rule's file (and line if known)."""
+    if isinstance(exc, StormpackError):
+        if isinstance(exc, MatcherError) and exc.location is not None and exc.location.path is not None:
+            return exc
+        return MatcherError(exc.message, Location(lr.path, lr.line_of(lr.title)))
+    return MatcherError(f"rule '{lr.title}': {exc}", Location(lr.path, lr.line_of(lr.title)))
+
+
 class Engine:
     """Compiled rules, grouped by log source. See the module docstring."""
 
@@ -195,16 +204,8 @@ class Engine:
                     eng._add_correlation(lr)
                 else:  # pragma: no cover - RuleSet only holds these two kinds
                     raise MatcherError(f"unknown rule kind {type(lr.rule).__name__}", Location(lr.path))
-            except StormpackError as exc:
-                err = exc if isinstance(exc, MatcherError) else MatcherError(exc.message)
-                if err.location is None or err.location.path is None:
-                    err = MatcherError(err.message, Location(lr.path, lr.line_of(lr.title)))
-                if strict:
-                    raise err from None
-                failed.add(id(lr.rule))
-                eng.errors.setdefault(lr.path, err)
-            except SigmaError as exc:
-                err = MatcherError(f"rule '{lr.title}': {exc}", Location(lr.path))
+            except (StormpackError, SigmaError) as exc:
+                err = _matcher_error(exc, lr)
                 if strict:
                     raise err from None
                 failed.add(id(lr.rule))
