@@ -38,12 +38,13 @@ from sigma.rule import SigmaRule
 from sigma.types import (
     SigmaBool,
     SigmaCIDRExpression,
+    SigmaNumber,
     SigmaRegularExpression,
     SigmaString,
     SpecialChars,
 )
 
-from .targets import KQL_ARRAY_SEP, FieldRef, kql_string
+from .targets import KQL_ARRAY_SEP, FieldRef, kql_escape, kql_string
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -131,6 +132,10 @@ class StormKustoBackend(KustoBackend):
         return "['" + field_name.replace("\\", "\\\\").replace("'", "\\'") + "']"
 
     # ---------------------------------------------------------------- strings
+    def convert_value_str(self, s: SigmaString | SigmaNumber, state: ConversionState) -> str:
+        # upstream escapes only backslash and quote; a raw line break would end the literal
+        return _escape_line_breaks(str(super().convert_value_str(s, state)))
+
     def convert_condition_field_eq_val_str(
         self, cond: ConditionFieldEqualsValueExpression, state: ConversionState
     ) -> Any:
@@ -281,7 +286,8 @@ class StormKustoBackend(KustoBackend):
                 "expressed exactly in KQL"
             )
         assert isinstance(cond.value, SigmaRegularExpression)
-        return super().convert_condition_field_eq_val_re(cond, state)
+        out = super().convert_condition_field_eq_val_re(cond, state)
+        return _escape_line_breaks(out) if isinstance(out, str) else out
 
     def convert_condition_field_eq_val_cidr(
         self, cond: ConditionFieldEqualsValueExpression, state: ConversionState
@@ -342,7 +348,13 @@ class StormKustoBackend(KustoBackend):
 
 
 def _esc(text: str) -> str:
-    return text.replace("\\", "\\\\").replace('"', '\\"')
+    return kql_escape(text)
+
+
+def _escape_line_breaks(converted: str) -> str:
+    """Escape raw line breaks in upstream output: they only occur inside its string literals
+    (values, regexes), where a raw line break would end the literal (Kusto.Language KS001)."""
+    return converted.replace("\n", "\\n").replace("\r", "\\r")
 
 
 def kql_string_raw(escaped_body: str) -> str:

@@ -168,9 +168,15 @@ def element_alias(root: str, element: str) -> str:
     return f"{base}_{hashlib.sha1(element.encode()).hexdigest()[:6]}"
 
 
+def kql_escape(value: str) -> str:
+    """The body of a KQL double-quoted string literal for ``value``. A raw line break ends a KQL
+    string literal (Kusto.Language: KS001), so ``\\n`` / ``\\r`` are escaped like ``\\`` and ``"``."""
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\r", "\\r")
+
+
 def kql_string(value: str) -> str:
     """A KQL double-quoted string literal."""
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return '"' + kql_escape(value) + '"'
 
 
 def spl_string(value: str) -> str:
