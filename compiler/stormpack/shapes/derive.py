@@ -1,0 +1,207 @@
+"""Source record -> the record as each target stores it ("derive the row").
+
+* Sentinel (``OfficeActivity``, ``SigninLogs``, ``AADNonInteractiveUserSignInLogs``,
+  ``AuditLogs``) and Defender (``CloudAppEvents``, ``EntraIdSignInEvents``): one row per record,
+  built from the targets data (:mod:`.forms`): columns renamed, value maps applied (``RecordType``
+  50 -> ``ExchangeItemAggregated``; a value the map lacks keeps its number as text, as Sentinel
+  does), JSON columns the data reads through ``parse_json`` written as JSON text, objects read
+  through a path written as objects, the raw-record column (``RawEventData``) set to the record,
+  the table filter satisfied (``LogonType``), every value converted to its column's schema type
+  (``TimeGenerated`` from ``CreationTime`` as an ISO timestamp with ``Z``; booleans in string
+  columns as ``True``/``False``, as Log Analytics writes them), ``Type`` = the table.
+* Splunk: the event as ``spath`` extracts the JSON (:func:`splunk_event`).
+
+Columns no rule field maps to are not invented. Where two fields feed one column with different
+values (``resultType`` / ``properties.status.errorCode`` -> ``ResultType``), the first form in
+the data order wins and the conflict is noted on the result.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from ..compiler.targets import LogsourceTarget, TargetSpec, load_target
+from ..taxonomy import load_taxonomy
+from .forms import ColumnForm, column_forms
+from .kqlexpr import NULL, Call, Column, Equals, Has, Literal, evaluate, kql_tostring, parse_condition
+from .source import get_path
+
+
+@dataclass
+class Derived:
+    """One derived record and what could not be carried over faithfully."""
+
+    target: str
+    logsource: str
+    row: dict[str, Any]
+    notes: list[str] = field(default_factory=list)
+    uninterpretable: dict[str, str] = field(default_factory=dict)  # field -> reason
+
+
+def _iso(value: Any) -> Any:
+    """An ISO-8601 text with ``Z`` (Log Analytics' datetime), or the value unchanged."""
+    if not isinstance(value, str):
+        return value
+    text = value.strip()
+    try:
+        d = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return value
+    if d.tzinfo is not None:
+        d = d.astimezone(UTC).replace(tzinfo=None)
+    return d.isoformat() + "Z"
+
+
+def _dotnet_text(value: Any) -> str:
+    """Text of a scalar in a Log Analytics string column (booleans as .NET spells them)."""
+    if isinstance(value, bool):
+        return "True" if value else "False"
+    return kql_tostring(value)
+
+
+def convert(value: Any, ctype: str | None) -> Any:
+    """A source value in a column of the given schema type (None: keep as is)."""
+    if ctype == "string":
+        return _dotnet_text(value)
+    if ctype == "datetime":
+        return _iso(value)
+    if ctype in ("int", "long"):
+        if isinstance(value, bool):
+            return int(value)
+        try:
+            return int(str(value).strip())
+        except ValueError:
+            return value
+    if ctype == "bool":
+        if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+            return value.strip().lower() == "true"
+        return value
+    return value
+
+
+def _mapped(value: Any, form: ColumnForm) -> Any:
+    if not form.values:
+        return value
+    key = _dotnet_text(value).lower() if isinstance(value, bool) else kql_tostring(value)
+    spellings = form.values.get(key)
+    return spellings[0] if spellings else key
+
+
+def _condition_value(form: ColumnForm, value: Any) -> Any:
+    """The column value that makes ``iff(cond, A, B)`` yield ``value`` (text compare)."""
+    node = form.expr
+    assert isinstance(node, Call)
+    cond, yes = node.args[0], node.args[1]
+    assert isinstance(yes, Literal)
+    want = kql_tostring(value).lower() == kql_tostring(yes.value).lower()
+    if isinstance(cond, Has):
+        return json.dumps([cond.term] if want else [])
+    assert isinstance(cond, Equals)
+    return cond.number if want else cond.number + 1
+
+
+def _filter_columns(lt: LogsourceTarget) -> dict[str, Any]:
+    """Column values that satisfy the table filter (``LogonType has "interactiveUser"``)."""
+    if not lt.filter:
+        return {}
+    cond = parse_condition(lt.filter)
+    if isinstance(cond, Has) and isinstance(cond.left, Column):
+        return {cond.left.name: json.dumps([cond.term])}
+    if isinstance(cond, Equals) and isinstance(cond.left, Column):
+        return {cond.left.name: cond.number}
+    raise AssertionError("parse_condition only yields has / == conditions")
+
+
+def filter_passes(lt: LogsourceTarget, row: Mapping[str, Any]) -> bool:
+    """Whether a row passes the table filter of the log source (True when there is none)."""
+    if not lt.filter:
+        return True
+    return evaluate(parse_condition(lt.filter), dict(row)) is True
+
+
+def derive_kql(target: TargetSpec, logsource: str, record: Mapping[str, Any]) -> Derived:
+    lt = target.logsource(logsource)
+    columns = target.columns(lt)
+    forms, bad = column_forms(lt, load_taxonomy())
+    out = Derived(target.name, logsource, {}, uninterpretable=dict(bad))
+    row = out.row
+    origin: dict[str, str] = {}
+
+    def put(column: str, value: Any, source: str) -> None:
+        if column in row:
+            if row[column] != value:
+                out.notes.append(f"column {column}: {origin[column]} gives {row[column]!r}, "
+                                 f"{source} gives {value!r}; kept the first")
+            return
+        row[column] = value
+        origin[column] = source
+
+    for column, value in _filter_columns(lt).items():
+        put(column, value, "the table filter")
+    if lt.raw_root:
+        put(lt.raw_root, copy.deepcopy(dict(record)), "the whole record")
+    order = {"column": 0, "container": 1, "condition": 2, "raw": 3}
+    for form in sorted(forms, key=lambda f: order[f.kind]):
+        if form.kind == "raw":
+            continue
+        value = get_path(record, form.source)
+        if value is NULL or value is None:
+            continue
+        if form.kind == "condition":
+            put(form.column, convert(_condition_value(form, value), columns.get(form.column)), form.field)
+        elif form.kind == "container":
+            text = json.dumps(value, separators=(",", ":"), ensure_ascii=False) if form.parsed else value
+            put(form.column, copy.deepcopy(text), form.field)
+        else:
+            put(form.column, convert(_mapped(value, form), columns.get(form.column)), form.field)
+    if lt.table and "Type" in columns:
+        put("Type", lt.table, "the table name")
+    return out
+
+
+# ------------------------------------------------------------------------------ Splunk
+def _spath_leaf(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return value
+    return json.dumps(value)
+
+
+def _spath(value: Any, key: str, out: dict[str, list[str]]) -> None:
+    if isinstance(value, dict):
+        for k, v in value.items():
+            _spath(v, f"{key}.{k}" if key else str(k), out)
+    elif isinstance(value, list):
+        for v in value:
+            _spath(v, key + "{}", out)
+    else:
+        text = _spath_leaf(value)
+        if text is not None:
+            out.setdefault(key, []).append(text)
+
+
+def splunk_event(record: Mapping[str, Any]) -> dict[str, Any]:
+    """The fields Splunk's JSON extraction (``spath`` / ``KV_MODE=json``) gives a JSON event:
+    nested keys joined with ``.``, array steps written ``{}``, every leaf as text (numbers in
+    their JSON spelling, ``true``/``false``), several leaves under one name as a multivalue
+    field (a list, in document order); JSON null gives no value."""
+    flat: dict[str, list[str]] = {}
+    _spath(dict(record), "", flat)
+    return {k: (v[0] if len(v) == 1 else v) for k, v in flat.items()}
+
+
+def derive(target: str, logsource: str, record: Mapping[str, Any]) -> Derived:
+    """The record as ``target`` stores it for the taxonomy log source ``logsource``."""
+    spec = load_target(target)
+    if spec.is_kql:
+        return derive_kql(spec, logsource, record)
+    spec.logsource(logsource)  # raises when the target lacks the log source
+    return Derived(target, logsource, splunk_event(record))

@@ -1,0 +1,42 @@
+"""Reading and writing source-record values by dotted taxonomy field names (no array fan-out)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from .kqlexpr import NULL
+
+
+def get_path(record: Mapping[str, Any], dotted: str) -> Any:
+    """``record`` at the dotted path (objects only), or NULL. A key spelled with the literal dots
+    wins, as in the matcher."""
+    if dotted in record:
+        return record[dotted]
+    obj: Any = record
+    for key in dotted.split("."):
+        if not isinstance(obj, Mapping) or key not in obj:
+            return NULL
+        obj = obj[key]
+    return obj
+
+
+def set_path(record: dict[str, Any], dotted: str, value: Any) -> None:
+    """Set ``record`` at the dotted path, creating objects on the way."""
+    parts = dotted.split(".")
+    obj = record
+    for key in parts[:-1]:
+        nxt = obj.get(key)
+        if not isinstance(nxt, dict):
+            nxt = obj[key] = {}
+        obj = nxt
+    obj[parts[-1]] = value
+
+
+def container_of(field: str, suffix: str) -> str | None:
+    """``properties.deviceDetail.browser`` minus ``browser`` -> ``properties.deviceDetail``."""
+    if not suffix:
+        return field
+    if field.endswith("." + suffix):
+        return field[: -len(suffix) - 1]
+    return None
