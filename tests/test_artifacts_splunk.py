@@ -17,6 +17,7 @@ from stormpack.artifacts.build import collect_metas
 from stormpack.artifacts.lists import LOOKUP_COLUMN, tenant_lists
 from stormpack.artifacts.pack import build_pack
 from stormpack.artifacts.splunk import SavedSearch, data_sources, problems
+from stormpack.cli import main
 from stormpack.compiler import compile_rules
 from stormpack.errors import ArtifactError, Location
 from stormpack.ruleset import load_ruleset, load_values
@@ -189,12 +190,18 @@ def _search(**over: object) -> SavedSearch:
     return replace(base, **over)  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize("when", ["now", "-70m@m", "-1d@d", "@w1", "-24h", "+5m", "0"])
+def test_relative_times_splunk_accepts(when: str) -> None:
+    assert problems(_search(earliest=when, latest=when)) == []
+
+
 @pytest.mark.parametrize(
     ("over", "message"),
     [
         ({"cron": "every hour"}, "is not a 5-field cron expression"),
         ({"cron": "5 * * *"}, "is not a 5-field cron expression"),
         ({"earliest": "yesterday"}, "dispatch.earliest_time 'yesterday' is not a relative time"),
+        ({"latest": "-10x@m"}, "dispatch.latest_time '-10x@m' is not a relative time"),
         ({"search": "`stormpack_x` a=b"}, "does not end in its filter macro `x_filter`"),
         ({"search": "`stormpack_x` a=b\\\n| `x_filter`"}, "ends in a backslash"),
     ],
@@ -214,3 +221,14 @@ def test_bad_cron_override_fails_the_build(tmp_path: Path) -> None:
                                     encoding="utf-8")
     with pytest.raises(ArtifactError, match=rf"{first.name}: Splunk saved search .* cron_schedule 'hourly'"):
         build_pack([rules], PACK_VALUES, tmp_path / "build")
+
+
+def test_build_command_flag_adds_enterprise_security_keys(tmp_path: Path) -> None:
+    out = tmp_path / "build"
+    main(["build", "-o", str(out), "--splunk-es", "--values", str(PACK_VALUES),
+          str(PACK_RULES / "azure" / "signinlogs")])
+    saved = _parse(out / "splunk" / APP / "default" / "savedsearches.conf")
+    assert saved.sections()
+    for name in saved.sections():
+        assert saved.get(name, "action.notable") == "1"
+        assert saved.get(name, "action.correlationsearch.enabled") == "1"

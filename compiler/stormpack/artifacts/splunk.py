@@ -177,6 +177,8 @@ def build_search(query: QueryLike, meta: RuleMeta) -> SavedSearch:
     )
 
 
+#: Splunk relative time modifiers: now, -70m@m, -1d@d, @w1, +5m, 0 (epoch)
+_RELATIVE_TIME = re.compile(r"now|0|[+-]\d*(s|sec|m|min|h|hr|d|day|w|mon|q|y)(@\w+)?|@\w+")
 _CRON_FIELD = re.compile(r"^(\*|\d+(-\d+)?)(/\d+)?(,(\*|\d+(-\d+)?)(/\d+)?)*$")
 
 
@@ -186,7 +188,7 @@ def problems(s: SavedSearch) -> list[str]:
     if len(parts) != 5 or not all(_CRON_FIELD.match(p) for p in parts):
         out.append(f"cron_schedule '{s.cron}' is not a 5-field cron expression")
     for label, value in (("dispatch.earliest_time", s.earliest), ("dispatch.latest_time", s.latest)):
-        if not re.fullmatch(r"(now|[+-]\d+[smhdw](@[smhdw])?)", value):
+        if not _RELATIVE_TIME.fullmatch(value):
             out.append(f"{label} '{value}' is not a relative time such as -70m@m")
     for line in s.search.splitlines():
         if line.endswith("\\"):
