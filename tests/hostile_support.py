@@ -9,7 +9,9 @@ that text, never with a hard-coded query.
 
 from __future__ import annotations
 
+import json
 import re
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -192,3 +194,78 @@ def baseline_operators(reports: Mapping[str, KqlReport]) -> list[str]:
     ops = kql_operators(reports["baseline"])
     assert ops[-1] == "where"
     return ops[:-1]
+
+
+# ------------------------------------------------------------------------------------ hunt CLI
+
+_SUMMARY = re.compile(
+    r"summary: (?P<files>[\d,]+) file\(s\), (?P<read>[\d,]+) records read = (?P<evaluated>[\d,]+) evaluated"
+    r" \+ (?P<unrecognised>[\d,]+) unrecognised \+ (?P<rejected>[\d,]+) rejected\n"
+    r"  matched: (?P<matched>[\d,]+) records \((?P<hits>[\d,]+) hits\)"
+)
+
+
+@dataclass(frozen=True)
+class HuntCounts:
+    files: int
+    read: int
+    evaluated: int
+    unrecognised: int
+    rejected: int
+    matched: int
+    hits: int
+
+
+@dataclass(frozen=True)
+class HuntRun:
+    """What one `stormpack hunt` run printed."""
+
+    exit_code: int
+    stdout: str
+    stderr: str
+
+    def counts(self) -> HuntCounts:
+        """The summary's counts; they must add up to the records read."""
+        m = _SUMMARY.search(self.stderr) or _SUMMARY.search(self.stdout)
+        assert m, (self.exit_code, self.stderr[-2000:])
+        c = HuntCounts(**{k: int(v.replace(",", "")) for k, v in m.groupdict().items()})
+        assert c.read == c.evaluated + c.unrecognised + c.rejected, c
+        return c
+
+    def hits(self) -> list[dict[str, Any]]:
+        """The single-event hits of a ``--format jsonl`` run, in output order."""
+        out = []
+        for line in self.stdout.splitlines():
+            obj = json.loads(line)
+            assert isinstance(obj, dict) and "rule_id" in obj, line
+            if "event" in obj:
+                out.append(obj)
+        return out
+
+
+def hunt_cli(rules: Path, values: Path, *args: Path | str) -> HuntRun:
+    """Run the real entry point (`stormpack.cli.main`, which turns a StormpackError into one line
+    and exit 2) in-process with captured output. A Path argument is an ``--events`` input; a
+    string is passed as is; ``--format jsonl`` unless a format is given. Any exception other than
+    the command's own exit fails the test with its traceback."""
+    from click.testing import CliRunner
+
+    from stormpack.cli import main
+
+    argv = ["hunt", "--rules", str(rules), "--values", str(values)]
+    for a in args:
+        argv += ["--events", str(a)] if isinstance(a, Path) else [a]
+    if "--format" not in argv:
+        argv += ["--format", "jsonl"]
+    runner = CliRunner()
+    with runner.isolation() as streams:
+        code = 0
+        try:
+            main(argv)
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else 1
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+        out, err = streams[0].getvalue(), streams[1].getvalue()
+    return HuntRun(code, out.decode("utf-8", "replace"), err.decode("utf-8", "replace"))
