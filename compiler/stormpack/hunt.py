@@ -136,6 +136,7 @@ class HuntStats:
     warnings: list[str] = field(default_factory=list)
     warning_count: int = 0
     unrecognised_by_source: dict[str, int] = field(default_factory=dict)
+    converted: dict[str, int] = field(default_factory=dict)  # export shape -> rows converted back
 
     @property
     def adds_up(self) -> bool:
@@ -219,11 +220,17 @@ def run_hunt(
     on_unusable: Callable[[EventReadError], None] | None = None,
     on_warning: Callable[[str], None] | None = None,
     progress: Progress | None = None,
+    convert: Callable[[dict[str, Any]], tuple[dict[str, Any], Any]] | None = None,
 ) -> HuntStats:
     """Read every file under ``paths``, evaluate each record, send hits to ``sink``.
 
     A missing path raises :class:`EventReadError` before anything is read. A file that is
     unusable as a whole is reported and skipped; the others are still read.
+
+    ``convert`` (e.g. :func:`stormpack.shapes.inverse.normalise`) turns a record exported from a
+    SIEM table back into its source shape before classification: it returns ``(record, shape)``,
+    shape None for a record it leaves alone; converted records are counted by ``shape.name``
+    and the sinks receive the converted record.
     """
     files = resolve_event_paths(paths)
     stats = HuntStats(files=len(files))
@@ -256,6 +263,12 @@ def run_hunt(
                     reject(item)
                     continue
                 assert isinstance(item, Record)
+                if convert is not None:
+                    data, shape = convert(item.data)
+                    if shape is not None:
+                        name = str(getattr(shape, "name", shape))
+                        stats.converted[name] = stats.converted.get(name, 0) + 1
+                        item = Record(item.source, item.index, item.line, data)
                 spec = classify(item.data)
                 if spec is None:
                     unrecognised += 1

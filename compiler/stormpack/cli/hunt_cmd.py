@@ -50,6 +50,9 @@ def format_summary(stats: HuntStats) -> str:
         f"  matched: {stats.matched:,} records ({stats.hits:,} hits), "
         f"{stats.correlation_hits:,} correlation hits",
     ]
+    if stats.converted:
+        lines.append("  converted from SIEM export rows back to the source shape (then evaluated):")
+        lines.extend(f"    {shape}: {n:,}" for shape, n in sorted(stats.converted.items()))
     if stats.unrecognised:
         lines.append("  unrecognised (no rule log source fits these records; not evaluated):")
         lines.extend(f"    {src}: {n:,}" for src, n in stats.unrecognised_by_source.items())
@@ -98,6 +101,7 @@ def hunt_cmd(rules: tuple[str, ...], events: tuple[str, ...], values: str | None
         sys.exit(2)
 
     from ..matcher import EventRef
+    from ..shapes.inverse import normalise
 
     progress = Progress(err, enabled=err.isatty())
 
@@ -122,6 +126,7 @@ def hunt_cmd(rules: tuple[str, ...], events: tuple[str, ...], values: str | None
         stats = run_hunt(
             engine, events, sink, EventRef,  # type: ignore[arg-type]
             on_reject=on_reject, on_unusable=on_unusable, on_warning=on_warning, progress=progress,
+            convert=normalise,
         )
         out.flush()
     summary = format_summary(stats)

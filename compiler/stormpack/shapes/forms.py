@@ -51,7 +51,8 @@ def _values(raw: Any) -> dict[str, tuple[str, ...]]:
 
 
 def _container_form(fname: str, source_expr: str, container: str | None, raw_root: str | None,
-                    values: Mapping[str, tuple[str, ...]] | None = None) -> ColumnForm:
+                    values: Mapping[str, tuple[str, ...]] | None = None, whole: bool = False) -> ColumnForm:
+    """``whole``: the column holds a JSON array or object (array and name/value forms)."""
     node = parse_expr(source_expr)
     cr = column_read(node)
     if cr is None or container is None:
@@ -65,7 +66,7 @@ def _container_form(fname: str, source_expr: str, container: str | None, raw_roo
         if holder is None:
             raise Uninterpretable(f"{fname}: path {'.'.join(cr.keys)} does not end the field name")
         container = holder
-    if not cr.keys and not cr.parsed:
+    if not cr.keys and not cr.parsed and not whole:
         return ColumnForm(fname, "column", cr.column, container, values=values or {})
     return ColumnForm(fname, "container", cr.column, container, parsed=cr.parsed)
 
@@ -87,12 +88,12 @@ def column_forms(
             elif "name_value" in raw:
                 root = taxonomy.name_value_arrays[fname[:-2]]
                 source = str(raw["name_value"]["source"])
-                forms.append(_container_form(fname, source, root.array, lt.raw_root))
+                forms.append(_container_form(fname, source, root.array, lt.raw_root, whole=True))
             elif "array" in raw:
                 arr = raw["array"]
                 path = str(arr.get("path", "")).replace("[]", "")
                 holder = container_of(fname, path)
-                forms.append(_container_form(fname, str(arr["source"]), holder, lt.raw_root))
+                forms.append(_container_form(fname, str(arr["source"]), holder, lt.raw_root, whole=True))
             elif "expr" in raw:
                 node = parse_expr(str(raw["expr"]))
                 if isinstance(node, Call) and node.fn == "iff":

@@ -1,0 +1,232 @@
+"""Target -> source: rows exported from Sentinel or Defender back into the taxonomy's shapes,
+so the hunt evaluates them like the records the rules are written for.
+
+Recognised exports (Log Analytics / advanced-hunting rows, as JSON or CSV):
+
+* Sentinel ``OfficeActivity`` -> the unified-audit-log record: inverse renames
+  (``Client_IPAddress`` -> ``ClientIPAddress``, ``OfficeWorkload`` -> ``Workload``...), inverse value
+  maps (``ExchangeItemAggregated`` -> 50, ``Owner`` -> 0), JSON-text columns parsed
+  (``Parameters``, ``Folders``, ``Item``...), ``TimeGenerated`` -> ``CreationTime``;
+* Sentinel ``SigninLogs`` / ``AADNonInteractiveUserSignInLogs`` / ``AuditLogs`` -> the
+  diagnostic-settings record (``properties.*``, ``category``);
+* Defender ``CloudAppEvents`` -> its ``RawEventData`` (the record itself).
+
+A row is recognised by its ``Type`` column (Log Analytics writes the table name there), else
+by columns only the table has (``OfficeWorkload``, ``Client_IPAddress``... never in a raw record),
+else, for ``CloudAppEvents``, by ``ActionType`` with ``RawEventData``. The inverse walks the same
+forms of data/targets/*.yml as the derivation (:mod:`.forms`). What cannot come back is listed in
+docs/agreement.md ("Lossy conversions").
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import cache
+from typing import Any
+
+from ..compiler.targets import load_target
+from ..taxonomy import FieldSpec, Taxonomy, load_taxonomy
+from .forms import ColumnForm, column_forms
+from .kqlexpr import NULL
+from .source import get_path, set_path
+
+# Log Analytics CSV exports suffix some headers: "TimeGenerated [UTC]", "DeviceDetail_dynamic".
+_HEADER_SUFFIXES = ("", " [UTC]", "_dynamic")
+_CSV_TIME_FORMATS = ("%m/%d/%Y, %I:%M:%S.%f %p", "%m/%d/%Y, %I:%M:%S %p")
+
+
+@dataclass(frozen=True)
+class ExportShape:
+    """One export row shape this module converts back."""
+
+    name: str  # e.g. "Sentinel OfficeActivity"
+    target: str
+    logsource: str  # taxonomy log source of the converted record
+    table: str
+    raw_root: str | None  # CloudAppEvents: the column that IS the record
+    forms: tuple[ColumnForm, ...]
+    signature: frozenset[str]  # columns only this table has (not a source field name)
+    category_column: str | None = None  # the column of the record's `category`, when it names the source
+    category: str | None = None
+
+
+def _source_names(tax: Taxonomy) -> set[str]:
+    """Every name a raw record may hold at its top level."""
+    names: set[str] = set()
+    for ls in tax.logsources.values():
+        names |= {f.split(".", 1)[0] for f in ls.fields} | {p.name.split(".", 1)[0] for p in ls.patterns}
+    return names
+
+
+@cache
+def export_shapes() -> tuple[ExportShape, ...]:
+    """Every table of the KQL targets that a row can be converted back from."""
+    tax = load_taxonomy()
+    found: list[tuple[str, str, str, str, str | None, list[ColumnForm]]] = []
+    for target in ("sentinel", "defender"):
+        spec = load_target(target)
+        for key, lt in spec.logsources.items():
+            if lt.unsupported or lt.table is None:
+                continue
+            if target == "defender" and not lt.raw_root:
+                continue  # EntraIdSignInEvents holds too little of the sign-in record to come back
+            forms, _ = column_forms(lt, tax)
+            name = f"{spec.title.split(' (')[0]} {lt.table}"
+            found.append((name, target, key, lt.table, lt.raw_root, forms))
+    # a signature column: in one table only, and never a top-level name of a raw record
+    raw_names = _source_names(tax)
+    tables_of: dict[str, set[str]] = {}
+    for _, _, _, table, _, forms in found:
+        for f in forms:
+            tables_of.setdefault(f.column, set()).add(table)
+    out = []
+    for name, target, key, table, raw_root, forms in found:
+        signature = frozenset(f.column for f in forms
+                              if f.column not in raw_names and tables_of[f.column] == {table})
+        category = tax.logsources[key].recognise.get("equals", {}).get("category")
+        column = next((f.column for f in forms if f.field == "category" and f.kind == "column"), None)
+        out.append(ExportShape(name, target, key, table, raw_root, tuple(forms), signature,
+                               column if category else None, category))
+    return tuple(out)
+
+
+@cache
+def _quick_keys() -> frozenset[str]:
+    keys = {"Type"}
+    for s in export_shapes():
+        keys |= s.signature
+        if s.raw_root:
+            keys.add(s.raw_root)
+    return frozenset(keys)
+
+
+def recognise_export(row: Mapping[str, Any]) -> ExportShape | None:
+    """The export shape of a row, or None for anything else (raw records included)."""
+    if row.keys().isdisjoint(_quick_keys()):
+        return None
+    shapes = export_shapes()
+    table = row.get("Type")
+    if isinstance(table, str):
+        by_type = [s for s in shapes if s.table == table and not s.raw_root]
+        if len(by_type) == 1:
+            return by_type[0]
+    for s in shapes:  # the category column names the log source (SigninLogs' Category)
+        if s.category_column and _cell(row, s.category_column) == s.category:
+            return s
+    for s in shapes:
+        raw = row.get(s.raw_root) if s.raw_root else None
+        if isinstance(raw, (dict, str)) and any(f.column in row for f in s.forms if f.kind == "column"):
+            return s
+    best: tuple[int, ExportShape] | None = None
+    for s in shapes:
+        if s.raw_root or not s.signature:
+            continue
+        n = sum(1 for c in s.signature if c in row)
+        if n >= 2 and (best is None or n > best[0]):
+            best = (n, s)
+    return best[1] if best else None
+
+
+# ------------------------------------------------------------------------------ values
+def _cell(row: Mapping[str, Any], column: str) -> Any:
+    for suffix in _HEADER_SUFFIXES:
+        v = row.get(column + suffix)
+        if v is not None and v != "":
+            return v
+    return None
+
+
+def _iso(value: Any, with_zone: bool) -> Any:
+    if not isinstance(value, str):
+        return value
+    text = value.strip()
+    d: datetime | None = None
+    for fmt in _CSV_TIME_FORMATS:
+        try:
+            d = datetime.strptime(text, fmt)
+            break
+        except ValueError:
+            continue
+    if d is None:
+        try:
+            d = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError:
+            return value
+        if d.tzinfo is not None:
+            d = d.astimezone(UTC).replace(tzinfo=None)
+    out = d.isoformat(timespec="microseconds" if d.microsecond else "seconds")
+    return out + "Z" if with_zone else out
+
+
+def _typed(value: Any, spec: FieldSpec | None, with_zone: bool) -> Any:
+    if spec is None:
+        return value
+    if spec.type == "int" and isinstance(value, str):
+        try:
+            return int(value.strip())
+        except ValueError:
+            return value
+    if spec.type == "bool" and isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true"
+    if spec.type == "datetime":
+        return _iso(value, with_zone)
+    return value
+
+
+def _unmapped(value: Any, form: ColumnForm) -> Any:
+    if not form.values or not isinstance(value, str):
+        return value
+    low = value.strip().lower()
+    for key, spellings in form.values.items():
+        if any(s.lower() == low for s in spellings):
+            return key
+    return value
+
+
+def _parsed(value: Any) -> Any:
+    if isinstance(value, str):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    return value
+
+
+def to_source(row: Mapping[str, Any], shape: ExportShape, taxonomy: Taxonomy | None = None) -> dict[str, Any]:
+    """The source record an export row was made from (as far as the table keeps it)."""
+    if shape.raw_root:
+        raw = _parsed(row.get(shape.raw_root))
+        return dict(raw) if isinstance(raw, dict) else {}
+    tax = taxonomy or load_taxonomy()
+    ls = tax.logsources[shape.logsource]
+    with_zone = ls.timestamp != "CreationTime"  # the UAL writes times without a zone
+    record: dict[str, Any] = {}
+    # objects first (JSON columns), then the plain columns, which may write inside them
+    for form in sorted(shape.forms, key=lambda f: f.kind != "container"):
+        if form.kind not in ("column", "container"):
+            continue
+        value = _cell(row, form.column)
+        if value is None:
+            continue
+        if form.kind == "container":
+            if get_path(record, form.source) is NULL:  # several fields read one column
+                set_path(record, form.source, _parsed(value))
+            continue
+        value = _typed(_unmapped(value, form), ls.field(form.field), with_zone)
+        set_path(record, form.source, value)
+    # the row IS of this table: its log source's identifying values hold whatever a projected
+    # column of the same name says (an export may overwrite `Type` with e.g. targetType)
+    for k, v in ls.recognise.get("equals", {}).items():
+        record[k] = v
+    return record
+
+
+def normalise(row: dict[str, Any]) -> tuple[dict[str, Any], ExportShape | None]:
+    """``(source record, shape)`` for an export row, ``(row, None)`` for anything else."""
+    shape = recognise_export(row)
+    if shape is None:
+        return row, None
+    return to_source(row, shape), shape
