@@ -12,7 +12,8 @@ Conventions (documented for writers in docs/writing-rules.md, "Keeping the docs 
 * Output lines must match the real output line for line. ``...`` inside a line stands for any
   text; a line that is only ``...`` stands for any number of lines (including none).
 * A command must exit 0 unless its trailing comment says otherwise: ``$ stormpack test  # exit 1``.
-* A ``sh`` block holding a ``$ `` prompt must be marked: every shown output is a tested one.
+* In README.md and docs/writing-rules.md a ``sh`` block holding a ``$ `` prompt must be marked:
+  every shown output is a tested one. Marked blocks of the other documents below run too.
 * ``<!-- include: PATH -->`` before a fenced block: the block is exactly the file PATH
   (relative to the repository root), so the tutorial shows the real rule and fixtures.
 * Every relative link of README.md, docs/*.md, rules/README.md and bench/README.md points to an
@@ -42,7 +43,8 @@ from stormpack.cli import COMMANDS, cli
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE = REPO / "tests" / "data" / "docs_example"
 VENV_BIN = Path(sys.executable).parent
-# Documents whose runnable blocks are executed.
+# Documents that must hold runnable examples, and in which every block showing a `$ ` prompt must
+# be runnable. Marked blocks of the other checked documents run too.
 RUNNABLE_DOCS = (REPO / "README.md", REPO / "docs" / "writing-rules.md")
 # The repository folders a `repo` block sees (read through symbolic links).
 REPO_ENTRIES = ("rules", "fixtures", "values", "compiler", "docs", "tests")
@@ -200,12 +202,24 @@ def parse_runnable(block: Fenced) -> Runnable:
     return Runnable(block.doc, block.line, words[0], "stdout" in words[1:], tuple(commands))
 
 
-def runnable_blocks() -> list[Runnable]:
-    out = []
-    for doc in RUNNABLE_DOCS:
-        if doc.is_file():
-            out += [parse_runnable(b) for b in fenced_blocks(doc) if b.marker is not None]
-    return out
+def runnable_blocks() -> tuple[list[Runnable], list[str]]:
+    """The runnable blocks of the runnable documents, and the format errors found on the way."""
+    out: list[Runnable] = []
+    errors: list[str] = []
+    for doc in checked_docs():
+        try:
+            blocks = fenced_blocks(doc)
+        except (OSError, DocFormatError) as exc:
+            errors.append(str(exc))
+            continue
+        for block in blocks:
+            if block.marker is None:
+                continue
+            try:
+                out.append(parse_runnable(block))
+            except DocFormatError as exc:
+                errors.append(str(exc))
+    return out, errors
 
 
 # ------------------------------------------------------------------------------ output matching
@@ -309,7 +323,11 @@ def check_outcomes(block: Runnable, outcomes: Sequence[Outcome]) -> list[str]:
     return problems
 
 
-BLOCKS = runnable_blocks()
+BLOCKS, BLOCK_ERRORS = runnable_blocks()
+
+
+def test_runnable_documents_follow_the_conventions() -> None:
+    assert not BLOCK_ERRORS, "\n".join(BLOCK_ERRORS)
 
 
 @pytest.fixture(scope="module")
@@ -343,7 +361,7 @@ def test_console_blocks_are_all_marked_runnable() -> None:
     """A block that shows a `$ ` prompt shows output: it must be a tested one."""
     unmarked = [
         f"{rel(b.doc)}:{b.line}"
-        for doc in checked_docs()
+        for doc in RUNNABLE_DOCS
         for b in fenced_blocks(doc)
         if b.marker is None and any(line.startswith("$ ") for line in b.body)
     ]
