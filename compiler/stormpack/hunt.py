@@ -230,7 +230,8 @@ def run_hunt(
     ``convert`` (e.g. :func:`stormpack.shapes.inverse.normalise`) turns a record exported from a
     SIEM table back into its source shape before classification: it returns ``(record, shape)``,
     shape None for a record it leaves alone; converted records are counted by ``shape.name``
-    and the sinks receive the converted record.
+    and the sinks receive the converted record; when the shape has ``admits(rule)``, hits of
+    rules it does not admit (fields the exported table lacks) are dropped.
     """
     files = resolve_event_paths(paths)
     stats = HuntStats(files=len(files))
@@ -263,6 +264,7 @@ def run_hunt(
                     reject(item)
                     continue
                 assert isinstance(item, Record)
+                shape = None
                 if convert is not None:
                     data, shape = convert(item.data)
                     if shape is not None:
@@ -288,6 +290,9 @@ def run_hunt(
                         stats.warnings.append(text)
                     if on_warning is not None:
                         on_warning(text)
+                if shape is not None and hasattr(shape, "admits"):
+                    # a rule reading a field the exported table lacks cannot judge the row
+                    hits = [h for h in hits if shape.admits(h.rule.rule)]
                 if hits:
                     stats.matched += 1
                     stats.hits += len(hits)

@@ -52,6 +52,17 @@ class ExportShape:
     category_column: str | None = None  # the column of the record's `category`, when it names the source
     category: str | None = None
 
+    def admits(self, rule: Any) -> bool:
+        """Whether a rule can judge records of this table: every field it reads is held by the
+        table (the rule compiles for this target). A rule reading a field the table lacks would
+        see it as missing (``AppAccessContext.UniqueTokenId: null`` would fire on every
+        ``OfficeActivity`` row), so its hits on converted rows are not reported."""
+        key = (self.name, id(rule))
+        got = _ADMITS.get(key)
+        if got is None:
+            got = _ADMITS[key] = _rule_fits(rule, self)
+        return got
+
 
 def _source_names(tax: Taxonomy) -> set[str]:
     """Every name a raw record may hold at its top level."""
@@ -59,6 +70,28 @@ def _source_names(tax: Taxonomy) -> set[str]:
     for ls in tax.logsources.values():
         names |= {f.split(".", 1)[0] for f in ls.fields} | {p.name.split(".", 1)[0] for p in ls.patterns}
     return names
+
+
+_ADMITS: dict[tuple[str, int], bool] = {}
+
+
+def _rule_fits(rule: Any, shape: ExportShape) -> bool:
+    from sigma.rule import SigmaRule
+
+    from ..compiler.engine import iter_items
+    from ..compiler.targets import resolve_for_rule
+    from ..errors import StormpackError
+
+    if not isinstance(rule, SigmaRule):
+        return True
+    tax = load_taxonomy()
+    try:
+        ls = tax.logsource_for(rule.logsource)
+        fields = list(dict.fromkeys(i.field for i in iter_items(rule) if i.field is not None))
+        resolve_for_rule(load_target(shape.target), ls, fields)
+    except StormpackError:
+        return False
+    return True
 
 
 @cache
