@@ -276,13 +276,51 @@ CASES: list[tuple[str, str, str, dict[str, str]]] = [
         condition: sel
      """,
         {
-            "sentinel": OA + "| mv-apply __nv = parse_json(Parameters) on (summarize Parameters_bag = "
+            # conjuncts on plain columns filter first, before the mv-apply / eval steps
+            "sentinel": OA + '| where Operation =~ "New-InboxRule"\n'
+            "| mv-apply __nv = parse_json(Parameters) on (summarize Parameters_bag = "
             "make_bag(bag_pack(tostring(__nv.Name), __nv.Value)))\n"
             '| extend Parameters_ForwardTo = tostring(Parameters_bag["ForwardTo"])\n'
-            '| where Operation =~ "New-InboxRule" and Parameters_ForwardTo contains "@"',
-            "splunk": SPL_O365 + "\n| eval Parameters_ForwardTo=mvindex('Parameters{}.Value', "
+            '| where Parameters_ForwardTo contains "@"',
+            "splunk": SPL_O365
+            + ' Operation="New-InboxRule"'
+            + "\n| eval Parameters_ForwardTo=mvindex('Parameters{}.Value', "
             "mvfind('Parameters{}.Name', \"^ForwardTo$\"))\n"
-            '| search Operation="New-InboxRule" Parameters_ForwardTo="*@*"',
+            '| search Parameters_ForwardTo="*@*"',
+        },
+    ),
+    (
+        "prefilter_takes_plain_conjuncts_only",
+        M365,
+        """
+        sel:
+          Operation: [New-InboxRule, Set-InboxRule]
+        fwd:
+          Parameters.ForwardTo|contains: '@'
+        other:
+          Parameters.RedirectTo|contains: '@'
+          UserId: x@y.z
+        filter:
+          ResultStatus: 'False'
+        condition: sel and (fwd or other) and not filter
+     """,
+        {
+            "sentinel": OA
+            + '| where (Operation in~ ("New-InboxRule", "Set-InboxRule")) and '
+            '(not(ResultStatus =~ "False"))\n'
+            "| mv-apply __nv = parse_json(Parameters) on (summarize Parameters_bag = "
+            "make_bag(bag_pack(tostring(__nv.Name), __nv.Value)))\n"
+            '| extend Parameters_ForwardTo = tostring(Parameters_bag["ForwardTo"])\n'
+            '| extend Parameters_RedirectTo = tostring(Parameters_bag["RedirectTo"])\n'
+            '| where (Parameters_ForwardTo contains "@" or '
+            '(Parameters_RedirectTo contains "@" and UserId =~ "x@y.z"))',
+            "splunk": SPL_O365
+            + ' Operation IN ("New-InboxRule", "Set-InboxRule") NOT ResultStatus="False"'
+            + "\n| eval Parameters_ForwardTo=mvindex('Parameters{}.Value', "
+            "mvfind('Parameters{}.Name', \"^ForwardTo$\"))"
+            + "\n| eval Parameters_RedirectTo=mvindex('Parameters{}.Value', "
+            "mvfind('Parameters{}.Name', \"^RedirectTo$\"))"
+            '\n| search Parameters_ForwardTo="*@*" OR (Parameters_RedirectTo="*@*" UserId="x@y.z")',
         },
     ),
     (
@@ -448,10 +486,10 @@ def test_defender_reads_the_raw_record_and_filters_interactive_sign_ins(tmp_path
         tmp_path,
     )
     assert q == (
-        "CloudAppEvents\n| extend AppId = tostring(RawEventData.AppId)\n"
+        'CloudAppEvents\n| where ActionType =~ "MailItemsAccessed"\n'
+        "| extend AppId = tostring(RawEventData.AppId)\n"
         "| extend RecordType = toint(RawEventData.RecordType)\n"
-        '| where ActionType =~ "MailItemsAccessed" and AppId =~ "00000002-0000-0ff1-ce00-000000000000" '
-        "and RecordType == 50"
+        '| where AppId =~ "00000002-0000-0ff1-ce00-000000000000" and RecordType == 50'
     )
     q = compile_inline(
         SIGNIN,

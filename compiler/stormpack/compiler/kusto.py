@@ -44,6 +44,7 @@ from sigma.types import (
     SpecialChars,
 )
 
+from .prefilter import PREFILTER_KEY, split_root
 from .targets import KQL_ARRAY_SEP, FieldRef, kql_escape, kql_string
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -117,9 +118,17 @@ class StormKustoBackend(KustoBackend):
         self._by_name = {r.name: r for r in refs.values()}
         return super().convert_rule(rule, output_format, callback)
 
+    def convert_condition(self, cond: Any, state: ConversionState) -> Any:
+        rest = split_root(self, cond, state, self._by_name)
+        return rest if rest is not None else super().convert_condition(cond, state)
+
     def finish_query(self, rule: SigmaRule | SigmaCorrelationRule, query: Any, state: ConversionState) -> Any:
         if isinstance(rule, SigmaRule):
-            self.last_processing_pipeline.state["stormpack_prelude"] = prelude_of(self._refs_for(rule))
+            pre = state.processing_state.get(PREFILTER_KEY)
+            early = f"\n| where {pre}" if pre else ""
+            self.last_processing_pipeline.state["stormpack_prelude"] = early + prelude_of(
+                self._refs_for(rule)
+            )
         return super().finish_query(rule, query, state)
 
     def _ref(self, field: str | None) -> FieldRef | None:

@@ -26,6 +26,7 @@ from sigma.rule import SigmaRule
 from sigma.types import SigmaString, SpecialChars
 
 from .kusto import Unexpressible, prelude_of
+from .prefilter import PREFILTER_KEY, split_root
 from .targets import FieldRef
 
 
@@ -48,9 +49,17 @@ class StormSplunkBackend(SplunkBackend):
         self._by_name = {r.name: r for r in refs.values()}
         return super().convert_rule(rule, output_format, callback)
 
+    def convert_condition(self, cond: Any, state: ConversionState) -> Any:
+        rest = split_root(self, cond, state, self._by_name)
+        return rest if rest is not None else super().convert_condition(cond, state)
+
     def finish_query(self, rule: SigmaRule | SigmaCorrelationRule, query: Any, state: ConversionState) -> Any:
         if isinstance(rule, SigmaRule):
-            self.last_processing_pipeline.state["stormpack_prelude"] = prelude_of(self._refs_for(rule))
+            pre = state.processing_state.get(PREFILTER_KEY)
+            early = f" {pre}" if pre else ""
+            self.last_processing_pipeline.state["stormpack_prelude"] = early + prelude_of(
+                self._refs_for(rule)
+            )
         return super().finish_query(rule, query, state)
 
     def finalize_query_default(
