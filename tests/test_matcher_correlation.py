@@ -189,3 +189,62 @@ def test_finish_clears_the_state(tmp_path: Path) -> None:
     eng = engine(tmp_path, FAIL5)
     assert len(run(eng, [ual("UserLoginFailed", m) for m in (0, 1, 2, 3, 4)])) == 1
     assert run(eng, [ual("UserLoginFailed", 5)]) == []
+
+
+def test_temporal_ordered_three_rules(tmp_path: Path) -> None:
+    docs = [base("r1", "UserLoggedIn"), base("r2", "New-InboxRule"), base("r3", "Set-Mailbox"),
+            corr("temporal_ordered", ["r1", "r2", "r3"], "10m", group_by=["UserId"])]
+    eng = engine(tmp_path, docs)
+    hits = run(eng, [ual("Set-Mailbox", 0), ual("UserLoggedIn", 1), ual("New-InboxRule", 2),
+                     ual("UserLoggedIn", 3), ual("Set-Mailbox", 4)])
+    assert len(hits) == 1 and [r.index for r in hits[0].refs] == [1, 2, 4]
+    assert run(eng, [ual("UserLoggedIn", 0), ual("Set-Mailbox", 1), ual("New-InboxRule", 2)]) == []
+    assert run(eng, [ual("UserLoggedIn", 0), ual("New-InboxRule", 2), ual("Set-Mailbox", 10)]) == []
+
+
+def test_temporal_extended_condition(tmp_path: Path) -> None:
+    docs = [base("login", "UserLoggedIn"), base("mfa", "MfaCompleted"),
+            {"title": "login without mfa", "status": "test", "level": "high",
+             "correlation": {"type": "temporal", "rules": ["login", "mfa"], "group-by": ["UserId"],
+                             "timespan": "5m", "condition": "login and not mfa"}}]
+    eng = engine(tmp_path, docs)
+    assert len(run(eng, [ual("UserLoggedIn", 0)])) == 1
+    assert run(eng, [ual("UserLoggedIn", 0), ual("MfaCompleted", 1)]) == []
+
+
+@pytest.mark.parametrize(
+    ("ctype", "condition", "counts", "fires"),
+    [
+        ("value_sum", {"gte": 100}, [40, 30, 30], True),
+        ("value_sum", {"gte": 100}, [40, 30, 29], False),
+        ("value_avg", {"gt": 20}, [10, 40], True),
+        ("value_avg", {"gt": 25}, [30, 10, 20], False),  # no window (from any event) averages > 25
+        ("value_median", {"gte": 30}, [1, 30, 50], True),
+        ("value_median", {"gte": 31}, [50, 30, 1], False),
+        ("value_percentile", {"gte": 50, "percentile": 100}, [1, 2, 50], True),
+        ("value_percentile", {"gte": 3, "percentile": 50}, [50, 2, 1], False),
+    ],
+)
+def test_value_statistics(tmp_path: Path, ctype: str, condition: dict[str, Any], counts: list[int],
+                          fires: bool) -> None:
+    docs = [base("bind", "MailItemsAccessed"),
+            corr(ctype, ["bind"], "1h", group_by=["UserId"],
+                 condition={**condition, "field": "OperationCount"})]
+    eng = engine(tmp_path, docs)
+    recs = [ual("MailItemsAccessed", m, OperationCount=c) for m, c in enumerate(counts)]
+    recs.append(ual("MailItemsAccessed", 90, OperationCount=1000))  # outside the window
+    hits = run(eng, recs)
+    assert [r.index for h in hits for r in h.refs if r.index < len(counts)] == (
+        list(range(len(counts))) if fires else [])
+
+
+def test_value_count_slides_past_a_window_that_does_not_fire(tmp_path: Path) -> None:
+    docs = [base("acc", "MailItemsAccessed"),
+            corr("value_count", ["acc"], "10m", group_by=["UserId"],
+                 condition={"gte": 3, "field": "ClientIPAddress"})]
+    eng = engine(tmp_path, docs)
+    # the window from minute 0 holds one address; the one from minute 5 holds three
+    recs = [ual("MailItemsAccessed", m, ClientIPAddress=ip)
+            for m, ip in [(0, "1.1.1.1"), (5, "1.1.1.1"), (11, "2.2.2.2"), (13, "3.3.3.3"), (15, "4.4.4.4")]]
+    hits = run(eng, recs)
+    assert len(hits) == 1 and [r.index for r in hits[0].refs] == [1, 2, 3]

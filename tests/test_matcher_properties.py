@@ -84,3 +84,76 @@ def _engine(base: Path) -> Engine:
             (folder / f"r{i:02d}.yml").write_text(yaml.safe_dump(doc), encoding="utf-8")
         _ENGINES[base] = Engine.build(load_ruleset([folder]), {})
     return _ENGINES[base]
+
+
+# --------------------------------------------------------------------------- sliding windows
+CORR_DOCS: list[dict[str, Any]] = [
+    {"title": "base a", "name": "base_a", "status": "test", "level": "low",
+     "logsource": {"product": "m365", "service": "audit"},
+     "detection": {"sel": {"Operation": "A"}, "condition": "sel"}},
+    {"title": "base b", "name": "base_b", "status": "test", "level": "low",
+     "logsource": {"product": "m365", "service": "audit"},
+     "detection": {"sel": {"Operation": "B"}, "condition": "sel"}},
+    {"title": "count", "status": "test", "level": "high",
+     "correlation": {"type": "event_count", "rules": ["base_a"], "group-by": ["UserId"],
+                     "timespan": "10m", "condition": {"gte": 3}}},
+    {"title": "distinct", "status": "test", "level": "high",
+     "correlation": {"type": "value_count", "rules": ["base_a"], "group-by": ["UserId"],
+                     "timespan": "10m", "condition": {"gte": 2, "field": "ClientIPAddress"}}},
+    {"title": "both", "status": "test", "level": "high",
+     "correlation": {"type": "temporal", "rules": ["base_a", "base_b"], "group-by": ["UserId"],
+                     "timespan": "10m"}},
+]
+
+
+def reference_windows(events: list[tuple[int, int, str, str, str]], metric: Any, threshold: int
+                      ) -> list[list[int]]:
+    """Brute force: per group, windows [t, t + 600 s) anchored at each event in time order; the
+    first that reaches the threshold fires and the scan resumes after it."""
+    out = []
+    for user in sorted({e[2] for e in events}):
+        evs = sorted((e for e in events if e[2] == user), key=lambda e: (e[0], e[1]))
+        i = 0
+        while i < len(evs):
+            window = [e for e in evs[i:] if e[0] < evs[i][0] + 600]
+            if metric(window) >= threshold:
+                out.append(sorted(e[1] for e in window))
+                i += len(window)
+            else:
+                i += 1
+    return sorted(out)
+
+
+EVENTS = st.lists(
+    st.tuples(st.integers(0, 40).map(lambda m: m * 60),  # whole minutes: window edges are hit often
+              st.sampled_from(["A", "B", "C"]), st.sampled_from(["u1", "U1", "u2"]),
+              st.sampled_from(["1.1.1.1", "2.2.2.2", "3.3.3.3"])),
+    max_size=25,
+)
+
+
+@given(EVENTS)
+def test_sliding_windows_agree_with_a_brute_force_reference(tmp_path_factory: Any,
+                                                           raw: list[tuple[int, str, str, str]]) -> None:
+    base = tmp_path_factory.getbasetemp() / "corr_property"
+    if base not in _ENGINES:
+        base.mkdir(exist_ok=True)
+        (base / "corr.yml").write_text(yaml.safe_dump_all(CORR_DOCS), encoding="utf-8")
+        _ENGINES[base] = Engine.build(load_ruleset([base]), {})
+    eng = _ENGINES[base]
+    from datetime import datetime, timedelta
+
+    t0 = datetime(2023, 6, 14, 10, 30)
+    for i, (sec, op, user, ip) in enumerate(raw):
+        rec = {"CreationTime": (t0 + timedelta(seconds=sec)).isoformat(), "Operation": op,
+               "RecordType": 50, "UserId": user, "ClientIPAddress": ip}
+        eng.process(rec, EventRef("p", i))
+    got: dict[str, list[list[int]]] = {"count": [], "distinct": [], "both": []}
+    for h in eng.finish():
+        got[h.rule.title].append(sorted(r.index for r in h.refs))
+    kept = [(sec, i, user.lower(), op, ip) for i, (sec, op, user, ip) in enumerate(raw)]
+    a_events = [e for e in kept if e[3] == "A"]
+    ab_events = [e for e in kept if e[3] in ("A", "B")]
+    assert sorted(got["count"]) == reference_windows(a_events, len, 3)
+    assert sorted(got["distinct"]) == reference_windows(a_events, lambda w: len({e[4] for e in w}), 2)
+    assert sorted(got["both"]) == reference_windows(ab_events, lambda w: len({e[3] for e in w}), 2)

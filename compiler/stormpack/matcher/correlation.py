@@ -218,72 +218,122 @@ class CorrelationEvaluator:
         return hits
 
     def _windows(self, events: list[_Event]) -> list[tuple[list[_Event], float]]:
+        """The windows that fire, in time order (see the module docstring). Linear in the number
+        of events for every type but value_median / value_percentile (linear per window)."""
+        if self.type is SigmaCorrelationType.TEMPORAL_ORDERED:
+            return self._ordered_windows(events)
+        epochs = [e.epoch for e in events]
+        keys = [self._keys(e) for e in events]
+        counts: dict[Any, int] = {}
+        total = 0.0  # value_sum / value_avg: running sum and count of the numbers in the window
+        numbers = 0
+        out: list[tuple[list[_Event], float]] = []
+        i = end = 0
+        n = len(events)
+        while i < n:
+            limit = epochs[i] + self.span
+            while end < n and epochs[end] < limit:
+                for k in keys[end]:
+                    counts[k] = counts.get(k, 0) + 1
+                    if k.__class__ is _Num:
+                        total += k
+                        numbers += 1
+                end += 1
+            fired, metric = self._metric(events, i, end, counts, total, numbers)
+            if fired:
+                out.append((events[i:end], metric))
+                i = end
+                counts.clear()
+                total, numbers = 0.0, 0
+                continue
+            for k in keys[i]:
+                c = counts[k] - 1
+                if c:
+                    counts[k] = c
+                else:
+                    del counts[k]
+                if k.__class__ is _Num:
+                    total -= k
+                    numbers -= 1
+            i += 1
+        return out
+
+    def _keys(self, e: _Event) -> tuple[Any, ...]:
+        """What one event adds to a window: its rule (temporal), its distinct values (value_count)
+        or its numbers (value_* statistics, as floats, one entry per value)."""
+        t = self.type
+        if t is SigmaCorrelationType.EVENT_COUNT:
+            return ()
+        if t is SigmaCorrelationType.TEMPORAL:
+            return (e.rule_index,)
+        if t is SigmaCorrelationType.VALUE_COUNT:
+            return tuple({s.lower() for x in leaves(e.value) if (s := text_of(x)) is not None})
+        return tuple(_Num(float(v)) for x in leaves(e.value)
+                     if x.__class__ is not bool and (v := number_of(x)) is not None)
+
+    def _metric(self, events: list[_Event], i: int, end: int, counts: dict[Any, int],
+                total: float, numbers: int) -> tuple[bool, float]:
+        t = self.type
+        if t is SigmaCorrelationType.EVENT_COUNT:
+            metric = float(end - i)
+        elif t is SigmaCorrelationType.TEMPORAL:
+            if self._extended is not None:
+                names = {self.rule_names[k] for k in counts}
+                return _eval_extended(self._extended, names), float(len(counts))
+            metric = float(len(counts))
+        elif t is SigmaCorrelationType.VALUE_COUNT:
+            metric = float(len(counts))
+        elif numbers == 0:
+            return False, 0.0
+        elif t is SigmaCorrelationType.VALUE_SUM:
+            metric = total
+        elif t is SigmaCorrelationType.VALUE_AVG:
+            metric = total / numbers
+        else:
+            nums = sorted(k for e in events[i:end] for k in self._keys(e))
+            if t is SigmaCorrelationType.VALUE_MEDIAN:
+                metric = float(statistics.median(nums))
+            else:
+                pos = round(self._percentile / 100 * (len(nums) - 1))
+                metric = float(nums[max(0, min(len(nums) - 1, pos))])
+        return self._op(metric, self._count), metric
+
+    def _ordered_windows(self, events: list[_Event]) -> list[tuple[list[_Event], float]]:
+        """temporal_ordered: windows anchored at events of the first rule; the metric is the
+        length of the greedy earliest chain rule0 -> rule1 -> ... inside the window."""
+        n, rules = len(events), len(self.rule_names)
+        # nxt[k][p]: the first position >= p holding an event of rule k (n: none)
+        nxt = [[n] * (n + 1) for _ in range(rules)]
+        for p in range(n - 1, -1, -1):
+            for k in range(rules):
+                nxt[k][p] = nxt[k][p + 1]
+            nxt[events[p].rule_index][p] = p
         epochs = [e.epoch for e in events]
         out: list[tuple[list[_Event], float]] = []
-        i, n = 0, len(events)
-        ordered = self.type is SigmaCorrelationType.TEMPORAL_ORDERED
+        i = 0
         while i < n:
-            if ordered and events[i].rule_index != 0:
+            if events[i].rule_index != 0:
                 i += 1
                 continue
-            end = bisect_left(epochs, events[i].epoch + self.span, lo=i)
-            window = events[i:end]
-            fired, metric, chosen = self._evaluate(window)
-            if fired:
-                out.append((chosen, metric))
-                i = end
+            end = bisect_left(epochs, epochs[i] + self.span, lo=i)
+            chain = [i]
+            while len(chain) < rules:
+                q = nxt[len(chain)][chain[-1] + 1]
+                if q >= end:
+                    break
+                chain.append(q)
+            metric = float(len(chain))
+            if self._op(metric, self._count):
+                out.append(([events[p] for p in chain], metric))
+                i = chain[-1] + 1
             else:
                 i += 1
         return out
 
-    def _evaluate(self, window: list[_Event]) -> tuple[bool, float, list[_Event]]:
-        t = self.type
-        if t is SigmaCorrelationType.EVENT_COUNT:
-            metric = float(len(window))
-        elif t is SigmaCorrelationType.TEMPORAL:
-            present = {e.rule_index for e in window}
-            if self._extended is not None:
-                names = {self.rule_names[i] for i in present}
-                return _eval_extended(self._extended, names), float(len(present)), window
-            metric = float(len(present))
-        elif t is SigmaCorrelationType.TEMPORAL_ORDERED:
-            chain = self._ordered_chain(window)
-            ok = self._op(float(len(chain)), self._count)
-            return ok, float(len(chain)), chain
-        elif t is SigmaCorrelationType.VALUE_COUNT:
-            distinct: set[str] = set()
-            for e in window:
-                for x in leaves(e.value):
-                    s = text_of(x)
-                    if s is not None:
-                        distinct.add(s.lower())
-            metric = float(len(distinct))
-        else:
-            nums = [v for e in window for x in leaves(e.value)
-                    if x.__class__ is not bool and (v := number_of(x)) is not None]
-            if not nums:
-                return False, 0.0, window
-            if t is SigmaCorrelationType.VALUE_SUM:
-                metric = float(sum(nums))
-            elif t is SigmaCorrelationType.VALUE_AVG:
-                metric = float(statistics.fmean(nums))
-            elif t is SigmaCorrelationType.VALUE_MEDIAN:
-                metric = float(statistics.median(nums))
-            else:
-                ordered_nums = sorted(nums)
-                k = max(0, min(len(ordered_nums) - 1, round(self._percentile / 100 * (len(nums) - 1))))
-                metric = float(ordered_nums[k])
-        return self._op(metric, self._count), metric, window
 
-    def _ordered_chain(self, window: list[_Event]) -> list[_Event]:
-        """Greedy earliest chain rule0 -> rule1 -> ... (each strictly after the previous)."""
-        chain: list[_Event] = []
-        want = 0
-        for e in window:
-            if want < len(self.rule_names) and e.rule_index == want:
-                chain.append(e)
-                want += 1
-        return chain
+class _Num(float):
+    """A number contributed to a value_* window (a float subclass, so it never collides with the
+    rule indexes and strings other correlation types count)."""
 
 
 def _eval_extended(node: CorrelationConditionItem | SigmaRuleReference, present: set[str]) -> bool:
