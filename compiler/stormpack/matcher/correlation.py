@@ -4,8 +4,9 @@ Window semantics (documented in docs/matcher.md): events of one group are sorted
 log-source timestamp (ties: input order). A window is anchored at each event ``e`` and holds
 every event of the group with ``e.time <= t < e.time + timespan`` (half-open). The first window
 (in time order) whose metric satisfies the condition fires; its events are reported and the scan
-resumes after the window's last event, so one burst is one hit and never reported twice. A burst
-therefore does not depend on where clock hours or buckets begin.
+resumes after the last reported event, so one burst is one hit and never reported twice. A burst
+therefore does not depend on where clock hours or buckets begin. Evaluation is incremental and
+linear in the number of kept events (value_median / value_percentile: linear per window).
 
 Metrics: ``event_count`` = events in the window; ``value_count`` = distinct values (case-insensitive)
 of the condition field; ``temporal`` = distinct referenced rules present (default condition: all
