@@ -235,6 +235,9 @@ def test_cli_process_exit_codes(pack: Path) -> None:
     assert broken.returncode == 1
     assert "FAIL corr_failed_logins" in broken.stdout
     assert "group {UserId: 'alice@contoso.com'} fired on events 0, 1, 2 but must not" in broken.stdout
+    no_fixtures = run_cli("test", "--fixtures", "nope", cwd=pack)
+    assert no_fixtures.returncode == 2
+    assert no_fixtures.stderr == "error: nope: no such fixtures folder\n"
     bad_values = run_cli("test", "--values", "nope", cwd=pack)
     assert bad_values.returncode == 2
     assert bad_values.stderr.startswith("error: nope: no such values file or directory")

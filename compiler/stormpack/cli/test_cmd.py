@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from ..errors import FixtureError, Location
 from ..replay import RuleVerdict, replay
 from ..ruleset import load_values
 
@@ -41,6 +42,8 @@ def test_cmd(
 ) -> None:
     """Replay each rule's fixtures (RULES: files or folders, default rules/); one line per rule."""
     rule_paths: list[Path] = list(rules) or [Path("rules")]
+    if not fixtures_dir.is_dir():
+        raise FixtureError("no such fixtures folder", Location(fixtures_dir))
     if values_path is None and (fixtures_dir / "values").is_dir():
         values_path = fixtures_dir / "values"
     values = load_values(values_path)
