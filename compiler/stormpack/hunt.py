@@ -254,53 +254,50 @@ def run_hunt(
                 on_unusable(exc)
             continue
         with f:
-            unrecognised = 0
-            for item in f:
-                stats.read += 1
-                if progress is not None and stats.read & 1023 == 0:
-                    progress.update(fileno, len(files), f, stats.read)
-                if item.__class__ is not Record:
-                    assert isinstance(item, Rejected)
-                    reject(item)
-                    continue
-                assert isinstance(item, Record)
-                shape = None
-                if convert is not None:
-                    data, shape = convert(item.data)
-                    if shape is not None:
-                        name = str(getattr(shape, "name", shape))
-                        stats.converted[name] = stats.converted.get(name, 0) + 1
-                        item = Record(item.source, item.index, item.line, data)
-                spec = classify(item.data)
-                if spec is None:
-                    unrecognised += 1
-                    continue
-                stats.evaluated += 1
-                try:
-                    hits = process(item.data, make_ref(item.source, item.index), spec)
-                except EventReadError as exc:
-                    # the matcher's TimestampError: the record's time field is unusable for
-                    # correlations; it carries the single-event hits already found.
-                    if not hasattr(exc, "hits"):
-                        raise
-                    hits = list(exc.hits)
-                    stats.warning_count += 1
-                    text = f"{item.source}:{item.line}: {exc.message}"
-                    if len(stats.warnings) < MAX_LISTED:
-                        stats.warnings.append(text)
-                    if on_warning is not None:
-                        on_warning(text)
-                if shape is not None and hasattr(shape, "admits"):
-                    # a rule reading a field the exported table lacks cannot judge the row
-                    hits = [h for h in hits if shape.admits(h.rule.rule)]
-                if hits:
-                    stats.matched += 1
-                    stats.hits += len(hits)
-                    for hit in hits:
-                        single(hit, item)
-            if unrecognised:
-                stats.unrecognised += unrecognised
-                stats.unrecognised_by_source[f.source] = unrecognised
+            read = evaluated = unrecognised = matched = nhits = 0
+            tick = progress is not None and progress.enabled
+            try:
+                for item in f:
+                    read += 1
+                    if tick and read & 1023 == 0:
+                        progress.update(fileno, len(files), f, stats.read + read)  # type: ignore[union-attr]
+                    if item.__class__ is not Record:
+                        assert isinstance(item, Rejected)
+                        reject(item)
+                        continue
+                    data = item.data
+                    spec = classify(data)
+                    if spec is None:
+                        unrecognised += 1
+                        continue
+                    evaluated += 1
+                    try:
+                        hits = process(data, make_ref(item.source, item.index), spec)
+                    except EventReadError as exc:
+                        # the matcher's TimestampError: the record's time field is unusable for
+                        # correlations; it carries the single-event hits already found.
+                        if not hasattr(exc, "hits"):
+                            raise
+                        hits = list(exc.hits)
+                        stats.warning_count += 1
+                        text = f"{item.source}:{item.line}: {exc.message}"
+                        if len(stats.warnings) < MAX_LISTED:
+                            stats.warnings.append(text)
+                        if on_warning is not None:
+                            on_warning(text)
+                    if hits:
+                        matched += 1
+                        nhits += len(hits)
+                        for hit in hits:
+                            single(hit, item)
+            finally:
+                stats.read += read
+                stats.evaluated += evaluated
+                stats.matched += matched
+                stats.hits += nhits
+                if unrecognised:
+                    stats.unrecognised += unrecognised
+                    stats.unrecognised_by_source[f.source] = unrecognised
             if progress is not None:
                 progress.update(fileno, len(files), f, stats.read, force=True)
     if progress is not None:

@@ -7,10 +7,10 @@ from typing import BinaryIO
 
 import orjson
 
-from .depth import DEPTH_MESSAGE, too_deep
+from .depth import DEPTH_MESSAGE, MAX_DEPTH, too_deep
 from .model import ReaderLimits, ReadItem, Record, Rejected
 from .source import STREAM_ERRORS, describe_stream_error
-from .unwrap import RecordShapeError, expand, is_records_batch, to_record
+from .unwrap import RecordShapeError, expand, to_record
 
 _REST_LOST = "the rest of the file cannot be read"
 
@@ -58,14 +58,12 @@ def read_json_lines(
             if line.strip():
                 yield Rejected(source, index, lineno, json_error(exc))
             continue
-        if type(value) is dict and "AuditData" not in value and not is_records_batch(value):
-            if too_deep(value, line.count(b"{") + line.count(b"[")):
-                yield Rejected(source, index, lineno, DEPTH_MESSAGE)
-            else:
-                yield Record(source, index, lineno, value)
-            continue
-        if too_deep(value, line.count(b"{") + line.count(b"[")):
+        brackets = line.count(b"{") + line.count(b"[")
+        if brackets > MAX_DEPTH and too_deep(value, brackets):
             yield Rejected(source, index, lineno, DEPTH_MESSAGE)
+            continue
+        if type(value) is dict and "AuditData" not in value and "records" not in value:
+            yield Record(source, index, lineno, value)
             continue
         for item in expand(value):
             try:
