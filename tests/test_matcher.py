@@ -167,6 +167,18 @@ def test_cased(tmp_path: Path) -> None:
     assert not r.matches(ual(ObjectId="secret"))
 
 
+def test_cased_contains(tmp_path: Path) -> None:
+    r = rule(tmp_path, {"sel": {"ObjectId|contains|cased": "Secret"}, "condition": "sel"})
+    assert r.matches(ual(ObjectId="my Secret file"))
+    assert not r.matches(ual(ObjectId="my secret file"))
+
+
+def test_every_string_comparison_on_an_ip_field_sees_the_normalised_address(tmp_path: Path) -> None:
+    r = rule(tmp_path, {"sel": {"ClientIP|endswith": ".7"}, "condition": "sel"})
+    assert r.matches(ual(ClientIP="203.0.113.7:443"))
+    assert not r.matches(ual(ClientIP="203.0.113.8:7"))
+
+
 def test_windash(tmp_path: Path) -> None:
     r = rule(tmp_path, {"sel": {"ObjectId|windash|contains": " -enc "}, "condition": "sel"})
     assert r.matches(ual(ObjectId="powershell /enc AAA"))
