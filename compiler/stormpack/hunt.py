@@ -266,6 +266,13 @@ def run_hunt(
                         reject(item)
                         continue
                     data = item.data
+                    shape = None
+                    if convert is not None:
+                        data, shape = convert(data)
+                        if shape is not None:  # a SIEM export row, now in its source shape
+                            name = str(getattr(shape, "name", shape))
+                            stats.converted[name] = stats.converted.get(name, 0) + 1
+                            item = Record(item.source, item.index, item.line, data)
                     spec = classify(data)
                     if spec is None:
                         unrecognised += 1
@@ -285,6 +292,9 @@ def run_hunt(
                             stats.warnings.append(text)
                         if on_warning is not None:
                             on_warning(text)
+                    if shape is not None and hasattr(shape, "admits"):
+                        # a rule reading a field the exported table lacks cannot judge the row
+                        hits = [h for h in hits if shape.admits(h.rule.rule)]
                     if hits:
                         matched += 1
                         nhits += len(hits)
