@@ -499,3 +499,18 @@ def test_non_strict_build_records_broken_rules_and_keeps_the_others(tmp_path: Pa
     assert list(eng.errors) == [tmp_path / "bad.yml"]
     assert "%missing%" in str(eng.errors[tmp_path / "bad.yml"])
     assert [h.rule.stem for h in eng.process(ual(Operation="a"), EventRef("f", 0))] == ["good"]
+
+
+def test_deeply_nested_records_do_not_exhaust_the_stack(tmp_path: Path) -> None:
+    deep: Any = "needle"
+    for i in range(5000):
+        deep = [deep] if i % 2 else {"k": deep}
+    kw = rule(tmp_path, {"keywords": ["needle"], "condition": "keywords"}, name="kw")
+    assert kw.matches(ual(Deep=deep))
+    assert not kw.matches(ual(Deep=[[[[["hay"]]]]]))
+    nested = [deep]
+    for _ in range(5000):
+        nested = [nested]
+    arr = rule(tmp_path, sel(ObjectId="needle"), name="arr")
+    assert not arr.matches(ual(ObjectId=nested))  # the leaf inside is an object, not "needle"
+    assert arr.matches(ual(ObjectId=[[[[["x"]]], [["needle"]]]]))

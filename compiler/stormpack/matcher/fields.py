@@ -56,12 +56,18 @@ class Generation:
         self.n = 0
 
 
-def _flatten_into(value: Any, out: list[Any]) -> None:
-    if value.__class__ is list:
-        for v in value:
-            _flatten_into(v, out)
-    else:
-        out.append(value)
+def _flatten_into(value: list[Any], out: list[Any]) -> None:
+    """Append the non-list leaves of a (nested) list in order; iterative, so nesting depth is no
+    limit (a hostile record cannot exhaust the Python stack)."""
+    stack = [iter(value)]
+    while stack:
+        for v in stack[-1]:
+            if v.__class__ is list:
+                stack.append(iter(v))
+                break
+            out.append(v)
+        else:
+            stack.pop()
 
 
 def leaves(value: Any) -> list[Any]:
@@ -74,32 +80,36 @@ def leaves(value: Any) -> list[Any]:
 
 
 def _walk(obj: Any, parts: tuple[str, ...], i: int, out: list[Any]) -> None:
-    """Collect the leaves of ``parts[i:]`` under ``obj`` (arrays fan out)."""
-    while True:
-        if obj.__class__ is list:
-            if not obj:
+    """Collect the leaves of ``parts[i:]`` under ``obj`` in document order (arrays fan out);
+    iterative, so nesting depth is no limit."""
+    stack: list[tuple[Any, int]] = [(obj, i)]
+    n = len(parts)
+    while stack:
+        obj, i = stack.pop()
+        while True:
+            if obj.__class__ is list:
+                if not obj:
+                    out.append(MISSING)
+                stack.extend((el, i) for el in reversed(obj))
+                break
+            if i == n:
+                out.append(obj)
+                break
+            if not isinstance(obj, dict):
                 out.append(MISSING)
-            for el in obj:
-                _walk(el, parts, i, out)
-            return
-        if i == len(parts):
-            out.append(obj)
-            return
-        if not isinstance(obj, dict):
+                break
+            key = parts[i]
+            if key in obj:
+                obj = obj[key]
+                i += 1
+                continue
+            literal = ".".join(parts[i:])
+            if i + 1 < n and literal in obj:
+                obj = obj[literal]
+                i = n
+                continue
             out.append(MISSING)
-            return
-        key = parts[i]
-        if key in obj:
-            obj = obj[key]
-            i += 1
-            continue
-        literal = ".".join(parts[i:])
-        if i + 1 < len(parts) and literal in obj:
-            obj = obj[literal]
-            i = len(parts)
-            continue
-        out.append(MISSING)
-        return
+            break
 
 
 def _top_level_reader(name: str) -> Reader:
@@ -214,15 +224,26 @@ def make_reader(
 
 
 def iter_strings(value: Any) -> Iterator[str]:
-    """Every string value inside a record, recursively (keyword search); keys are not searched."""
+    """Every string value inside a record, in document order (keyword search); keys are not
+    searched. Iterative, so nesting depth is no limit."""
     if isinstance(value, str):
         yield value
-    elif isinstance(value, dict):
-        for v in value.values():
-            yield from iter_strings(v)
-    elif isinstance(value, list):
-        for v in value:
-            yield from iter_strings(v)
+        return
+    if not isinstance(value, (dict, list)):
+        return
+    stack: list[Iterator[Any]] = [iter(value.values() if isinstance(value, dict) else value)]
+    while stack:
+        for v in stack[-1]:
+            if isinstance(v, str):
+                yield v
+            elif isinstance(v, dict):
+                stack.append(iter(v.values()))
+                break
+            elif isinstance(v, list):
+                stack.append(iter(v))
+                break
+        else:
+            stack.pop()
 
 
 class LoweredField:
