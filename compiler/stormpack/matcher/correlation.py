@@ -82,6 +82,11 @@ def format_timestamp(d: datetime) -> str:
     return d.isoformat().replace("+00:00", "Z")
 
 
+def format_epoch(epoch: float) -> str:
+    """UTC seconds -> ``YYYY-MM-DDTHH:MM:SS[.ffffff]Z`` (exact to the microsecond)."""
+    return format_timestamp(datetime.fromtimestamp(epoch, UTC))
+
+
 def _first_value(v: Any) -> Any:
     for x in leaves(v):
         if x is not MISSING and x is not None:
@@ -94,7 +99,6 @@ class _Event(NamedTuple):
 
     epoch: float
     seq: int
-    when: datetime
     ref: EventRef
     rule_index: int
     value: Any  # the condition field's value (value_* types), else None
@@ -183,14 +187,14 @@ class CorrelationEvaluator:
         self._display.clear()
         self._seq = 0
 
-    def add(self, ref_name: str, record: Mapping[str, Any], ref: EventRef, when: datetime,
-            epoch: float) -> None:
-        """Keep one record of the referenced rule ``ref_name`` (``epoch`` = ``when`` in seconds)."""
+    def add(self, ref_name: str, record: Mapping[str, Any], ref: EventRef, epoch: float) -> None:
+        """Keep one record of the referenced rule ``ref_name`` (``epoch``: its time, UTC seconds).
+        Only a small tuple is kept per record (no record, no datetime)."""
         inp = self.inputs[ref_name]
         raw = [_first_value(r(record)) for r in inp.group_readers]
         key = tuple(None if v is None else (text_of(v) or "").lower() for v in raw)
         value = inp.value_reader(record) if inp.value_reader is not None else None
-        ev = _Event(epoch, self._seq, when, ref, inp.index, value)
+        ev = _Event(epoch, self._seq, ref, inp.index, value)
         self._seq += 1
         bucket = self._events.get(key)
         if bucket is None:
@@ -209,8 +213,8 @@ class CorrelationEvaluator:
                         rule=self.loaded,
                         group=dict(self._display[key]),
                         refs=[e.ref for e in window],
-                        first_seen=format_timestamp(window[0].when),
-                        last_seen=format_timestamp(window[-1].when),
+                        first_seen=format_epoch(window[0].epoch),
+                        last_seen=format_epoch(window[-1].epoch),
                         metric=metric,
                     )
                 )

@@ -314,7 +314,7 @@ class Engine:
                         continue
                     epoch = when.timestamp()
                 for evaluator, name in r.feeds:
-                    evaluator.add(name, record, ref, when, epoch)
+                    evaluator.add(name, record, ref, epoch)
         if bad_time is not None:
             raise TimestampError(bad_time, Location(ref.source), ref, hits)
         return hits
