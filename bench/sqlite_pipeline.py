@@ -15,9 +15,10 @@ of ../shared/reference/perf-anchors.md:
   rule needs that the data lacks (so a query on an absent field matches nothing instead of
   failing), runs one SELECT per rule and writes each result row as a JSON line.
 
-By default the whole file goes into one table (as Zircolite does; correlations need all rows);
+By default the whole file goes into one table (as Zircolite does; correlations need all rows).
 ``--chunk N`` runs the single-event rules every N records and empties the table (bounded
-memory; correlation rules are then skipped, as they would be wrong across chunks).
+memory); correlation rules are then skipped (they would be wrong across chunks) and their base
+rules run as plain rules instead.
 
     python sqlite_pipeline.py --rules rules --values values IN.jsonl OUT.jsonl [--chunk N]
 
@@ -91,8 +92,8 @@ def convert(rules_dir: Path, values: dict[str, list[str]], correlations: bool) -
             continue
         if isinstance(rule, SigmaRule):
             fields.update(backend.required_fields(rule))
-            if not getattr(rule, "_output", True):
-                continue  # a correlation base rule with generate: false
+            if correlations and not getattr(rule, "_output", True):
+                continue  # a correlation base rule with generate: false: its correlation runs it
         queries.extend((str(rule.title), q) for q in sql)
     return queries, fields, failed
 
@@ -175,7 +176,8 @@ class Table:
             for k, v in r.items():
                 t[index[k.lower()]] = v
             tuples.append(tuple(t))
-        sql = f"INSERT INTO {TABLE} ({', '.join(quote(c) for c in cols)}) VALUES ({', '.join('?' * len(cols))})"
+        names = ", ".join(quote(c) for c in cols)
+        sql = f"INSERT INTO {TABLE} ({names}) VALUES ({', '.join('?' * len(cols))})"
         self.db.executemany(sql, tuples)
 
     def run(self, queries: list[tuple[str, str]], out: Any, counts: Counter[str]) -> None:
