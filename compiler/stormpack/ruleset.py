@@ -151,6 +151,41 @@ def _sigma_error(exc: SigmaError, path: Path, text: str) -> RuleLoadError:
     return RuleLoadError(f"invalid Sigma: {msg}", Location(path, line))
 
 
+def _regex_keys_without_text(node: Any) -> Iterator[str]:
+    """Detection keys with the `re` modifier whose value (or a list element) is not text."""
+    if isinstance(node, list):
+        for item in node:
+            yield from _regex_keys_without_text(item)
+    elif isinstance(node, dict):
+        for key, value in node.items():
+            if isinstance(key, str) and "re" in key.split("|")[1:]:
+                values = value if isinstance(value, list) else [value]
+                if not all(isinstance(v, str) for v in values):
+                    yield key
+            elif isinstance(value, dict | list):
+                yield from _regex_keys_without_text(value)
+
+
+def _check_shapes(doc: dict[Any, Any], path: Path, text: str) -> None:
+    """Shapes pySigma 1.5.1 accepts but later trips over with a TypeError in the matcher or a
+    backend (found by tests/test_hostile_loaders.py): a condition, a `|re` value or a `fields`
+    entry that is not text."""
+    det = doc.get("detection")
+    if isinstance(det, dict) and "condition" in det:
+        cond = det["condition"]
+        conds = cond if isinstance(cond, list) else [cond]
+        if not conds or not all(isinstance(c, str) for c in conds):
+            raise RuleLoadError("the detection condition must be text (or a list of text)",
+                                Location(path, find_line(text, "condition:")))
+    for key in _regex_keys_without_text(det):
+        raise RuleLoadError(f"'{key}': a regular expression must be text",
+                            Location(path, find_line(text, f"{key}:")))
+    fields = doc.get("fields")
+    if fields is not None and not (isinstance(fields, list) and all(isinstance(f, str) for f in fields)):
+        raise RuleLoadError("fields must be a list of field names",
+                            Location(path, find_line(text, "fields:")))
+
+
 def _parse_file(path: Path) -> tuple[list[AnyRule], str]:
     try:
         text = read_text_file(path)
@@ -165,6 +200,7 @@ def _parse_file(path: Path) -> tuple[list[AnyRule], str]:
             raise RuleLoadError(
                 f"a Sigma rule must be a YAML mapping, not {type(d).__name__}", Location(path, 1)
             )
+        _check_shapes(d, path, text)
     try:
         coll = SigmaCollection.from_dicts(
             docs, collect_errors=True, source=SigmaRuleLocation(path), resolve_references=False
