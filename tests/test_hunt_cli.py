@@ -176,3 +176,18 @@ def test_output_file_and_table(tmp_path: Path) -> None:
     assert stamps == sorted(stamps)
     assert len(body) == len(expected_hits(combined_records())) + 1  # + the correlation row
     assert "summary:" in table.stdout
+
+
+def test_closed_output_pipe_stops_quietly(tmp_path: Path) -> None:
+    record = combined_records()[0]  # an inbox rule every test rule run reports
+    path = tmp_path / "many.jsonl"
+    path.write_text((json.dumps(record) + "\n") * 5000, encoding="utf-8")
+    cmd = [sys.executable, "-m", "stormpack", "hunt", "--rules", str(RULES), "--values", str(VALUES),
+           "--events", str(path), "--format", "jsonl"]
+    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout is not None and proc.stderr is not None
+    assert proc.stdout.read(100)
+    proc.stdout.close()  # like `| head -c 100`
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 1
+    assert "output closed by the reader" in err and "Traceback" not in err

@@ -272,6 +272,8 @@ def test_truncated_gzip_csv(tmp_path: Path) -> None:
         (b"\x00\x01\x02\x03binary\x00\xff" * 50, "binary file"),
         (bytes(range(1, 32)) * 40, "binary file"),
         (b"hello world\nthis is not a log\n", "unknown format"),
+        (b"# Notes, written in Markdown\n\n| a | b |\n|---|---|\n", "unknown format"),
+        (b"Name,Value\n1,2,3,4\n", "unknown format"),  # first row does not fit the header
         (b"PK\x03\x04rest-of-zip", "zip archive"),
     ],
 )
@@ -353,6 +355,20 @@ def test_oversized_line_is_rejected_and_reading_goes_on(tmp_path: Path) -> None:
     path.write_bytes(b"[" + b",".join(lines) + b"]")
     recs, rej = read_all(path, small)
     assert [r.index for r in recs] == [0] and "longer than 1000 bytes" in rej[0].message
+
+
+def test_very_long_lines_within_the_limit_are_read(tmp_path: Path) -> None:
+    big = {"Operation": "Set-Mailbox", "blob": "z" * (30 * 1024 * 1024)}
+    small = {"Operation": "Send"}
+    path = tmp_path / "long.jsonl"
+    path.write_bytes(json.dumps(small).encode() + b"\n" + json.dumps(big).encode() + b"\n"
+                     + json.dumps(small).encode() + b"\n")
+    recs, rej = read_all(path)
+    assert rej == [] and [r.data for r in recs] == [small, big, small]
+    path = tmp_path / "long.json"
+    path.write_text(json.dumps([small, big, small]), encoding="utf-8")
+    recs, rej = read_all(path)
+    assert rej == [] and [r.data for r in recs] == [small, big, small]
 
 
 def test_array_elements_spanning_many_chunks_are_read_whole(tmp_path: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
@@ -121,14 +122,22 @@ def hunt_cmd(rules: tuple[str, ...], events: tuple[str, ...], values: str | None
     target: AbstractContextManager[IO[bytes]] = (
         atomic_output(Path(output)) if output else nullcontext(stdout_binary())
     )
-    with target as out:
-        sink: HitSink = JsonlSink(out) if fmt == "jsonl" else TableSink(out)
-        stats = run_hunt(
-            engine, events, sink, EventRef,  # type: ignore[arg-type]
-            on_reject=on_reject, on_unusable=on_unusable, on_warning=on_warning, progress=progress,
-            convert=normalise,
-        )
-        out.flush()
+    try:
+        with target as out:
+            sink: HitSink = JsonlSink(out) if fmt == "jsonl" else TableSink(out)
+            stats = run_hunt(
+                engine, events, sink, EventRef,  # type: ignore[arg-type]
+                on_reject=on_reject, on_unusable=on_unusable, on_warning=on_warning, progress=progress,
+                convert=normalise,
+            )
+            out.flush()
+    except BrokenPipeError:
+        # the reader of our output went away (e.g. `| head`): stop quietly, like other tools
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        progress.clear()
+        err.write("hunt stopped: output closed by the reader\n")
+        sys.exit(1)
     summary = format_summary(stats)
     if fmt == "table" and not output:
         sys.stdout.write("\n" + summary)

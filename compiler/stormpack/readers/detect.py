@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import re
 from pathlib import Path
 
@@ -13,6 +14,8 @@ from .model import FileFormat
 from .unwrap import is_records_batch
 
 _HEADER_NAME = re.compile(r"[^\x00-\x1f\x7f]{1,200}")
+# a table export's column names: identifier-like (Sentinel: "TimeGenerated [UTC]", "UserId_")
+_TABLE_NAME = re.compile(r"[A-Za-z_@][\w .\[\]()/@:#-]{0,199}")
 _LINES_TO_TRY = 5
 
 
@@ -54,6 +57,22 @@ def csv_header(head: bytes) -> list[str] | None:
     return names
 
 
+def _first_row_fits(head: bytes, complete: bool, width: int) -> bool:
+    """True when the first data row in ``head`` (if it holds a whole one) has ``width`` fields."""
+    text = head.decode("utf-8", "replace")
+    rows = csv.reader(io.StringIO(text, newline=""))
+    try:
+        next(rows)
+        row = next(rows)
+    except StopIteration:
+        return True  # a header and no data: zero records
+    except csv.Error:
+        return False
+    if not complete and rows.line_num >= text.count("\n"):
+        return True  # the first row is cut by the sniff window: cannot judge, trust the header
+    return len(row) == width
+
+
 def detect_format(path: Path, head: bytes, complete: bool) -> FileFormat:
     """The format of a file whose first UTF-8 bytes are ``head``; EventReadError if none fits."""
     stripped = head.lstrip()
@@ -74,7 +93,8 @@ def detect_format(path: Path, head: bytes, complete: bool) -> FileFormat:
             raise EventReadError(f"CSV header names column '{dup}' twice", Location(path, 1))
         if any(n.lower() == "auditdata" for n in names):
             return FileFormat.PURVIEW_CSV
-        return FileFormat.TABLE_CSV
+        if all(_TABLE_NAME.fullmatch(n) for n in names) and _first_row_fits(head, complete, len(names)):
+            return FileFormat.TABLE_CSV
     preview = stripped[:40].decode("utf-8", "replace")
     raise EventReadError(
         "unknown format: not JSON Lines, a JSON array or document, or a CSV export with a header row "
