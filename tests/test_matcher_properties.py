@@ -157,3 +157,68 @@ def test_sliding_windows_agree_with_a_brute_force_reference(tmp_path_factory: An
     assert sorted(got["count"]) == reference_windows(a_events, len, 3)
     assert sorted(got["distinct"]) == reference_windows(a_events, lambda w: len({e[4] for e in w}), 2)
     assert sorted(got["both"]) == reference_windows(ab_events, lambda w: len({e[3] for e in w}), 2)
+
+
+# --------------------------------------------------------------------------- generated code
+GEN_RULES: list[dict[str, Any]] = [
+    {"sel": {"Operation": ["New-InboxRule", "Set-InboxRule"], "UserId|endswith": "@a.com"},
+     "condition": "sel"},
+    {"sel": {"ObjectId|contains|all": ["ab", "c"]}, "f": {"ObjectId": "a*b?c"}, "condition": "sel or f"},
+    {"sel": {"ObjectId|cased": "AbC", "UserId|re": "^u[0-9]"}, "condition": "sel"},
+    {"sel": {"ClientIP|cidr": "10.0.0.0/8"}, "ip": {"ClientIP": ["198.51.100.1", "2001:db8::1"]},
+     "condition": "sel or ip"},
+    {"sel": {"RecordType": [50, 1], "LogonType|neq": 0}, "condition": "sel"},
+    {"sel": {"UserId": None}, "ex": {"ObjectId|exists": True}, "condition": "sel and ex"},
+    {"sel": {"AppAccessContext.ClientAppId": "app", "Parameters.ForwardTo|contains": "@"},
+     "condition": "1 of sel*"},
+    {"kw": ["abc"], "sel": {"Operation": "x"}, "condition": "kw and not sel"},
+    {"sel": {"UserId|fieldref": "ObjectId"}, "condition": "sel"},
+    {"sel": {"ObjectId|expand": "%names%"}, "sel2": {"UserId|windash|contains": "-x"},
+     "condition": "sel or sel2"},
+    {"sel_a": {"Operation": "A"}, "sel_b": {"Operation|startswith": "a"}, "sel_c": {"UserId": "*"},
+     "condition": "all of sel_* or not (sel_a or sel_c)"},
+    {"sel": {"UserId|startswith": "u"}, "condition": "sel"},
+    {"sel": {"ObjectId|endswith": "c"}, "condition": "sel"},
+    {"sel": {"ObjectId|contains": "x"}, "condition": "sel"},
+    {"sel": {"ObjectId": ["a*c", "x"]}, "condition": "not sel"},
+]
+GEN_VALUES = {"names": ["abc", "a?c*", "X"]}
+TEXT = st.sampled_from(["abc", "ABC", "AbC", "a-c", "aXbYc", "u1", "U1@a.com", "x", "", "-x", "/x",
+                        "10.1.2.3:5", "198.51.100.1", "[2001:DB8::1]:443", "New-InboxRule", "A", "a1"])
+SCALAR = st.one_of(TEXT, st.sampled_from([None, 0, 1, 50, "50", True, 2.5]))
+LEAF = st.one_of(SCALAR, st.lists(SCALAR, max_size=3), st.just({"k": "abc"}))
+GEN_RECORD = st.fixed_dictionaries({}, optional={
+    "Operation": LEAF, "UserId": LEAF, "ObjectId": LEAF, "ClientIP": LEAF, "RecordType": LEAF,
+    "LogonType": LEAF, "AppAccessContext": st.one_of(st.fixed_dictionaries({"ClientAppId": LEAF}), LEAF),
+    "Parameters": st.lists(st.fixed_dictionaries({"Name": st.sampled_from(["ForwardTo", "X"]),
+                                                  "Value": LEAF}), max_size=3),
+})
+
+
+@given(GEN_RECORD)
+def test_generated_code_agrees_with_the_reference_closures(record: dict[str, Any]) -> None:
+    from stormpack.matcher.codegen import generate, reference_predicate
+    from stormpack.matcher.conditions import ConditionCompiler
+    from stormpack.taxonomy import load_taxonomy
+
+    for i, det in enumerate(GEN_RULES):
+        compiled = _GENERATED.get(i)
+        if compiled is None:
+            from sigma.rule import SigmaRule
+
+            logsource = {"product": "m365", "service": "audit"}
+            rule = SigmaRule.from_dict({"title": f"g{i}", "logsource": logsource, "detection": det})
+            tax = load_taxonomy()
+            cc = ConditionCompiler(tax.logsources["m365_audit"], tax, ValueContext(f"g{i}", GEN_VALUES))
+            trees = [c.parse() for c in rule.detection.parsed_condition]
+            fast = generate(cc, trees)
+            assert fast is not None
+            compiled = _GENERATED[i] = (cc, fast, reference_predicate(cc, trees))
+        cc, fast, ref = compiled
+        cc.generation.n += 1
+        got = fast(record)
+        cc.generation.n += 1
+        assert got is ref(record), (i, record)
+
+
+_GENERATED: dict[int, Any] = {}

@@ -47,10 +47,12 @@ from .fields import (
 from .values import (
     LeafPred,
     TextPred,
+    TextTest,
     ValueContext,
+    any_text,
     compile_value,
     keyword_value,
-    lowered_text_pred,
+    lowered_text_tests,
     plain_lower,
     text_of,
 )
@@ -106,10 +108,7 @@ class ConditionCompiler:
     # ------------------------------------------------------------------ compile
     def compile(self, node: Node) -> RecordPred:
         if isinstance(node, ConditionAND):
-            # Predicates are pure, so order does not change the verdict, only the cost: cheap
-            # tests first, negations (usually true: filters) last.
-            ordered = sorted(node.args, key=lambda a: (isinstance(a, ConditionNOT), self.cost(a)))
-            return all_of([self.compile(a) for a in ordered])
+            return all_of([self.compile(a) for a in self.and_order(node)])
         if isinstance(node, ConditionOR):
             return self._compile_or(node)
         if isinstance(node, ConditionNOT):
@@ -137,8 +136,15 @@ class ConditionCompiler:
             return sum(self.cost(a) for a in node.args)
         return 10
 
-    def _compile_or(self, node: ConditionOR) -> RecordPred:
-        # Merge `field: [a, b, c]` (pySigma: OR of field=a, field=b, ...) into one set lookup.
+    def and_order(self, node: ConditionAND) -> list[Node]:
+        """AND operands in evaluation order. Predicates are pure, so the order changes only the
+        cost: cheap tests first, negations (usually true: filters) last."""
+        return sorted(node.args, key=lambda a: (isinstance(a, ConditionNOT), self.cost(a)))
+
+    @staticmethod
+    def or_groups(node: ConditionOR) -> tuple[dict[str, frozenset[str]], list[Node]]:
+        """Split OR operands into `field: [a, b, c]` equality sets (pySigma renders a value list
+        as an OR of field=a, field=b, ...) and the rest."""
         by_field: dict[str, set[str]] = {}
         rest: list[Node] = []
         for a in node.args:
@@ -148,9 +154,36 @@ class ConditionCompiler:
                     by_field.setdefault(a.field, set()).add(low)
                     continue
             rest.append(a)
+        return {f: frozenset(v) for f, v in by_field.items()}, rest
+
+    def set_tests(self, field: str, vals: frozenset[str]) -> tuple[TextTest, LeafPred]:
+        """Equality with any of ``vals`` (lower-cased): the test on the field's lowered text and
+        the same test on any raw leaf value."""
+        if self.is_ip(field):
+            ips = frozenset(normalise_ip(v).lower() for v in vals)
+
+            def m_ip(x: Any) -> bool:
+                t = text_of(x)
+                return t is not None and normalise_ip(t).lower() in ips
+            return TextTest("in", ips), m_ip
+
+        def m(x: Any) -> bool:
+            if x.__class__ is str:
+                return x.lower() in vals
+            t = text_of(x)
+            return t is not None and t.lower() in vals
+        return TextTest("in", vals), m
+
+    def value_tests(self, field: str, value: Any) -> tuple[list[TextTest] | None, LeafPred]:
+        """A field=value leaf's tests on lowered text (None: not applicable) and on raw leaves."""
+        ip = self.is_ip(field)
+        return lowered_text_tests(value, ip, self.ctx), compile_value(value, ip=ip, ctx=self.ctx)
+
+    def _compile_or(self, node: ConditionOR) -> RecordPred:
+        by_field, rest = self.or_groups(node)
         preds: list[RecordPred] = []
         for field, vals in by_field.items():
-            preds.append(self._set_leaf(field, frozenset(vals)))
+            preds.append(self._set_leaf(field, vals))
         preds.extend(self.compile(a) for a in rest)
         return any_of(preds)
 
@@ -162,20 +195,8 @@ class ConditionCompiler:
 
     def _set_leaf(self, field: str, vals: frozenset[str]) -> RecordPred:
         """Case-insensitive equality with any of several plain strings: one set lookup."""
-        if self.is_ip(field):
-            ips = frozenset(normalise_ip(v).lower() for v in vals)
-
-            def m_ip(x: Any) -> bool:
-                t = text_of(x)
-                return t is not None and normalise_ip(t).lower() in ips
-            return self._value_leaf(field, m_ip, ips.__contains__)
-
-        def m(x: Any) -> bool:
-            if x.__class__ is str:
-                return x.lower() in vals
-            t = text_of(x)
-            return t is not None and t.lower() in vals
-        return self._value_leaf(field, m, vals.__contains__)
+        test, m = self.set_tests(field, vals)
+        return self._value_leaf(field, m, test.pred)
 
     def _value_leaf(self, field: str, m: LeafPred, lowered: TextPred | None = None) -> RecordPred:
         """``m`` on every leaf of ``field``; ``lowered``, when given, is the same test on the
@@ -233,6 +254,17 @@ class ConditionCompiler:
             return m(v)
         return leaf
 
+    def top_level(self, field: str) -> bool:
+        return self._top_level(field)
+
+    def field_leaf_set(self, field: str, vals: frozenset[str]) -> RecordPred:
+        """Equality with any of ``vals`` as a closure."""
+        return self._set_leaf(field, vals)
+
+    def field_leaf(self, field: str, value: Any) -> RecordPred:
+        """One field=value leaf as a closure."""
+        return self._field_leaf(field, value)
+
     def _field_leaf(self, field: str, value: Any) -> RecordPred:
         read = self.reader(field)
         if isinstance(value, SigmaNull):
@@ -257,9 +289,8 @@ class ConditionCompiler:
             return exists
         if isinstance(value, SigmaFieldReference):
             return self._fieldref_leaf(field, value)
-        ip = self.is_ip(field)
-        return self._value_leaf(field, compile_value(value, ip=ip, ctx=self.ctx),
-                                lowered_text_pred(value, ip, self.ctx))
+        tests, m = self.value_tests(field, value)
+        return self._value_leaf(field, m, any_text(tests) if tests is not None else None)
 
     def _fieldref_leaf(self, field: str, ref: SigmaFieldReference) -> RecordPred:
         read_a, read_b = self.reader(field), self.reader(ref.field)

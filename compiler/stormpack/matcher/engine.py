@@ -23,7 +23,8 @@ from sigma.rule import SigmaRule
 from ..errors import Location, MatcherError, StormpackError
 from ..ruleset import LoadedRule, RuleSet
 from ..taxonomy import LogsourceSpec, Taxonomy, load_taxonomy
-from .conditions import Alternative, ConditionCompiler, RecordPred, any_of
+from .codegen import predicate_for
+from .conditions import Alternative, ConditionCompiler, RecordPred
 from .correlation import CorrelationEvaluator, parse_timestamp
 from .fields import MISSING, Generation, LoweredField, NameValueMemo, Reader, make_reader
 from .results import CorrelationHit, EventRef, Hit, TimestampError
@@ -221,7 +222,7 @@ class Engine:
         ctx = ValueContext(lr.title, values)
         cc = ConditionCompiler(spec, self.taxonomy, ctx, self._lowered, self._generation, self._nv_memos)
         trees = [c.parse() for c in rule.detection.parsed_condition]
-        predicate = any_of([cc.compile(t) for t in trees])
+        predicate = predicate_for(cc, trees, str(lr.path))
         prefilter = cc.required_values(trees[0]) if len(trees) == 1 else None
         compiled = CompiledRule(
             loaded=lr, logsource=spec, predicate=predicate, order=order,

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -152,8 +153,36 @@ def _wildcard_regex(parts: list[Any]) -> str:
 TextPred = Callable[[str], bool]
 
 
-def _text_pred(s: SigmaString, ctx: ValueContext) -> TextPred:
-    """A test on NORMALISED text (lower-cased unless |cased; ip fields: normalised address)."""
+@dataclass(frozen=True)
+class TextTest:
+    """One test on normalised text (lower-cased unless |cased; ip fields: normalised address).
+
+    ``kind``: "eq" (t == arg), "in" (t in the set arg), "startswith", "endswith", "contains"
+    (arg in t), "any" (always true) or "call" (arg(t), a wildcard pattern's RE2 full match).
+    The code generator inlines the first six; :attr:`pred` is the same test as a function."""
+
+    kind: str
+    arg: Any
+
+    @property
+    def pred(self) -> TextPred:
+        k, a = self.kind, self.arg
+        if k == "eq":
+            return a.__eq__  # type: ignore[no-any-return]
+        if k == "in":
+            return a.__contains__  # type: ignore[no-any-return]
+        if k == "startswith":
+            return lambda t: t.startswith(a)
+        if k == "endswith":
+            return lambda t: t.endswith(a)
+        if k == "contains":
+            return lambda t: a in t
+        if k == "any":
+            return lambda t: True
+        return a  # type: ignore[no-any-return]
+
+
+def _text_test(s: SigmaString, ctx: ValueContext) -> TextTest:
     cased = isinstance(s, SigmaCasedString)
     parts: list[Any] = [p if not isinstance(p, str) or cased else p.lower() for p in s.s]
     if any(isinstance(p, Placeholder) for p in parts):  # pragma: no cover - expanded by caller
@@ -162,21 +191,22 @@ def _text_pred(s: SigmaString, ctx: ValueContext) -> TextPred:
     strs = [p for p in parts if isinstance(p, str)]
     shape = tuple("s" if isinstance(p, str) else ("*" if p is multi else "?") for p in parts)
     if shape in ((), ("s",)):
-        target = strs[0] if strs else ""
-        return target.__eq__
+        return TextTest("eq", strs[0] if strs else "")
     if shape == ("*",):
-        return lambda t: True
+        return TextTest("any", None)
     if shape == ("s", "*"):
-        prefix = strs[0]
-        return lambda t: t.startswith(prefix)
+        return TextTest("startswith", strs[0])
     if shape == ("*", "s"):
-        suffix = strs[0]
-        return lambda t: t.endswith(suffix)
+        return TextTest("endswith", strs[0])
     if shape == ("*", "s", "*"):
-        needle = strs[0]
-        return lambda t: needle in t
+        return TextTest("contains", strs[0])
     full = compile_regex(_wildcard_regex(parts), ctx).fullmatch
-    return lambda t: full(t) is not None
+    return TextTest("call", lambda t: full(t) is not None)
+
+
+def _text_pred(s: SigmaString, ctx: ValueContext) -> TextPred:
+    """A test on NORMALISED text (lower-cased unless |cased; ip fields: normalised address)."""
+    return _text_test(s, ctx).pred
 
 
 def concrete_values(value: Any, ctx: ValueContext) -> list[Any]:
@@ -189,9 +219,9 @@ def concrete_values(value: Any, ctx: ValueContext) -> list[Any]:
     return [c for v in expanded for c in concrete_values(v, ctx)]
 
 
-def lowered_text_pred(value: Any, ip: bool, ctx: ValueContext) -> TextPred | None:
-    """For case-insensitive string values (after expansion): the test on lower-cased (and, for
-    ip fields, normalised) text, so the engine can lower-case a field once per record. Plain
+def lowered_text_tests(value: Any, ip: bool, ctx: ValueContext) -> list[TextTest] | None:
+    """For case-insensitive string values (after expansion): the tests (OR) on lower-cased (and,
+    for ip fields, normalised) text, so the engine can lower-case a field once per record. Plain
     values become one set lookup. None when some value is not a case-insensitive string."""
     values = concrete_values(value, ctx)
     if not all(isinstance(v, SigmaString) and not isinstance(v, SigmaCasedString) for v in values):
@@ -200,19 +230,29 @@ def lowered_text_pred(value: Any, ip: bool, ctx: ValueContext) -> TextPred | Non
     if all(p is not None for p in plain):
         keys = frozenset(normalise_ip(p).lower() if ip else p for p in plain if p is not None)
         if len(keys) == 1:
-            return next(iter(keys)).__eq__
-        return keys.__contains__
-    preds = [_text_pred(v, ctx) for v in values]
-    if len(preds) == 1:
-        return preds[0]
-    tup = tuple(preds)
+            return [TextTest("eq", next(iter(keys)))]
+        return [TextTest("in", keys)]
+    return [_text_test(v, ctx) for v in values]
 
-    def any_text(t: str) -> bool:
+
+def any_text(tests: list[TextTest]) -> TextPred:
+    """The OR of text tests as one function."""
+    if len(tests) == 1:
+        return tests[0].pred
+    tup = tuple(t.pred for t in tests)
+
+    def pred(t: str) -> bool:
         for p in tup:  # noqa: SIM110 - a plain loop is faster than any() here
             if p(t):
                 return True
         return False
-    return any_text
+    return pred
+
+
+def lowered_text_pred(value: Any, ip: bool, ctx: ValueContext) -> TextPred | None:
+    """:func:`lowered_text_tests` as one function (None when not applicable)."""
+    tests = lowered_text_tests(value, ip, ctx)
+    return any_text(tests) if tests is not None else None
 
 
 def _string_pred(s: SigmaString, ip: bool, ctx: ValueContext) -> LeafPred:
