@@ -345,8 +345,10 @@ def atomic_output(path: Path) -> Iterator[IO[bytes]]:
             out.flush()
             os.fsync(out.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         tmp.unlink(missing_ok=True)
+        if isinstance(exc, OSError):  # disk full, permissions...: one clear line, not a traceback
+            raise StormpackError(f"output not written: {exc.strerror or exc}", Location(path)) from None
         raise
 
 

@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from ..errors import Location, StormpackError
 from . import EXTENSIONS
 from .engine import CompiledQuery, CompileResult
 
@@ -100,18 +101,31 @@ def write_build(results: Mapping[str, CompileResult], build_dir: Path) -> Path:
     tmp = Path(tempfile.mkdtemp(prefix=f".{build_dir.name}.new-", dir=build_dir.parent))
     try:
         _fill(results, tmp)
-    except BaseException:
+    except BaseException as exc:
         shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(exc, OSError):  # disk full, permissions...: one clear line, not a traceback
+            raise _not_written(build_dir, exc) from None
         raise
     old: Path | None = None
-    if build_dir.exists():
-        old = Path(tempfile.mkdtemp(prefix=f".{build_dir.name}.old-", dir=build_dir.parent))
-        old.rmdir()
-        build_dir.rename(old)
-    tmp.rename(build_dir)
+    try:
+        if build_dir.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{build_dir.name}.old-", dir=build_dir.parent))
+            old.rmdir()
+            build_dir.rename(old)
+        tmp.rename(build_dir)
+    except OSError as exc:  # the swap failed half-way: put the previous build back
+        if old is not None and not build_dir.exists():
+            old.rename(build_dir)
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise _not_written(build_dir, exc) from None
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
     return build_dir
+
+
+def _not_written(build_dir: Path, exc: OSError) -> StormpackError:
+    return StormpackError(f"build not written, the previous one is kept: {exc.strerror or exc}",
+                          Location(build_dir))
 
 
 # ------------------------------------------------------------------------------------ golden
