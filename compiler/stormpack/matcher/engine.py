@@ -111,6 +111,8 @@ class _LogsourceRules:
     rules: list[CompiledRule] = field(default_factory=list)
     unfiltered: list[CompiledRule] = field(default_factory=list)
     filters: list[_Filter] = field(default_factory=list)
+    _merged: dict[tuple[int, ...], list[CompiledRule]] = field(default_factory=dict)
+    _keep: list[Any] = field(default_factory=list)
 
     def finalise(self, lowered: dict[tuple[str, bool], LoweredField], gen: Generation) -> None:
         filters: dict[tuple[str, str], _Filter] = {}
@@ -137,19 +139,19 @@ class _LogsourceRules:
 
     def candidates(self, record: Mapping[str, Any]) -> list[CompiledRule]:
         """The rules that may match ``record``, in rule order, each once."""
-        found: list[CompiledRule] | tuple[()] = self.unfiltered
-        merged: list[CompiledRule] | None = None
-        for flt in self.filters:
-            got = flt.lookup(record)
-            if not got:
-                continue
-            if not found:
-                found = got
-            else:
-                merged = (merged or list(found)) + list(got)
-        if merged is not None:
-            return sorted(set(merged), key=_order)
-        return found if isinstance(found, list) else []
+        parts = [got for flt in self.filters if (got := flt.lookup(record))]
+        if not parts:
+            return self.unfiltered
+        if len(parts) == 1 and not self.unfiltered:
+            return parts[0]
+        # The union depends only on which index lists were hit: merge each combination once.
+        key = tuple(map(id, parts))
+        merged = self._merged.get(key)
+        if merged is None:
+            union = {id(r): r for p in [self.unfiltered, *parts] for r in p}
+            merged = self._merged[key] = sorted(union.values(), key=_order)
+            self._keep.extend(parts)  # the ids in the key stay valid while the lists live
+        return merged
 
 
 def _order(r: CompiledRule) -> int:
