@@ -21,11 +21,11 @@ from sigma.conditions import (
     ConditionNOT,
     ConditionOR,
 )
-from sigma.types import SigmaExists, SigmaFieldReference, SigmaNull
+from sigma.types import SigmaExists, SigmaFieldReference, SigmaNull, SigmaNumber, SigmaTimestampPart
 
 from .conditions import ConditionCompiler, Node, RecordPred, any_of
 from .fields import MISSING, leaves
-from .values import LeafPred, TextTest
+from .values import LeafPred, TextTest, compile_value
 
 _INLINE = {
     "eq": "{k} == {c}",
@@ -55,7 +55,8 @@ def _slow(m: LeafPred) -> LeafPred:
 class _Source:
     def __init__(self, cc: ConditionCompiler) -> None:
         self.cc = cc
-        self.ns: dict[str, Any] = {"__builtins__": {}, "str": str, "GEN": cc.generation}
+        self.ns: dict[str, Any] = {"__builtins__": {}, "str": str, "int": int, "MISSING": MISSING,
+                                   "GEN": cc.generation}
         self._n = 0
 
     def const(self, obj: Any) -> str:
@@ -82,26 +83,51 @@ class _Source:
         if isinstance(node, ConditionFieldEqualsValueExpression):
             value = node.value
             special = isinstance(value, (SigmaNull, SigmaExists, SigmaFieldReference))
-            if cc.top_level(node.field) and not special:
-                tests, m = cc.value_tests(node.field, value)
-                if tests is not None:
-                    return self._lowered_leaf(node.field, tests, m)
+            if not special:
+                inline = self._inline_leaf(node.field, value)
+                if inline is not None:
+                    return inline
             return self.call(cc.field_leaf(node.field, value))
         return self.call(cc.compile(node))
 
     def call(self, pred: RecordPred) -> str:
         return f"{self.const(pred)}(r)"
 
+    def _inline_leaf(self, field: str, value: Any) -> str | None:
+        cc = self.cc
+        if (cc.top_level(field) and isinstance(value, SigmaNumber)
+                and not isinstance(value, SigmaTimestampPart) and isinstance(value.number, int)):
+            m = compile_value(value, ip=cc.is_ip(field), ctx=cc.ctx)
+            name, num, slow = self.const(field), self.const(value.number), self.const(_slow(m))
+            return (f"(((v := r.get({name}, MISSING)).__class__ is int and v == {num})"
+                    f" or (v.__class__ is not int and {slow}(v)))")
+        tests, m = cc.value_tests(field, value)
+        if tests is None:
+            return None
+        if cc.top_level(field):
+            return self._lowered_leaf(field, tests, m)
+        if cc.is_ip(field):
+            return None
+        read, slow = self.const(cc.reader(field)), self.const(_slow(m))
+        text = self._text(tests, "(k := v.lower())")
+        return f"((((v := {read}(r)).__class__ is str) and {text}) or (v.__class__ is not str and {slow}(v)))"
+
+    def _text(self, tests: list[TextTest], first: str) -> str:
+        """The OR of ``tests`` on the text ``k``; ``first`` (which may assign k) is used for the
+        first occurrence."""
+        checks = []
+        for i, t in enumerate(tests):
+            k = first if i == 0 else "k"
+            if t.kind == "any":
+                checks.append(f"({k} is not None)")
+            else:
+                checks.append(_INLINE[t.kind].format(k=k, c=self.const(t.arg)))
+        return checks[0] if len(checks) == 1 else "(" + " or ".join(checks) + ")"
+
     def _lowered_leaf(self, field: str, tests: list[TextTest], m: LeafPred) -> str:
         lf = self.cc.lowered_field(field)
         memo, get, slow = self.const(lf), self.const(lf.get), self.const(_slow(m))
-        checks = []
-        for t in tests:
-            if t.kind == "any":
-                checks.append("True")
-            else:
-                checks.append(_INLINE[t.kind].format(k="k", c=self.const(t.arg)))
-        text = checks[0] if len(checks) == 1 else "(" + " or ".join(checks) + ")"
+        text = self._text(tests, "k")
         read = f"(k := ({memo}._key if {memo}._n == n else {get}(r)))"
         return f"(({read}.__class__ is str and {text}) or (k.__class__ is not str and {slow}(k)))"
 
