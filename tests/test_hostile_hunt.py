@@ -242,3 +242,25 @@ def test_arbitrary_files_through_the_command(pieces: list[bytes], packed: bool) 
             assert f"unusable: {path}" in run.stderr or counts.rejected, run.stderr
         assert len(run.hits()) <= counts.evaluated
 
+
+
+def test_table_never_sends_control_characters_from_logs_to_the_terminal(tmp_path: Path) -> None:
+    """Regression (issue 6): record values reached the terminal raw in the table, so a log could
+    set the window title, clear the screen or reorder text (escape sequences, C1 controls, bidi
+    overrides). They are now shown escaped; the JSON Lines output keeps the exact values."""
+    hostile = {
+        "CreationTime": "2023-06-14T02:41:07\x1b[31m",
+        "UserId": "eve\x1b]0;pwned\x07@contoso.com\u202e",
+        "ClientIP": "203.0.113.7\x9b2J",
+        "Parameters": [{"Name": "UnifiedAuditLogIngestionEnabled", "Value": "False"},
+                       {"Name": "Identity", "Value": "\u202etxt.exe"}],
+    }
+    events = tmp_path / "events.jsonl"
+    events.write_text(json.dumps({**RECORD, **hostile}) + "\n", encoding="utf-8")
+    table = hunt_cli(RULES, VALUES, events, "--format", "table")
+    assert table.exit_code == 0 and RULE_TITLE in table.stdout
+    controls = [c for c in table.stdout if (ord(c) < 0x20 and c != "\n") or 0x7F <= ord(c) <= 0x9F]
+    assert controls == [] and "\u202e" not in table.stdout
+    assert "eve\\x1b]0;pwned\\x07@contoso.com\\u202e" in table.stdout and "203.0.113.7\\x9b2J" in table.stdout
+    (hit,) = hunt_cli(RULES, VALUES, events).hits()
+    assert {k: hit["event"][k] for k in hostile} == hostile

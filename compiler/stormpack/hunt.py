@@ -13,6 +13,7 @@ Every rejected record and every unusable file is reported through the callbacks 
 from __future__ import annotations
 
 import os
+import re
 import sys
 import tempfile
 import time
@@ -469,7 +470,7 @@ class TableSink:
 
     def close(self) -> None:
         self._rows.sort(key=lambda r: r[0])
-        rows = [TABLE_HEADER] + [r for _, r in self._rows]
+        rows = [TABLE_HEADER] + [tuple(map(_printable, r)) for _, r in self._rows]
         widths = [max(len(r[i]) for r in rows) for i in range(len(TABLE_HEADER) - 1)]
         lines = []
         for r in rows:
@@ -477,6 +478,16 @@ class TableSink:
             lines.append("  ".join(cells).rstrip())
         self._out.write(("\n".join(lines) + "\n").encode("utf-8", "surrogateescape"))
         self._rows.clear()
+
+
+# control characters (C0, DEL, C1) and bidirectional overrides: log values are untrusted, and
+# printed raw they could drive the terminal (escape sequences) or reorder what a reader sees
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def _printable(text: str) -> str:
+    """``text`` with every control character / bidi override shown as an escape (``\\x1b``)."""
+    return _UNPRINTABLE.sub(lambda m: ascii(m.group())[1:-1], text)
 
 
 def utc_sort_key(value: Any) -> tuple[int, str]:
