@@ -7,8 +7,9 @@ Conventions (documented for writers in docs/writing-rules.md, "Keeping the docs 
   command on the next line); the lines after a command, up to the next ``$ ``, are its output as
   the terminal shows it (standard output and error together). ``example`` runs in a fresh copy
   of tests/data/docs_example, ``repo`` in a scratch folder whose ``rules``, ``fixtures``,
-  ``values``, ``compiler``, ``docs`` and ``tests`` are the repository's own (what a command writes
-  stays in the scratch folder). A third word ``stdout`` compares standard output only.
+  ``values``, ``compiler``, ``docs`` and ``tests`` are links to the repository's own (a ``repo``
+  block must only read those; what it writes elsewhere stays in the scratch folder). ``stdout``
+  after the place compares standard output only.
 * Output lines must match the real output line for line. ``...`` inside a line stands for any
   text; a line that is only ``...`` stands for any number of lines (including none).
 * A command must exit 0 unless its trailing comment says otherwise: ``$ stormpack test  # exit 1``.
