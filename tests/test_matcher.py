@@ -231,6 +231,14 @@ def test_re_flags_i_m_s(tmp_path: Path) -> None:
     assert not r_no_s.matches(ual(ObjectId="a\nb"))
 
 
+def test_re_on_text_with_a_lone_surrogate(tmp_path: Path) -> None:
+    r = rule(tmp_path, {"sel": {"UserAgent|re": "bad.agent"}, "condition": "sel"})
+    assert r.matches(ual(UserAgent="bad\ud800agent"))
+    assert not r.matches(ual(UserAgent="good\ud800agent"))
+    w = rule(tmp_path, sel(UserAgent="bad?agent*"), name="w")
+    assert w.matches(ual(UserAgent="bad\ud800agent 1"))
+
+
 def test_re_unsupported_by_re2_is_an_error_naming_the_rule(tmp_path: Path) -> None:
     with pytest.raises(MatcherError) as exc:
         build(tmp_path, {"sel": {"UserAgent|re": "(?=python)p"}, "condition": "sel"}, name="lookahead")
@@ -476,6 +484,14 @@ def test_a_record_mutated_in_place_is_judged_afresh(tmp_path: Path) -> None:
     rec["Operation"] = "Set-Mailbox"
     assert not eng.process(rec, EventRef("f", 1))
     assert not eng.rules[0].matches(rec)
+
+
+def test_integer_prefilter_on_odd_numbers(tmp_path: Path) -> None:
+    eng = build(tmp_path, sel(RecordType=50))
+    for value, fires in [(50, True), ("50", True), (" 50 ", True), (50.0, True), ("5e1", True),
+                         ("1e400", False), (float("inf"), False), ("nan", False), (50.5, False),
+                         (True, False), ([50], True), ("x", False)]:
+        assert bool(eng.process(ual(RecordType=value), EventRef("f", 0))) is fires, value
 
 
 def test_timestamp_part_modifiers(tmp_path: Path) -> None:

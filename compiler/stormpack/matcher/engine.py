@@ -10,6 +10,7 @@ match correlation base rules; ``finish()`` evaluates the correlations and clears
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -67,12 +68,14 @@ def _num_key(v: Any) -> int | None | bool:
     if v is MISSING or v is None:
         return None
     if c is str:
-        n = number_of(v)
-        if n is None:
+        v = number_of(v)
+        if v is None:
             return None
-        return int(n) if n == int(n) else None
+        c = v.__class__
+        if c is int:
+            return v  # type: ignore[no-any-return]
     if c is float:
-        return int(v) if v == int(v) else None
+        return int(v) if math.isfinite(v) and v == int(v) else None
     return True  # bool, list, dict: evaluate the rules
 
 

@@ -81,13 +81,42 @@ class ValueContext:
             yield re.escape(v)
 
 
-def compile_regex(pattern: str, ctx: ValueContext) -> Any:
+class Regex:
+    """An RE2 pattern. RE2 works on UTF-8, which a Python string holding a lone surrogate (JSON
+    ``"\\ud800"`` read by a lenient parser) cannot be encoded to; such text is searched with each
+    lone surrogate replaced by U+FFFD instead of failing the whole hunt."""
+
+    __slots__ = ("_rx",)
+
+    def __init__(self, rx: Any) -> None:
+        self._rx = rx
+
+    def search(self, text: str) -> Any:
+        try:
+            return self._rx.search(text)
+        except UnicodeEncodeError:
+            return self._rx.search(_scrub(text))
+
+    def fullmatch(self, text: str) -> Any:
+        try:
+            return self._rx.fullmatch(text)
+        except UnicodeEncodeError:
+            return self._rx.fullmatch(_scrub(text))
+
+
+def _scrub(text: str) -> str:
+    return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+
+
+def compile_regex(pattern: str, ctx: ValueContext) -> Regex:
     """Compile with RE2; a pattern RE2 cannot run is the rule's error, never a silent miss."""
     try:
-        return re2.compile(pattern, _RE2_OPTIONS)
+        return Regex(re2.compile(pattern, _RE2_OPTIONS))
     except re2.error as exc:
         msg = exc.args[0].decode() if exc.args and isinstance(exc.args[0], bytes) else str(exc)
         raise ctx.error(f"regular expression {pattern!r} is not supported by RE2: {msg}") from None
+    except UnicodeEncodeError:
+        raise ctx.error(f"regular expression {pattern!r} holds a lone surrogate character") from None
 
 
 # ---------------------------------------------------------------------------------- text form
