@@ -287,11 +287,16 @@ def test_mutated_values_files_load_or_fail_clearly(doc: Any) -> None:
     (("fields",), ["UserId", None], "fields must be a list"),
     (("fields",), [["UserId"]], "fields must be a list"),
     (("fields",), "UserId", "fields must be a list"),
+    (("title",), "x\nsearch = | delete", "title must be one line"),
+    (("title",), "x\r\n[evil stanza]", "title must be one line"),
+    (("title",), "bell\x07", "title must be one line"),
 ])
 def test_wrong_types_pysigma_accepts_are_load_errors(tmp_path: Path, where: tuple[str, ...], value: Any,
                                                      message: str) -> None:
     """Regression (found by the properties above): pySigma 1.5.1 loads these, then the matcher or
-    a backend failed with a TypeError/AttributeError traceback. Now: RuleLoadError with the line."""
+    a backend failed with a TypeError/AttributeError traceback, or (a title with a line break)
+    the Splunk app's savedsearches.conf got a stanza header the rule wrote. Now: RuleLoadError
+    with the line."""
     doc = copy.deepcopy(RULE)
     node = doc
     for key in where[:-1]:

@@ -151,6 +151,9 @@ def _sigma_error(exc: SigmaError, path: Path, text: str) -> RuleLoadError:
     return RuleLoadError(f"invalid Sigma: {msg}", Location(path, line))
 
 
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
 def _regex_keys_without_text(node: Any) -> Iterator[str]:
     """Detection keys with the `re` modifier whose value (or a list element) is not text."""
     if isinstance(node, list):
@@ -169,7 +172,13 @@ def _regex_keys_without_text(node: Any) -> Iterator[str]:
 def _check_shapes(doc: dict[Any, Any], path: Path, text: str) -> None:
     """Shapes pySigma 1.5.1 accepts but later trips over with a TypeError in the matcher or a
     backend (found by tests/test_hostile_loaders.py): a condition, a `|re` value or a `fields`
-    entry that is not text."""
+    entry that is not text; and a title with a line break or other control character."""
+    title = doc.get("title")
+    if isinstance(title, str) and _CONTROL.search(title):
+        # titles become one-line names downstream (Splunk .conf stanza headers, alert names):
+        # a line break there would let a rule write its own configuration keys
+        raise RuleLoadError("the title must be one line of text without control characters",
+                            Location(path, find_line(text, "title:")))
     det = doc.get("detection")
     if isinstance(det, dict) and "condition" in det:
         cond = det["condition"]
