@@ -494,6 +494,12 @@ def test_integer_prefilter_on_odd_numbers(tmp_path: Path) -> None:
         assert bool(eng.process(ual(RecordType=value), EventRef("f", 0))) is fires, value
 
 
+def test_an_integer_too_long_for_text_matches_no_string(tmp_path: Path) -> None:
+    r = rule(tmp_path, sel(ObjectId="1*"))
+    assert not r.matches(ual(ObjectId=10 ** 5000))
+    assert r.matches(ual(ObjectId=10 ** 50))
+
+
 def test_timestamp_part_modifiers(tmp_path: Path) -> None:
     r = rule(tmp_path, {"sel": {"CreationTime|hour": 2}, "condition": "sel"})
     assert r.matches(ual(CreationTime="2023-06-14T02:41:07"))

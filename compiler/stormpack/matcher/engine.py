@@ -157,6 +157,11 @@ class _LogsourceRules:
         return merged
 
 
+def _short(value: Any, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def _order(r: CompiledRule) -> int:
     return r.order
 
@@ -314,7 +319,7 @@ class Engine:
                     if when is None:
                         bad_time = (
                             f"record {ref.index}: time field '{r.logsource.timestamp}' is "
-                            f"{'missing' if ts is MISSING else repr(ts)}, not an ISO-8601 timestamp; "
+                            f"{'missing' if ts is MISSING else _short(ts)}, not an ISO-8601 timestamp; "
                             f"correlation rules cannot use it"
                         )
                         continue

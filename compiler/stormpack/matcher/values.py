@@ -128,7 +128,10 @@ def text_of(x: Any) -> str | None:
     if c is bool:
         return "true" if x else "false"
     if c is int or c is float:
-        return str(x)
+        try:
+            return str(x)
+        except ValueError:  # an integer beyond Python's int-to-text digit limit matches no text
+            return None
     return None
 
 
