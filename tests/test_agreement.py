@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from stormpack.ruleset import RULE_SUFFIXES, load_values
-from stormpack.shapes.report import AgreementChecker, compare, load_documented
+from stormpack.shapes.report import AgreementChecker, Difference, Documented, compare, load_documented
 
 ROOT = Path(__file__).resolve().parents[1]
 RULES = ROOT / "rules"
@@ -53,6 +53,25 @@ def test_docs_name_every_documented_difference() -> None:
 
 
 def test_the_checks_cover_every_target(checker: AgreementChecker) -> None:
-    """Each target compiles most of the pack, so agreement is not vacuously true."""
+    """Each target compiles most of the pack and judges hundreds of fixture events, so agreement
+    is not vacuously true."""
+    for path in RULE_FILES:
+        checker.check(path)
     for target, compiled in checker.compiles.items():
         assert len(compiled) >= len(RULE_FILES) // 2, target
+        assert checker.compared[target] >= 150, (target, checker.compared[target])
+
+
+KEY = ("some_rule", "splunk", "positive_x.yml", 0, "verdict")
+
+
+def test_an_undocumented_difference_fails() -> None:
+    found = Difference(*KEY, detail="matcher fires, splunk is silent")
+    problems = compare([found], [], "some_rule")
+    assert len(problems) == 1 and problems[0].startswith("undocumented difference: some_rule on splunk")
+
+
+def test_a_documented_difference_that_no_longer_differs_fails() -> None:
+    problems = compare([], [Documented(KEY, "why")], "some_rule")
+    assert len(problems) == 1 and "no longer differs" in problems[0]
+    assert compare([Difference(*KEY)], [Documented(KEY, "why")], "some_rule") == []

@@ -103,6 +103,7 @@ class AgreementChecker:
             for lr in result.not_generated:
                 self.compiles[t].add((lr.path.resolve(), lr.title))
         self._target_rules: dict[tuple[int, str], TargetRule | Uninterpretable] = {}
+        self.compared: dict[str, int] = dict.fromkeys(self.targets, 0)  # event verdicts compared
 
     def compiles_for(self, lr: LoadedRule, target: str) -> bool:
         return (lr.path.resolve(), lr.title) in self.compiles[target]
@@ -155,6 +156,7 @@ class AgreementChecker:
                         continue
                     want = compiled.matches(ev.record)
                     got = tr.verdict(ev.record)
+                    self.compared[target] += 1
                     if want != got:
                         out.append(Difference(
                             stem, target, case.name, i, "verdict",
