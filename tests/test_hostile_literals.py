@@ -38,7 +38,7 @@ from hostile_support import (
     spl_term_values,
     write_cases,
 )
-from stormpack.compiler import CompileResult
+from stormpack.compiler import CompileResult, compile_rules
 from stormpack.matcher import Engine
 from stormpack.querycheck import KqlReport, check_kql
 from stormpack.querycheck.schema import Target
@@ -258,3 +258,21 @@ def test_line_breaks_stay_inside_the_kql_literal(tmp_path: Path) -> None:
         check_kql_target(batch, target)
     check_spl(batch)
     check_matcher(batch)
+
+
+def test_values_cannot_override_the_pipelines_own_variables(tmp_path: Path) -> None:
+    """Placeholder values share pySigma's pipeline `vars` with the shipped pipelines' settings
+    (table filters, Splunk index, macros...). A values file naming one of those settings must not
+    change any query: the shipped pipeline wins (names read from the pipelines, not listed here)."""
+    import yaml
+
+    from stormpack.compiler import TARGETS
+    from stormpack.compiler.pipeline_gen import load_pipeline_text
+
+    write_cases(tmp_path, [Case(0, "eq", (INJECTION,)), Case(1, "keyword", ("k",))])
+    for target in TARGETS:
+        names = list(yaml.safe_load(load_pipeline_text(target))["vars"])
+        assert names
+        hostile = {name: ['" | delete', "x"] for name in names}
+        plain = [q.query for q in compile_rules([tmp_path], target, {}).queries]
+        assert plain and [q.query for q in compile_rules([tmp_path], target, hostile).queries] == plain
