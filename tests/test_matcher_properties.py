@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sigma.types import SigmaString, SpecialChars
 
-from stormpack.matcher import Engine, EventRef
+from stormpack.matcher import Engine, EventRef, TimestampError
 from stormpack.matcher.values import ValueContext, compile_value
 from stormpack.ruleset import load_ruleset
 
@@ -222,3 +223,56 @@ def test_generated_code_agrees_with_the_reference_closures(record: dict[str, Any
 
 
 _GENERATED: dict[int, Any] = {}
+
+
+# --------------------------------------------------------------------------- robustness
+KEYS = st.sampled_from(["Name", "Value", "NewValue", "Path", "x"]) | st.text(max_size=6)
+JSON = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(-(2**70), 2**70), st.floats(allow_nan=True),
+              st.text(max_size=12)),
+    lambda inner: st.one_of(st.lists(inner, max_size=4),
+                            st.dictionaries(KEYS, inner, max_size=4)),
+    max_leaves=20,
+)
+PACK_FIELDS = ["Operation", "RecordType", "CreationTime", "ClientIP", "ClientIPAddress", "UserId", "AppId",
+               "ClientInfoString", "LogonType", "Parameters", "OperationProperties", "AppAccessContext",
+               "Folders", "category", "time", "properties", "operationName", "ModifiedProperties"]
+
+
+REAL = {
+    "Operation": st.sampled_from(["MailItemsAccessed", "New-InboxRule", "Set-InboxRule", "Set-Mailbox",
+                                  "UserLoggedIn", "Add-MailboxPermission", "Set-AdminAuditLogConfig",
+                                  "Add service principal credentials.", "Consent to application."]),
+    "RecordType": st.sampled_from([1, 2, 3, 8, 15, 50, 275, "50"]),
+    "category": st.sampled_from(["SignInLogs", "NonInteractiveUserSignInLogs", "AuditLogs"]),
+    "CreationTime": st.sampled_from(["2023-06-14T02:41:07", "2023-06-14T02:41:07.1234567Z", "x", ""]),
+    "time": st.sampled_from(["2023-06-14T02:41:07Z", "bad"]),
+}
+
+
+def _field_value(name: str) -> Any:
+    return st.one_of(REAL[name], JSON) if name in REAL else JSON
+
+
+@given(st.lists(st.sampled_from(PACK_FIELDS), max_size=10, unique=True).flatmap(
+    lambda names: st.fixed_dictionaries({n: _field_value(n) for n in names})))
+def test_the_pack_never_crashes_on_odd_records(record: dict[str, Any]) -> None:
+    eng = _pack_engine()
+    with contextlib.suppress(TimestampError):  # the documented report of an unusable time field
+        eng.process(record, EventRef("fuzz", 0))
+    eng.finish()
+
+
+_PACK: list[Engine] = []
+
+
+def _pack_engine() -> Engine:
+    if not _PACK:
+        from stormpack.replay import load_rules_tolerant
+        from stormpack.ruleset import load_values
+
+        root = Path(__file__).resolve().parents[1]
+        ruleset, _ = load_rules_tolerant([root / "rules"])
+        assert ruleset is not None
+        _PACK.append(Engine.build(ruleset, load_values(root / "fixtures" / "values"), strict=False))
+    return _PACK[0]
