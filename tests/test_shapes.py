@@ -3,6 +3,7 @@ SIEM export rows back to the source shape, and the target semantics the agreemen
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -244,3 +245,26 @@ detection:
     assert [r.loaded.title for r in engine.matching_rules(record)] == ["Probe"]
     assert target_rule(lr, "splunk", {}).verdict(record) is False
     assert target_rule(lr, "sentinel", {}).verdict(record) is True
+
+
+def test_a_rule_on_a_data_form_the_interpreter_cannot_read_is_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from stormpack.shapes import agreement
+
+    real = load_target("sentinel")
+    lt = real.logsources["m365_audit"]
+    odd = {**lt.fields, "Item.Subject": {"expr": "strcat(parse_json(Item).Subject, 'x')", "type": "string"}}
+    fake = dataclasses.replace(real, logsources={**real.logsources,
+                                                 "m365_audit": dataclasses.replace(lt, fields=odd)})
+    monkeypatch.setattr(agreement, "load_target", lambda name: fake)
+    lr = _rule(tmp_path, """title: Probe
+id: 0b7a8f4e-1f0c-4a3e-9d55-2b1f8c3e6a03
+logsource: {product: m365, service: audit}
+detection:
+  sel:
+    Item.Subject: budget
+  condition: sel
+""")
+    with pytest.raises(Uninterpretable, match=r"Item\.Subject.*strcat"):
+        target_rule(lr, "sentinel", {})

@@ -34,7 +34,9 @@ from ..matcher.values import ValueContext
 from ..ruleset import LoadedRule
 from ..taxonomy import FieldSpec, LogsourceSpec, Taxonomy, load_taxonomy
 from .derive import derive, filter_passes
-from .materialise import Materialise, materialiser
+from .forms import column_forms
+from .kqlexpr import Uninterpretable
+from .materialise import Materialise, declared_field, materialiser
 
 
 def _pipeline(target: TargetSpec, ls: LogsourceSpec, refs: Mapping[str, FieldRef],
@@ -121,6 +123,12 @@ def target_rule(lr: LoadedRule, target_name: str, values: dict[str, list[str]],
     lt = target.logsource(ls.key, lr.title)
     fields = list(dict.fromkeys(i.field for i in iter_items(rule) if i.field is not None))
     refs = resolve_for_rule(target, ls, fields, lr.title)
+    if target.is_kql:  # the row must be derivable for every field the rule reads
+        _, bad = column_forms(lt, tax)
+        for f in fields:
+            reason = bad.get(declared_field(lt, f))
+            if reason is not None:
+                raise Uninterpretable(f"cannot derive the {lt.table} row for {f}: {reason}")
     mats = [materialiser(target, lt, tax, r) for r in refs.values()]
     _pipeline(target, ls, refs, values).apply(rule)
     generation = Generation()

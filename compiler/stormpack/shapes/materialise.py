@@ -52,7 +52,7 @@ def _kql_elements(value: Any, parts: list[str]) -> list[str]:
 
 
 def _kql(target: TargetSpec, lt: LogsourceTarget, taxonomy: Taxonomy, ref: FieldRef) -> Materialise:
-    spec_field = _declared(lt, ref.field)
+    spec_field = declared_field(lt, ref.field)
     raw = lt.fields.get(spec_field)
     name = ref.name
     if ref.kind == "column":
@@ -111,7 +111,7 @@ def _splunk(lt: LogsourceTarget, taxonomy: Taxonomy, ref: FieldRef) -> Materiali
     if ref.kind in ("column", "array"):
         return lambda row: None
     if ref.kind == "ip":
-        if ref.source != _declared(lt, ref.field) and ref.source != ref.field:
+        if ref.source != declared_field(lt, ref.field) and ref.source != ref.field:
             raise Uninterpretable(f"{ref.field}: SPL address of {ref.source!r}")
         src = ref.source
 
@@ -120,7 +120,7 @@ def _splunk(lt: LogsourceTarget, taxonomy: Taxonomy, ref: FieldRef) -> Materiali
         return ip
     if ref.kind == "name_value":
         split = taxonomy.name_value_root(ref.field)
-        raw = lt.fields.get(_declared(lt, ref.field))
+        raw = lt.fields.get(declared_field(lt, ref.field))
         if split is None or not isinstance(raw, dict) or "name_value" not in raw:
             raise Uninterpretable(f"{ref.field}: name/value alias without a name_value form")
         root, element = split
@@ -140,7 +140,7 @@ def _splunk(lt: LogsourceTarget, taxonomy: Taxonomy, ref: FieldRef) -> Materiali
     raise Uninterpretable(f"{ref.field}: field kind {ref.kind} is not interpreted for SPL")
 
 
-def _declared(lt: LogsourceTarget, field: str) -> str:
+def declared_field(lt: LogsourceTarget, field: str) -> str:
     """The data's key for a rule field (``Parameters.ForwardTo`` -> ``Parameters.*``)."""
     if field in lt.fields:
         return field
