@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import shutil
 import subprocess
 import sys
@@ -241,3 +242,29 @@ def test_cli_process_exit_codes(pack: Path) -> None:
     bad_values = run_cli("test", "--values", "nope", cwd=pack)
     assert bad_values.returncode == 2
     assert bad_values.stderr.startswith("error: nope: no such values file or directory")
+
+
+# --------------------------------------------------------------------------- the real pack
+def test_breaking_one_fixture_of_the_pack_names_the_rule_and_the_event(tmp_path: Path) -> None:
+    """Acceptance: turn one positive case of a real single-event rule into a negative one."""
+    root = Path(__file__).resolve().parents[1]
+    shutil.copytree(root / "rules", tmp_path / "rules")
+    shutil.copytree(root / "fixtures", tmp_path / "fixtures")
+    victim = None
+    for case in sorted((tmp_path / "fixtures").glob("*/*.yml")):
+        text = case.read_text(encoding="utf-8")
+        if (not case.parent.name.startswith("corr_") and "\nexpect: match\n" in f"\n{text}"
+                and "\nmatch:" not in text and "events_file:" not in text):
+            victim = case
+            case.write_text(text.replace("expect: match\n", "expect: no_match\n"), encoding="utf-8")
+            break
+    assert victim is not None, "no positive single-event case in the pack"
+    result = run_cli("test", cwd=tmp_path)
+    assert result.returncode == 1
+    lines = result.stdout.splitlines()
+    assert lines[-1].endswith(" passed, 1 failed")
+    start = next(i for i, line in enumerate(lines) if line.startswith(f"FAIL {victim.parent.name} "))
+    failures = list(itertools.takewhile(lambda line: line.startswith("    "), lines[start + 1:]))
+    where = f"    fixtures/{victim.parent.name}/{victim.name}:"
+    assert any(line.startswith(where) and line.endswith("event 0 fired but must not (a no_match case)")
+               for line in failures), failures
