@@ -335,8 +335,16 @@ class _Compiler:
                     else:
                         queries = backend.convert_rule(rule)
                 except (SigmaError, Unexpressible, StormpackError, NotImplementedError) as exc:
+                    # pySigma and our backends: a construct this target cannot express
                     if isinstance(exc, CompileError):
                         err = _located(exc, lr)
+                    elif isinstance(exc, StormpackError) and not isinstance(exc, SigmaError):
+                        err = CompileError(
+                            exc.message,
+                            exc.location or Location(lr.path),
+                            rule=lr.title,
+                            target=self.target.name,
+                        )
                     else:
                         msg = (
                             str(exc).split(" in " + str(lr.path))[0]
@@ -344,6 +352,14 @@ class _Compiler:
                             else str(exc)
                         )
                         err = CompileError(msg, Location(lr.path), rule=lr.title, target=self.target.name)
+                except (AssertionError, TypeError, ValueError, KeyError, AttributeError) as exc:
+                    # pySigma on value shapes it does not expect: still one clear line, never a traceback
+                    err = CompileError(
+                        f"cannot be compiled ({type(exc).__name__}: {exc})",
+                        Location(lr.path),
+                        rule=lr.title,
+                        target=self.target.name,
+                    )
                 else:
                     if not queries:
                         result.not_generated.append(lr)
