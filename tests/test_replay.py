@@ -91,7 +91,9 @@ def test_a_rule_without_fixtures_fails(pack: Path) -> None:
     shutil.rmtree(pack / "fixtures" / "corr_failed_logins")
     code, lines = run_test(pack)
     assert code == 1 and lines[-1] == "1 passed, 1 failed"
-    assert "FAIL corr_failed_logins (2 failures)" in lines
+    assert "FAIL corr_failed_logins (1 failure)" in lines
+    assert (f"    no fixture cases: add {pack / 'fixtures' / 'corr_failed_logins'}/ with at least one "
+            "'expect: match' and one 'expect: no_match' case (docs/fixtures.md)") in lines
 
 
 def test_junit_xml(pack: Path, tmp_path: Path) -> None:

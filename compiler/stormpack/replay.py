@@ -99,8 +99,10 @@ def _show_group(group: dict[str, Any]) -> str:
 class Replayer:
     """One engine over a rule set, judging the fixture cases of each rule file."""
 
-    def __init__(self, ruleset: RuleSet, values: dict[str, list[str]]) -> None:
+    def __init__(self, ruleset: RuleSet, values: dict[str, list[str]],
+                 fixtures_dir: Path = Path("fixtures")) -> None:
         self.ruleset = ruleset
+        self.fixtures_dir = fixtures_dir
         self.engine = Engine.build(ruleset, values, strict=False)
 
     def judge(self, path: Path, cases: list[FixtureCase]) -> RuleVerdict:
@@ -108,6 +110,11 @@ class Replayer:
         verdict = RuleVerdict(path=path, rules=rules, cases=cases)
         if path in self.engine.errors:
             verdict.failures.append(Failure(f"cannot compile for the matcher: {self.engine.errors[path]}"))
+            return verdict
+        if not cases:
+            verdict.failures.append(Failure(
+                f"no fixture cases: add {self.fixtures_dir / path.stem}/ with at least one "
+                "'expect: match' and one 'expect: no_match' case (docs/fixtures.md)"))
             return verdict
         if not any(c.expect == "match" for c in cases):
             verdict.failures.append(Failure("no 'expect: match' fixture case (a rule must prove it fires)"))
@@ -202,7 +209,7 @@ def replay(
     """Judge every rule file under ``rule_paths`` against ``fixtures_dir/<stem>/``."""
     files = resolve_rule_paths(rule_paths)
     ruleset, load_errors = load_rules_tolerant(files)
-    replayer = Replayer(ruleset, values) if ruleset is not None else None
+    replayer = Replayer(ruleset, values, fixtures_dir) if ruleset is not None else None
     verdicts: list[RuleVerdict] = []
     for path in files:
         if path in load_errors:
