@@ -103,7 +103,7 @@ class ConditionCompiler:
 
     def prefilterable(self, field: str) -> bool:
         """A top-level field: its record value can be looked up in a set."""
-        return self._top_level(field)
+        return self.top_level(field)
 
     # ------------------------------------------------------------------ compile
     def compile(self, node: Node) -> RecordPred:
@@ -115,7 +115,7 @@ class ConditionCompiler:
             inner = self.compile(node.args[0])
             return lambda r: not inner(r)
         if isinstance(node, ConditionFieldEqualsValueExpression):
-            return self._field_leaf(node.field, node.value)
+            return self.field_leaf(node.field, node.value)
         if isinstance(node, ConditionValueExpression):
             return self._keyword_leaf(node.value)
         if node is None:
@@ -129,7 +129,7 @@ class ConditionCompiler:
                 return 6
             if isinstance(node.value, SigmaRegularExpression):
                 return 8
-            return 1 if self._top_level(node.field) else 3
+            return 1 if self.top_level(node.field) else 3
         if isinstance(node, ConditionValueExpression):
             return 50  # keyword: a walk over the whole record
         if isinstance(node, (ConditionAND, ConditionOR, ConditionNOT)):
@@ -187,7 +187,7 @@ class ConditionCompiler:
         preds.extend(self.compile(a) for a in rest)
         return any_of(preds)
 
-    def _top_level(self, field: str) -> bool:
+    def top_level(self, field: str) -> bool:
         """Read with a plain ``record.get`` (no dots, not a name/value field)?"""
         if "." in field:
             return False
@@ -201,7 +201,7 @@ class ConditionCompiler:
     def _value_leaf(self, field: str, m: LeafPred, lowered: TextPred | None = None) -> RecordPred:
         """``m`` on every leaf of ``field``; ``lowered``, when given, is the same test on the
         lower-cased (ip: normalised) text of a string, evaluated through the shared memo."""
-        if self._top_level(field) and lowered is not None:
+        if self.top_level(field) and lowered is not None:
             lf = self.lowered_field(field)
             get, gen = lf.get, self.generation
 
@@ -218,7 +218,7 @@ class ConditionCompiler:
                     return False
                 return m(k)
             return top_lowered
-        if self._top_level(field):
+        if self.top_level(field):
             def top(r: Mapping[str, Any]) -> bool:
                 v = r.get(field, MISSING)
                 if v.__class__ is list:
@@ -254,18 +254,12 @@ class ConditionCompiler:
             return m(v)
         return leaf
 
-    def top_level(self, field: str) -> bool:
-        return self._top_level(field)
-
     def field_leaf_set(self, field: str, vals: frozenset[str]) -> RecordPred:
         """Equality with any of ``vals`` as a closure."""
         return self._set_leaf(field, vals)
 
     def field_leaf(self, field: str, value: Any) -> RecordPred:
         """One field=value leaf as a closure."""
-        return self._field_leaf(field, value)
-
-    def _field_leaf(self, field: str, value: Any) -> RecordPred:
         read = self.reader(field)
         if isinstance(value, SigmaNull):
             def is_null(r: Mapping[str, Any]) -> bool:
