@@ -221,6 +221,19 @@ CASES: list[tuple[str, str, str, dict[str, str]]] = [
         },
     ),
     (
+        "null_on_int_column_is_isnull",
+        M365,
+        """
+        sel:
+          InternalLogonType: null
+        condition: sel
+     """,
+        {
+            "sentinel": OA + "| where isnull(InternalLogonType)",
+            "splunk": SPL_O365 + " NOT InternalLogonType=*",
+        },
+    ),
+    (
         "exists",
         M365,
         """
@@ -305,8 +318,7 @@ CASES: list[tuple[str, str, str, dict[str, str]]] = [
         condition: sel and (fwd or other) and not filter
      """,
         {
-            "sentinel": OA
-            + '| where (Operation in~ ("New-InboxRule", "Set-InboxRule")) and '
+            "sentinel": OA + '| where (Operation in~ ("New-InboxRule", "Set-InboxRule")) and '
             '(not(ResultStatus =~ "False"))\n'
             "| mv-apply __nv = parse_json(Parameters) on (summarize Parameters_bag = "
             "make_bag(bag_pack(tostring(__nv.Name), __nv.Value)))\n"
@@ -504,6 +516,25 @@ def test_defender_reads_the_raw_record_and_filters_interactive_sign_ins(tmp_path
     assert q == (
         'EntraIdSignInEvents\n| where LogonType has "interactiveUser"\n'
         '| where AccountUpn endswith "@contoso.com"'
+    )
+
+
+def test_null_on_a_number_is_isnull(tmp_path: Path) -> None:
+    q = compile_inline(
+        M365,
+        """
+        sel:
+          Operation: MailItemsAccessed
+          OperationCount: null
+        condition: sel
+    """,
+        "defender",
+        tmp_path,
+    )
+    assert q == (
+        'CloudAppEvents\n| where ActionType =~ "MailItemsAccessed"\n'
+        "| extend OperationCount = toint(RawEventData.OperationCount)\n"
+        "| where isnull(OperationCount)"
     )
 
 

@@ -11,6 +11,9 @@ from pathlib import Path
 import pytest
 
 from stormpack.compiler import CompiledQuery, compile_rules
+from stormpack.compiler.pipeline_gen import field_table
+from stormpack.compiler.schema import table_columns
+from stormpack.compiler.targets import FieldRef, load_target
 from stormpack.querycheck.kql import check_kql
 from stormpack.querycheck.spl import lint_spl
 from test_compile_constructs import CASES, rule_text
@@ -29,6 +32,17 @@ def _construct_dir() -> Path:
             encoding="utf-8",
         )
     return d
+
+
+def types_of(target: str, q: CompiledQuery) -> dict[str, str]:
+    """Kusto type of every column of the query's table(s) and every alias of its log source(s)."""
+    spec = load_target(target)
+    out: dict[str, str] = {}
+    for key in q.logsource.split("+"):
+        lt = spec.logsources[key]
+        out.update(table_columns(spec.schema or "", lt.schema_table or lt.table or ""))
+        out.update({r.name: r.type for r in field_table(target)[key].values() if isinstance(r, FieldRef)})
+    return out
 
 
 @pytest.fixture(scope="module")
@@ -69,8 +83,9 @@ def test_kql_bans(compiled: dict[str, list[CompiledQuery]], target: str) -> None
     for q in compiled[target]:
         # a dotted field quoted as a string literal is a constant, never a column
         assert not re.search(r"'[A-Za-z_]\w*(\.\w+)+'", q.query), q.title
-        # Kusto strings are never null: no isnull() on our string columns / aliases
-        assert "isnull(" not in q.query, q.title
+        # Kusto strings are never null: isnull() only on a non-string column of the rule's table
+        for arg in re.findall(r"isnull\((\w+)\)", q.query):
+            assert types_of(target, q)[arg] != "string", (q.title, arg)
         # keywords are `* has`, never a bare `"a" or "b"`
         assert not re.search(r'(^|\(|where )"[^"]*" or "', q.query), q.title
         # IPv6 networks never go to ipv4_is_in_range
