@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 import re2
-from hypothesis import example, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hostile_support import (
@@ -192,7 +192,6 @@ def check_matcher(batch: Batch) -> None:
 @pytest.mark.fuzz
 @settings(max_examples=max(1, EXAMPLES // 150))
 @given(values=BATCH, regexes=REGEXES)
-@example(values=EXPLICIT, regexes=EXPLICIT_REGEXES)
 def test_literal_round_trip(tmp_path_factory: pytest.TempPathFactory,
                             values: list[str], regexes: list[list[tuple[str, str]]]) -> None:
     for atoms in regexes:  # the generated patterns are valid for both engines the pack meets
@@ -207,11 +206,40 @@ def test_literal_round_trip(tmp_path_factory: pytest.TempPathFactory,
 # ------------------------------------------------------------------------------------ acceptance
 
 
-def test_injection_value_is_one_literal_comparison_everywhere(tmp_path: Path) -> None:
+LINE_BREAKS = ["a\nb", "x\r\ny", "\n", 'q"\n| take 1']
+
+
+def line_break_cases(start: int) -> list[Case]:
+    cases: list[Case] = []
+    for v in LINE_BREAKS:
+        for kind in ("eq", "contains", "list", "keyword"):
+            cases.append(Case(start + len(cases), kind, (v, v + "!") if kind == "list" else (v,)))
+        cases.append(Case(start + len(cases), "re", (re.escape(v), v)))
+        if v.strip("\nab") == "":  # no regex syntax: the raw text is itself a literal pattern
+            cases.append(Case(start + len(cases), "re", (v, v)))
+    return cases
+
+
+@pytest.fixture(scope="module")
+def named(tmp_path_factory: pytest.TempPathFactory) -> Batch:
+    """One batch (one Kusto.Language run per target) for the named tests below: every kind of
+    rule over EXPLICIT (the injection first), then the line-break cases."""
+    cases = cases_for(EXPLICIT, EXPLICIT_REGEXES)
+    return Batch(tmp_path_factory.mktemp("named"), cases + line_break_cases(len(cases)))
+
+
+def test_explicit_hostile_values_round_trip(named: Batch) -> None:
+    for target in KQL_TARGETS:
+        check_kql_target(named, target)
+    check_spl(named)
+    check_matcher(named)
+
+
+def test_injection_value_is_one_literal_comparison_everywhere(named: Batch) -> None:
     """Acceptance (issue 6): `x" or 1==1 or "` is one literal comparison in KQL and SPL, and the
     matcher matches only an event holding exactly that text."""
-    case = Case(len(BASELINE), "eq", (INJECTION,))
-    batch = Batch(tmp_path, [*BASELINE, case])
+    batch = named
+    case = next(c for c in batch.cases if c.kind == "eq" and c.value == INJECTION)
     for target in KQL_TARGETS:
         report = batch.reports[target][case.title]
         cmp = kql_single_comparison(report, batch.ops[target, False])
@@ -221,7 +249,7 @@ def test_injection_value_is_one_literal_comparison_everywhere(tmp_path: Path) ->
     (q,) = [q for q in batch.results["splunk"].queries if q.title == case.title]
     (value,) = spl_term_values(spl_shape(q.query, batch.base), FIELD, "=")
     assert (value.value, value.wildcard, value.quoted) == (INJECTION, False, True)
-    rule = next(r for r in Engine.build(load_ruleset([tmp_path]), {}).rules if r.title == case.title)
+    rule = next(r for r in Engine.build(load_ruleset([batch.directory]), {}).rules if r.title == case.title)
     assert rule.matches({FIELD: INJECTION})
     for other in ("x", 'x"', "1==1", 'x" or 1==1', 'x" or 1==1 or "x', "", 'x\\" or 1==1 or \\"',
                   INJECTION + " ", " " + INJECTION, "anything"):
@@ -242,22 +270,17 @@ def test_splunk_refuses_a_literal_asterisk_naming_rule_and_file(tmp_path: Path) 
         assert "literal '*'" in text and "target splunk" in text and str(tmp_path) in text, text
 
 
-def test_line_breaks_stay_inside_the_kql_literal(tmp_path: Path) -> None:
+def test_line_breaks_stay_inside_the_kql_literal(named: Batch) -> None:
     """Regression (issue 6): a raw line break ended the KQL string literal (Kusto.Language KS001),
     so a value holding one compiled to a broken query; it is now escaped as \\n / \\r."""
-    values = ["a\nb", "x\r\ny", "\n", 'q"\n| take 1']
-    cases = list(BASELINE)
-    for v in values:
-        for kind in ("eq", "contains", "list", "keyword"):
-            cases.append(Case(len(cases), kind, (v, v + "!") if kind == "list" else (v,)))
-        cases.append(Case(len(cases), "re", (re.escape(v), v)))
-        if v.strip("\nab") == "":  # no regex syntax: the raw text is itself a literal pattern
-            cases.append(Case(len(cases), "re", (v, v)))
-    batch = Batch(tmp_path, cases)
+    cases = [c for c in named.cases if any(v in LINE_BREAKS for v in c.values)]
+    assert len(cases) >= 5 * len(LINE_BREAKS)
     for target in KQL_TARGETS:
-        check_kql_target(batch, target)
-    check_spl(batch)
-    check_matcher(batch)
+        for case in cases:
+            report = named.reports[target][case.title]
+            cmp = kql_single_comparison(report, named.ops[target, case.kind == "keyword"])
+            expected = list(case.values) if case.kind == "list" else [case.value]
+            assert kql_literal_values(cmp) == expected
 
 
 def test_values_cannot_override_the_pipelines_own_variables(tmp_path: Path) -> None:
