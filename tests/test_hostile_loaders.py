@@ -317,3 +317,15 @@ def test_date_values_in_rules_are_not_a_crash(tmp_path: Path) -> None:
     doc = copy.deepcopy(RULE)
     doc["detection"]["sel"]["CreationTime"] = dt.date(2023, 6, 14)
     _rule_outcome(_write_yaml(tmp_path, "rule.yml", doc))
+
+
+def test_fixture_event_with_an_integer_beyond_64_bits_is_a_fixture_error(tmp_path: Path) -> None:
+    """Regression (found by the mutation property): orjson cannot write integers beyond 64 bits,
+    and the TypeError escaped as a traceback. Now a FixtureError naming file and event."""
+    doc = copy.deepcopy(CASE)
+    doc["events"][0]["RecordType"] = 2**64
+    path = _write_yaml(tmp_path, "case.yml", doc)
+    with pytest.raises(FixtureError) as exc:
+        load_fixture_case(path)
+    assert "event 0" in exc.value.message and exc.value.location is not None
+    assert exc.value.location.path == path and exc.value.location.line is not None

@@ -156,7 +156,11 @@ def load_fixture_case(path: Path) -> FixtureCase:
                     f"event {i} must be a mapping (a source record), not {type(rec).__name__}",
                     Location(path, line),
                 )
-            events.append(FixtureEvent(_plain(rec), Location(path, line)))
+            try:
+                plain = _plain(rec)
+            except TypeError as exc:  # orjson: e.g. an integer beyond 64 bits
+                raise FixtureError(f"event {i} is not a JSON record: {exc}", Location(path, line)) from None
+            events.append(FixtureEvent(plain, Location(path, line)))
     else:
         events = _events_file(path, data["events_file"], keys.get("events_file"))
     match = None
