@@ -332,10 +332,19 @@ def test_runnable_documents_follow_the_conventions() -> None:
 
 
 @pytest.fixture(scope="module")
-def block_results() -> Iterator[dict[str, list[Outcome]]]:
-    """Run every runnable block once, several at a time (each block's commands stay in order)."""
+def block_results(request: pytest.FixtureRequest) -> Iterator[dict[str, list[Outcome]]]:
+    """Run each selected block once, several at a time (each block's commands stay in order).
+
+    Only the blocks whose test this session (or xdist worker) runs are started."""
+    wanted = {
+        param.ident
+        for item in request.session.items
+        if isinstance(item, pytest.Function)
+        and item.originalname == "test_documented_commands_print_what_the_docs_show"
+        and isinstance(param := item.callspec.params["block"], Runnable)
+    }
     with ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2)) as pool:
-        futures = {b.ident: pool.submit(run_block, b) for b in BLOCKS}
+        futures = {b.ident: pool.submit(run_block, b) for b in BLOCKS if b.ident in wanted}
         yield {ident: fut.result() for ident, fut in futures.items()}
 
 
