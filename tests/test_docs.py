@@ -550,9 +550,11 @@ OPTION = re.compile(r"(?<![\w-])(--[a-z][a-z0-9-]*|-[a-zA-Z])(?![\w-])")
 
 
 def _code_texts(doc: Path) -> list[tuple[int, str]]:
-    """Inline code spans and fenced-block lines, with their 1-based line numbers."""
+    """Inline code spans and fenced-block lines (shell comments cut, lines continued with a
+    trailing backslash joined), with their 1-based line numbers."""
     out: list[tuple[int, str]] = []
     fence = None
+    pending: tuple[int, str] | None = None  # a fenced line continued by a trailing backslash
     for n, line in enumerate(doc.read_text(encoding="utf-8").splitlines(), start=1):
         m = FENCE.match(line)
         if fence is None and m is not None:
@@ -561,8 +563,17 @@ def _code_texts(doc: Path) -> list[tuple[int, str]]:
         if fence is not None:
             if line.startswith(fence):
                 fence = None
+                if pending is not None:
+                    out.append(pending)
+                    pending = None
+                continue
+            code = "" if line.lstrip().startswith("#") else line.split(" #", 1)[0]
+            pending = (n, code) if pending is None else (pending[0], f"{pending[1]} {code.strip()}")
+            if not pending[1].rstrip().endswith("\\"):
+                out.append(pending)
+                pending = None
             else:
-                out.append((n, line.split(" #", 1)[0] if not line.lstrip().startswith("#") else ""))
+                pending = (pending[0], pending[1].rstrip()[:-1])
             continue
         out += [(n, span.strip("`")) for span in INLINE_CODE.findall(line)]
     return out
@@ -604,11 +615,13 @@ def test_command_checker_reads_code_only(tmp_path: Path) -> None:
     doc = _doc(
         tmp_path,
         "stormpack is a pack; `stormpack tset rules/` and\n```sh\nstormpack hunt --rules r --evnts e"
-        "  # stormpack nothing\n.venv/bin/stormpack test --junit x.xml | tee log\n```\n",
+        "  # stormpack nothing\n.venv/bin/stormpack test --junit x.xml | tee log\n"
+        "stormpack compile rules \\\n  --values v \\\n  --trget splunk\n```\n",
     )
     assert stormpack_calls(doc) == [
         (1, "tset", []),
         (3, "hunt", ["--rules", "--evnts"]),
         (4, "test", ["--junit"]),
+        (5, "compile", ["--values", "--trget"]),
     ]
     assert "--evnts" not in _command_options("hunt") and "--events" in _command_options("hunt")
