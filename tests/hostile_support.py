@@ -17,8 +17,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from stormpack.compiler import TARGETS, CompileResult, compile_rules
 from stormpack.querycheck import (
     Comparison,
@@ -83,11 +81,23 @@ class Case:
         }
 
 
+# characters a YAML 1.1 file cannot hold raw (PyYAML's printable set), plus the line breaks it
+# folds inside a quoted scalar (NEL, LS, PS): written as \\uXXXX escapes
+_YAML_UNSAFE = re.compile("[^\t\n\r\x20-\x7e\xa0-\u2027\u202a-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def rule_file_text(document: dict[str, Any]) -> str:
+    """The rule as JSON (which YAML reads): every string in double quotes with escapes, so the
+    file holds exactly the values (PyYAML's own dumper writes NEL raw, and reads it back as a
+    space)."""
+    text = json.dumps(document, ensure_ascii=False)
+    return _YAML_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text) + "\n"
+
+
 def write_cases(directory: Path, cases: Sequence[Case]) -> None:
     directory.mkdir(parents=True, exist_ok=True)
     for case in cases:
-        text = yaml.safe_dump(case.document(), allow_unicode=True, sort_keys=False, width=10**9)
-        (directory / f"r{case.index:05d}.yml").write_text(text, encoding="utf-8")
+        (directory / f"r{case.index:05d}.yml").write_text(rule_file_text(case.document()), encoding="utf-8")
 
 
 def compile_cases(directory: Path) -> dict[str, CompileResult]:
