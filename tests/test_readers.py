@@ -52,7 +52,7 @@ def purview_oracle(path: Path) -> list[dict[str, Any]]:
 
 
 def gz(path: Path, data: bytes) -> Path:
-    path.write_bytes(gzip.compress(data))
+    path.write_bytes(gzip.compress(data, mtime=0))
     return path
 
 
@@ -236,12 +236,12 @@ def test_bad_auditdata_row_is_reported_with_row_and_line(tmp_path: Path) -> None
 
 def test_truncated_gzip_reports_the_lost_rest_and_keeps_what_was_read(tmp_path: Path) -> None:
     lines = _lines(5000)
-    data = gzip.compress(b"\n".join(lines) + b"\n")
+    data = gzip.compress(b"\n".join(lines) + b"\n", mtime=0)
     for fmt_name, payload in [
         ("jsonl", b"\n".join(lines) + b"\n"),
         ("array", b"[" + b",\n".join(lines) + b"]"),
     ]:
-        data = gzip.compress(payload)
+        data = gzip.compress(payload, mtime=0)
         path = tmp_path / f"cut-{fmt_name}.gz"
         path.write_bytes(data[: len(data) // 2])
         recs, rej = read_all(path)
@@ -254,7 +254,7 @@ def test_truncated_gzip_reports_the_lost_rest_and_keeps_what_was_read(tmp_path: 
 
 def test_truncated_gzip_csv(tmp_path: Path) -> None:
     body = COMBINED_CSV.read_bytes()
-    data = gzip.compress(body)
+    data = gzip.compress(body, mtime=0)
     path = tmp_path / "cut.csv.gz"
     path.write_bytes(data[: len(data) - 40])
     recs, rej = read_all(path)
@@ -268,7 +268,7 @@ def test_truncated_gzip_csv(tmp_path: Path) -> None:
     [
         (b"", "empty file"),
         (b"  \n\r\n\t", "empty file"),
-        (gzip.compress(b""), "empty file"),
+        (gzip.compress(b"", mtime=0), "empty file"),
         (b"\x00\x01\x02\x03binary\x00\xff" * 50, "binary file"),
         (bytes(range(1, 32)) * 40, "binary file"),
         (b"hello world\nthis is not a log\n", "unknown format"),
