@@ -18,6 +18,7 @@ first rule; default condition: all); ``value_sum`` / ``value_avg`` / ``value_med
 
 from __future__ import annotations
 
+import math
 import statistics
 from bisect import bisect_left
 from collections.abc import Callable, Mapping
@@ -133,6 +134,17 @@ class CorrelationEvaluator:
         self._events: dict[tuple[Any, ...], list[_Event]] = {}
         self._display: dict[tuple[Any, ...], dict[str, object]] = {}
         self._seq = 0
+        self.max_disorder: float | None = None  # seconds; None: keep everything until finish()
+        self.settle_every = 1024  # settle after this many added events (at least 2 per group)
+        self._direction = 0  # +1 ascending, -1 descending, 0 not known yet
+        self._first = 0.0
+        self._newest = -math.inf
+        self._oldest = math.inf
+        self._sealed: dict[tuple[Any, ...], float] = {}
+        self._pending: list[CorrelationHit] = []
+        self._since_settle = 0
+        self.kept_peak = 0  # most events kept at once (for tests and diagnostics)
+        self._kept = 0
         cond = rule.condition
         self._extended: CorrelationConditionItem | SigmaRuleReference | None = None
         if isinstance(cond, SigmaExtendedCorrelationCondition):
@@ -186,47 +198,131 @@ class CorrelationEvaluator:
         self._events.clear()
         self._display.clear()
         self._seq = 0
+        self._direction = 0
+        self._newest, self._oldest = -math.inf, math.inf
+        self._sealed.clear()
+        self._pending.clear()
+        self._since_settle = self._kept = 0
 
-    def add(self, ref_name: str, record: Mapping[str, Any], ref: EventRef, epoch: float) -> None:
+    def add(self, ref_name: str, record: Mapping[str, Any], ref: EventRef, epoch: float) -> bool:
         """Keep one record of the referenced rule ``ref_name`` (``epoch``: its time, UTC seconds).
-        Only a small tuple is kept per record (no record, no datetime)."""
+        Only a small tuple is kept per record (no record, no datetime). Returns False, keeping
+        nothing, when the record is late (see the module docstring)."""
         inp = self.inputs[ref_name]
         raw = [_first_value(r(record)) for r in inp.group_readers]
         key = tuple(None if v is None else (text_of(v) or "").lower() for v in raw)
+        if self.max_disorder is not None:
+            sealed = self._sealed.get(key)
+            if sealed is not None and (epoch < sealed if self._direction > 0 else epoch > sealed):
+                return False
+            self._track(epoch)
         value = inp.value_reader(record) if inp.value_reader is not None else None
         ev = _Event(epoch, self._seq, ref, inp.index, value)
         self._seq += 1
         bucket = self._events.get(key)
         if bucket is None:
             bucket = self._events[key] = []
-            self._display[key] = dict(zip(self.group_by, raw, strict=True))
+            if key not in self._display:
+                self._display[key] = dict(zip(self.group_by, raw, strict=True))
         bucket.append(ev)
+        self._kept += 1
+        if self._kept > self.kept_peak:
+            self.kept_peak = self._kept
+        if self.max_disorder is not None:
+            self._since_settle += 1
+            if self._since_settle >= max(self.settle_every, 2 * len(self._events)):
+                self.settle()
+        return True
+
+    def _track(self, epoch: float) -> None:
+        if epoch > self._newest:
+            self._newest = epoch
+        if epoch < self._oldest:
+            self._oldest = epoch
+        if self._direction == 0:
+            assert self.max_disorder is not None
+            if self._newest == epoch == self._oldest:
+                self._first = epoch
+            elif epoch - self._first > self.max_disorder:
+                self._direction = 1
+            elif self._first - epoch > self.max_disorder:
+                self._direction = -1
+
+    def settle(self) -> None:
+        """Emit (into :meth:`take`) what the kept events can still produce and drop them, as far
+        as the stream's watermark allows (see the module docstring)."""
+        self._since_settle = 0
+        if self.max_disorder is None or self._direction == 0:
+            return
+        ascending = self._direction > 0
+        mark = self._newest - self.max_disorder if ascending else self._oldest + self.max_disorder
+        batch: list[CorrelationHit] = []
+        for key in list(self._events):
+            events = self._events[key]
+            events.sort()
+            if ascending:
+                found, stop, sealed = self._windows(events, mark)
+                if stop:
+                    del events[:stop]
+                    self._sealed[key] = sealed
+                    self._kept -= stop
+            else:
+                epochs = [e.epoch for e in events]
+                s = bisect_left(epochs, mark + self.span)
+                while 0 < s < len(events) and epochs[s] - epochs[s - 1] < self.span:
+                    s += 1
+                if s >= len(events):
+                    continue
+                found = self._windows(events[s:])[0]
+                self._sealed[key] = epochs[s] - self.span
+                self._kept -= len(events) - s
+                del events[s:]
+            batch.extend(self._hit(key, w, m) for w, m in found)
+            if not events:
+                del self._events[key]
+        batch.sort(key=_hit_order)
+        self._pending.extend(batch)
+
+    @property
+    def pending(self) -> bool:
+        """True when settled hits wait to be taken."""
+        return bool(self._pending)
+
+    def take(self) -> list[CorrelationHit]:
+        """The hits settled so far (and not yet taken)."""
+        out, self._pending = self._pending, []
+        return out
+
+    def _hit(self, key: tuple[Any, ...], window: list[_Event], metric: float) -> CorrelationHit:
+        return CorrelationHit(
+            rule=self.loaded,
+            group=dict(self._display[key]),
+            refs=[e.ref for e in window],
+            first_seen=format_epoch(window[0].epoch),
+            last_seen=format_epoch(window[-1].epoch),
+            metric=metric,
+        )
 
     # ---------------------------------------------------------------- evaluating
     def finish(self) -> list[CorrelationHit]:
+        """The hits not taken yet, then every window of the events still kept; clears the state."""
         hits: list[CorrelationHit] = []
         for key, events in self._events.items():
             events.sort()
-            for window, metric in self._windows(events):
-                hits.append(
-                    CorrelationHit(
-                        rule=self.loaded,
-                        group=dict(self._display[key]),
-                        refs=[e.ref for e in window],
-                        first_seen=format_epoch(window[0].epoch),
-                        last_seen=format_epoch(window[-1].epoch),
-                        metric=metric,
-                    )
-                )
-        hits.sort(key=lambda h: (h.first_seen, [str(v) for v in h.group.values()]))
+            hits.extend(self._hit(key, w, m) for w, m in self._windows(events)[0])
+        hits.sort(key=_hit_order)
+        out = self._pending + hits
         self.reset()
-        return hits
+        return out
 
-    def _windows(self, events: list[_Event]) -> list[tuple[list[_Event], float]]:
-        """The windows that fire, in time order (see the module docstring). Linear in the number
+    def _windows(self, events: list[_Event], mark: float = math.inf
+                 ) -> tuple[list[tuple[list[_Event], float]], int, float]:
+        """The windows that fire, in time order (see the module docstring), deciding only the
+        anchors whose window ends at or before ``mark``. Returns them, the position of the first
+        undecided anchor and the window end of the last decided one. Linear in the number
         of events for every type but value_median / value_percentile (linear per window)."""
         if self.type is SigmaCorrelationType.TEMPORAL_ORDERED:
-            return self._ordered_windows(events)
+            return self._ordered_windows(events, mark)
         epochs = [e.epoch for e in events]
         keys = [self._keys(e) for e in events]
         counts: dict[Any, int] = {}
@@ -235,8 +331,12 @@ class CorrelationEvaluator:
         out: list[tuple[list[_Event], float]] = []
         i = end = 0
         n = len(events)
+        sealed = -math.inf
         while i < n:
             limit = epochs[i] + self.span
+            if limit > mark:
+                break
+            sealed = limit
             while end < n and epochs[end] < limit:
                 for k in keys[end]:
                     counts[k] = counts.get(k, 0) + 1
@@ -261,7 +361,7 @@ class CorrelationEvaluator:
                     total -= k
                     numbers -= 1
             i += 1
-        return out
+        return out, i, sealed
 
     def _keys(self, e: _Event) -> tuple[Any, ...]:
         """What one event adds to a window: its rule (temporal), its distinct values (value_count)
@@ -303,7 +403,8 @@ class CorrelationEvaluator:
                 metric = float(nums[max(0, min(len(nums) - 1, pos))])
         return self._op(metric, self._count), metric
 
-    def _ordered_windows(self, events: list[_Event]) -> list[tuple[list[_Event], float]]:
+    def _ordered_windows(self, events: list[_Event], mark: float
+                         ) -> tuple[list[tuple[list[_Event], float]], int, float]:
         """temporal_ordered: windows anchored at events of the first rule; the metric is the
         length of the greedy earliest chain rule0 -> rule1 -> ... inside the window."""
         n, rules = len(events), len(self.rule_names)
@@ -316,11 +417,16 @@ class CorrelationEvaluator:
         epochs = [e.epoch for e in events]
         out: list[tuple[list[_Event], float]] = []
         i = 0
+        sealed = -math.inf
         while i < n:
+            limit = epochs[i] + self.span
+            if limit > mark:
+                break
+            sealed = limit
             if events[i].rule_index != 0:
                 i += 1
                 continue
-            end = bisect_left(epochs, epochs[i] + self.span, lo=i)
+            end = bisect_left(epochs, limit, lo=i)
             chain = [i]
             while len(chain) < rules:
                 q = nxt[len(chain)][chain[-1] + 1]
@@ -333,7 +439,11 @@ class CorrelationEvaluator:
                 i = chain[-1] + 1
             else:
                 i += 1
-        return out
+        return out, i, sealed
+
+
+def _hit_order(h: CorrelationHit) -> tuple[str, list[str]]:
+    return (h.first_seen, [str(v) for v in h.group.values()])
 
 
 class _Num(float):

@@ -31,6 +31,8 @@ from .fields import MISSING, Generation, LoweredField, NameValueMemo, Reader, ma
 from .results import CorrelationHit, EventRef, Hit, TimestampError
 from .values import ValueContext, number_of
 
+MAX_LATE_SAMPLES = 1000
+
 
 @dataclass(eq=False)
 class CompiledRule:
@@ -188,6 +190,9 @@ class Engine:
         self._lowered: dict[tuple[str, bool], LoweredField] = {}
         self._generation = Generation()
         self._nv_memos: dict[str, NameValueMemo] = {}
+        self.max_disorder: float | None = None
+        self.late_records = 0  # records left out of a correlation because they came too late
+        self.late_samples: list[str] = []  # the first MAX_LATE_SAMPLES of them, described
 
     # ------------------------------------------------------------------ building
     @classmethod
@@ -310,6 +315,7 @@ class Engine:
         when: datetime | None = None
         epoch = 0.0
         bad_time: str | None = None
+        late: list[str] | None = None
         for r in matched:
             if r.emits:
                 hits.append(Hit(r.loaded, ref, ts_text))
@@ -325,10 +331,45 @@ class Engine:
                         continue
                     epoch = when.timestamp()
                 for evaluator, name in r.feeds:
-                    evaluator.add(name, record, ref, epoch)
+                    if not evaluator.add(name, record, ref, epoch):
+                        if late is None:
+                            late = []
+                        late.append(evaluator.loaded.title)
+        if late is not None:
+            self._late(ref, ts_text, late)
         if bad_time is not None:
             raise TimestampError(bad_time, Location(ref.source), ref, hits)
         return hits
+
+    def _late(self, ref: EventRef, ts: str | None, titles: list[str]) -> None:
+        self.late_records += 1
+        if len(self.late_samples) < MAX_LATE_SAMPLES:
+            names = ", ".join(f"'{t}'" for t in dict.fromkeys(titles))
+            self.late_samples.append(
+                f"{ref.source}: record {ref.index} (time {ts}) is more than the allowed disorder "
+                f"out of time order; left out of correlation {names}"
+            )
+
+    def set_max_disorder(self, seconds: float | None, *, settle_every: int = 1024) -> None:
+        """Bound the correlation state (see :mod:`.correlation`): ``seconds`` is the allowed
+        lateness of a record relative to the time order of the input; None keeps every record
+        until :meth:`finish` (exact for any order, memory grows with the matching records).
+        ``settle_every``: how many kept records between two prunings of one correlation."""
+        if seconds is not None and (seconds < 0 or not math.isfinite(seconds)):
+            raise MatcherError(f"the allowed disorder must be a finite duration >= 0, not {seconds}")
+        self.max_disorder = seconds
+        for evaluator in self.correlations:
+            evaluator.max_disorder = seconds
+            evaluator.settle_every = max(1, settle_every)
+
+    def drain(self) -> list[CorrelationHit]:
+        """Correlation hits already decided (bounded mode), each returned once; finish() returns
+        the rest."""
+        out: list[CorrelationHit] = []
+        for evaluator in self.correlations:
+            if evaluator.pending:
+                out.extend(evaluator.take())
+        return out
 
     def finish(self) -> list[CorrelationHit]:
         """Evaluate every correlation over the records kept so far, then clear that state."""
@@ -341,3 +382,5 @@ class Engine:
         """Forget every record kept for correlations."""
         for evaluator in self.correlations:
             evaluator.reset()
+        self.late_records = 0
+        self.late_samples.clear()
