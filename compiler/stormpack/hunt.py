@@ -138,6 +138,8 @@ class HuntStats:
     warning_count: int = 0
     unrecognised_by_source: dict[str, int] = field(default_factory=dict)
     converted: dict[str, int] = field(default_factory=dict)  # export shape -> rows converted back
+    late: int = 0  # records evaluated, but left out of a correlation (beyond --max-disorder)
+    late_samples: list[str] = field(default_factory=list)
 
     @property
     def adds_up(self) -> bool:
@@ -145,8 +147,9 @@ class HuntStats:
 
     @property
     def complete(self) -> bool:
-        """True when every input file was usable and every record could be read."""
-        return not self.unusable and not self.rejected
+        """True when every input file was usable, every record could be read and none came too
+        late for the correlation rules."""
+        return not self.unusable and not self.rejected and not self.late
 
 
 # ------------------------------------------------------------------------------ sinks
@@ -238,6 +241,13 @@ def run_hunt(
     stats = HuntStats(files=len(files))
     classify, process = engine.classify, engine.process
     single = sink.single
+    # an engine with bounded correlation state hands over the hits it has decided as it goes
+    drain: Callable[[], Sequence[Any]] | None = getattr(engine, "drain", None)
+
+    def correlations(found: Sequence[Any]) -> None:
+        for chit in found:
+            stats.correlation_hits += 1
+            sink.correlation(chit)
 
     def reject(item: Rejected) -> None:
         stats.rejected += 1
@@ -260,8 +270,11 @@ def run_hunt(
             try:
                 for item in f:
                     read += 1
-                    if tick and read & 1023 == 0:
-                        progress.update(fileno, len(files), f, stats.read + read)  # type: ignore[union-attr]
+                    if read & 1023 == 0:
+                        if drain is not None:
+                            correlations(drain())
+                        if tick:
+                            progress.update(fileno, len(files), f, stats.read + read)  # type: ignore[union-attr]
                     if item.__class__ is not Record:
                         assert isinstance(item, Rejected)
                         reject(item)
@@ -313,9 +326,9 @@ def run_hunt(
                 progress.update(fileno, len(files), f, stats.read, force=True)
     if progress is not None:
         progress.clear()
-    for chit in engine.finish():
-        stats.correlation_hits += 1
-        sink.correlation(chit)
+    correlations(engine.finish())
+    stats.late = int(getattr(engine, "late_records", 0))
+    stats.late_samples = list(getattr(engine, "late_samples", ()))[:MAX_LISTED]
     sink.close()
     if not stats.adds_up:  # pragma: no cover - an invariant of the loop above
         raise AssertionError(f"hunt counts do not add up: {stats}")

@@ -3,23 +3,45 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING, Literal
 
 import click
 import orjson
 
 from ..errors import EventReadError, StormpackError
 from ..hunt import HitSink, HuntStats, JsonlSink, Progress, TableSink, atomic_output, run_hunt, stdout_binary
-from ..readers import Rejected
+from ..readers import Rejected, resolve_event_paths
+
+if TYPE_CHECKING:
+    from ..matcher import Engine
 
 DEFAULT_VALUES = Path("values")
 MAX_SUMMARY_LINES = 50
 
 
-def _load_engine(rules: tuple[str, ...], values: str | None) -> object:
+AUTO_DISORDER = "1h"
+AUTO_SECONDS = 3600.0
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
+
+
+def parse_disorder(text: str) -> float | None | Literal["auto"]:
+    """``--max-disorder``: a duration (``90s``, ``10m``, ``1.5h``, ``2d``), ``none`` or ``auto``."""
+    t = text.strip().lower()
+    if t in ("none", "auto"):
+        return None if t == "none" else "auto"
+    m = _DURATION.fullmatch(t)
+    if m is None:
+        raise StormpackError(f"--max-disorder: '{text}' is not a duration such as 30s, 10m, 1h or 2d, "
+                             "nor 'none' or 'auto'")
+    return float(m.group(1)) * _UNITS[m.group(2)]
+
+
+def _load_engine(rules: tuple[str, ...], values: str | None) -> Engine:
     from ..matcher import Engine
     from ..ruleset import load_ruleset, load_values
 
@@ -67,6 +89,12 @@ def format_summary(stats: HuntStats) -> str:
         lines.extend(f"    {w}" for w in stats.warnings[:MAX_SUMMARY_LINES])
         if stats.warning_count > MAX_SUMMARY_LINES:
             lines.append(f"    ... and {stats.warning_count - MAX_SUMMARY_LINES:,} more (all reported above)")
+    if stats.late:
+        lines.append(f"  late (evaluated by single-event rules, left out of correlation rules: more than "
+                     f"--max-disorder out of time order; rerun with --max-disorder none): {stats.late:,}")
+        lines.extend(f"    {w}" for w in stats.late_samples[:MAX_SUMMARY_LINES])
+        if stats.late > MAX_SUMMARY_LINES:
+            lines.append(f"    ... and {stats.late - MAX_SUMMARY_LINES:,} more")
     if stats.unusable:
         lines.append("  unusable files (not read):")
         lines.extend(f"    {e}" for e in stats.unusable)
@@ -82,10 +110,15 @@ def format_summary(stats: HuntStats) -> str:
               help="Placeholder values file or directory [default: values/ if present].")
 @click.option("--format", "fmt", type=click.Choice(["table", "jsonl"]), default="table",
               show_default=True, help="table for people, jsonl for scripts.")
+@click.option("--max-disorder", "max_disorder", default="auto", show_default=True, metavar="DURATION",
+              help="How far out of time order a record may arrive and still count for correlation "
+                   "rules (e.g. 30s, 10m, 1h, 2d); beyond it, correlation state is dropped so memory "
+                   "stays flat. 'none': keep every record until the end (exact for any order). "
+                   f"'auto': {AUTO_DISORDER} with one events file, none with several.")
 @click.option("--output", "output", default=None, metavar="FILE", type=click.Path(dir_okay=False),
               help="Write hits to FILE (atomically) instead of standard output.")
 def hunt_cmd(rules: tuple[str, ...], events: tuple[str, ...], values: str | None, fmt: str,
-             output: str | None) -> None:
+             max_disorder: str, output: str | None) -> None:
     """Replay exported audit logs (JSON Lines, JSON, Purview CSV, Entra exports, gzip) through rules.
 
     Exit status: 0 when every record was read, 1 when some record was rejected or some file was
@@ -93,6 +126,7 @@ def hunt_cmd(rules: tuple[str, ...], events: tuple[str, ...], values: str | None
     """
     err = sys.stderr
     try:
+        disorder = parse_disorder(max_disorder)
         engine = _load_engine(rules, values)
     except StormpackError as exc:
         if fmt == "jsonl":
@@ -100,6 +134,13 @@ def hunt_cmd(rules: tuple[str, ...], events: tuple[str, ...], values: str | None
             sys.stdout.flush()
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)
+
+    if disorder == "auto":
+        try:
+            disorder = AUTO_SECONDS if len(resolve_event_paths(events)) == 1 else None
+        except EventReadError:
+            disorder = None  # run_hunt reports the unusable path as before
+    engine.set_max_disorder(disorder)
 
     from ..matcher import EventRef
     from ..shapes.inverse import normalise
@@ -126,7 +167,7 @@ def hunt_cmd(rules: tuple[str, ...], events: tuple[str, ...], values: str | None
         with target as out:
             sink: HitSink = JsonlSink(out) if fmt == "jsonl" else TableSink(out)
             stats = run_hunt(
-                engine, events, sink, EventRef,  # type: ignore[arg-type]
+                engine, events, sink, EventRef,
                 on_reject=on_reject, on_unusable=on_unusable, on_warning=on_warning, progress=progress,
                 convert=normalise,
             )
