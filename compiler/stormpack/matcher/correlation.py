@@ -102,7 +102,7 @@ class _Event(NamedTuple):
     seq: int
     ref: EventRef
     rule_index: int
-    value: Any  # the condition field's value (value_* types), else None
+    keys: tuple[Any, ...]  # what the event adds to a window (see CorrelationEvaluator._keys)
 
 
 @dataclass
@@ -143,6 +143,7 @@ class CorrelationEvaluator:
         self._sealed: dict[tuple[Any, ...], float] = {}
         self._pending: list[CorrelationHit] = []
         self._since_settle = 0
+        self._settled_kept = 0  # events kept right after the last settle
         self.kept_peak = 0  # most events kept at once (for tests and diagnostics)
         self._kept = 0
         cond = rule.condition
@@ -202,22 +203,36 @@ class CorrelationEvaluator:
         self._newest, self._oldest = -math.inf, math.inf
         self._sealed.clear()
         self._pending.clear()
-        self._since_settle = self._kept = 0
+        self._since_settle = self._kept = self._settled_kept = 0
 
     def add(self, ref_name: str, record: Mapping[str, Any], ref: EventRef, epoch: float) -> bool:
         """Keep one record of the referenced rule ``ref_name`` (``epoch``: its time, UTC seconds).
         Only a small tuple is kept per record (no record, no datetime). Returns False, keeping
         nothing, when the record is late (see the module docstring)."""
         inp = self.inputs[ref_name]
-        raw = [_first_value(r(record)) for r in inp.group_readers]
-        key = tuple(None if v is None else (text_of(v) or "").lower() for v in raw)
+        raw: list[Any] = []
+        lowered: list[Any] = []
+        for r in inp.group_readers:
+            v = r(record)
+            if v.__class__ is not str:  # the common case, a string, needs no flattening
+                v = _first_value(v)
+                if v is None:
+                    raw.append(None)
+                    lowered.append(None)
+                    continue
+                v_text = text_of(v) or ""
+            else:
+                v_text = v
+            raw.append(v)
+            lowered.append(v_text.lower())
+        key = tuple(lowered)
         if self.max_disorder is not None:
             sealed = self._sealed.get(key)
             if sealed is not None and (epoch < sealed if self._direction > 0 else epoch > sealed):
                 return False
             self._track(epoch)
         value = inp.value_reader(record) if inp.value_reader is not None else None
-        ev = _Event(epoch, self._seq, ref, inp.index, value)
+        ev = _Event(epoch, self._seq, ref, inp.index, self._keys(inp.index, value))
         self._seq += 1
         bucket = self._events.get(key)
         if bucket is None:
@@ -230,7 +245,8 @@ class CorrelationEvaluator:
             self.kept_peak = self._kept
         if self.max_disorder is not None:
             self._since_settle += 1
-            if self._since_settle >= max(self.settle_every, 2 * len(self._events)):
+            # amortised: settle after as many new events as were kept after the last settle
+            if self._since_settle >= max(self.settle_every, 2 * len(self._events), self._settled_kept):
                 self.settle()
         return True
 
@@ -261,6 +277,8 @@ class CorrelationEvaluator:
             events = self._events[key]
             events.sort()
             if ascending:
+                if events[0].epoch + self.span > mark:
+                    continue  # not even the first anchor's window is complete yet
                 found, stop, sealed = self._windows(events, mark)
                 if stop:
                     del events[:stop]
@@ -282,6 +300,7 @@ class CorrelationEvaluator:
                 del self._events[key]
         batch.sort(key=_hit_order)
         self._pending.extend(batch)
+        self._settled_kept = self._kept
 
     @property
     def pending(self) -> bool:
@@ -324,7 +343,7 @@ class CorrelationEvaluator:
         if self.type is SigmaCorrelationType.TEMPORAL_ORDERED:
             return self._ordered_windows(events, mark)
         epochs = [e.epoch for e in events]
-        keys = [self._keys(e) for e in events]
+        keys = [e.keys for e in events]
         counts: dict[Any, int] = {}
         total = 0.0  # value_sum / value_avg: running sum and count of the numbers in the window
         numbers = 0
@@ -363,17 +382,17 @@ class CorrelationEvaluator:
             i += 1
         return out, i, sealed
 
-    def _keys(self, e: _Event) -> tuple[Any, ...]:
+    def _keys(self, rule_index: int, value: Any) -> tuple[Any, ...]:
         """What one event adds to a window: its rule (temporal), its distinct values (value_count)
         or its numbers (value_* statistics, as floats, one entry per value)."""
         t = self.type
         if t is SigmaCorrelationType.EVENT_COUNT:
             return ()
         if t is SigmaCorrelationType.TEMPORAL:
-            return (e.rule_index,)
+            return (rule_index,)
         if t is SigmaCorrelationType.VALUE_COUNT:
-            return tuple({s.lower() for x in leaves(e.value) if (s := text_of(x)) is not None})
-        return tuple(_Num(float(v)) for x in leaves(e.value)
+            return tuple({s.lower() for x in leaves(value) if (s := text_of(x)) is not None})
+        return tuple(_Num(float(v)) for x in leaves(value)
                      if x.__class__ is not bool and (v := number_of(x)) is not None)
 
     def _metric(self, events: list[_Event], i: int, end: int, counts: dict[Any, int],
@@ -395,7 +414,7 @@ class CorrelationEvaluator:
         elif t is SigmaCorrelationType.VALUE_AVG:
             metric = total / numbers
         else:
-            nums = sorted(k for e in events[i:end] for k in self._keys(e))
+            nums = sorted(k for e in events[i:end] for k in e.keys)
             if t is SigmaCorrelationType.VALUE_MEDIAN:
                 metric = float(statistics.median(nums))
             else:
