@@ -90,12 +90,24 @@ def dumps(obj: Any) -> bytes:
     return orjson.dumps(obj, default=_json_default, option=orjson.OPT_APPEND_NEWLINE)
 
 
+_RULE_META: dict[int, tuple[Any, str, str, str | None]] = {}
+
+
+def rule_meta(rule: RuleLike) -> tuple[str, str, str | None]:
+    """(id, title, level) of a rule, computed once per rule object (hits are many, rules few)."""
+    meta = _RULE_META.get(id(rule))
+    if meta is None or meta[0] is not rule:
+        meta = _RULE_META[id(rule)] = (rule, rule.id, rule.title, level_of(rule))
+    return meta[1], meta[2], meta[3]
+
+
 def single_hit_object(hit: HitLike, record: Record) -> dict[str, Any]:
     """The JSONL contract for a single-event hit."""
+    rule_id, title, level = rule_meta(hit.rule)
     return {
-        "rule_id": hit.rule.id,
-        "rule_title": hit.rule.title,
-        "level": level_of(hit.rule),
+        "rule_id": rule_id,
+        "rule_title": title,
+        "level": level,
         "source": record.source,
         "event_index": record.index,
         "timestamp": hit.timestamp,

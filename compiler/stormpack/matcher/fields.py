@@ -191,8 +191,11 @@ class NameValueMemo:
 
 
 def _memo_name_value_reader(memo: NameValueMemo, element_name: str) -> Reader:
+    gen = memo.gen
+
     def read(record: Any) -> Any:
-        found = memo.get(record).get(element_name)
+        # the memo's own check, inlined: most reads of a record find the index already built
+        found = (memo._index if memo._n == gen.n else memo.get(record)).get(element_name)
         if found is None:
             return MISSING
         return found[0] if len(found) == 1 and found[0].__class__ is not list else found
