@@ -26,7 +26,8 @@ setup: $(STAMP) $(NODE_STAMP)
 build: setup
 	$(BIN)/stormpack build
 
-test: setup
+# Static checks first (ruff, mypy --strict on the package), then every test.
+test: setup lint
 	$(BIN)/python -m pytest
 
 # Regenerate the committed golden files (compiled output of every rule for every target).
