@@ -34,7 +34,6 @@ from sigma.conditions import (
 from sigma.conversion.state import ConversionState
 from sigma.correlations import SigmaCorrelationRule
 from sigma.exceptions import SigmaFeatureNotSupportedByBackendError
-from sigma.rule import SigmaRule
 from sigma.types import (
     SigmaBool,
     SigmaCIDRExpression,
@@ -44,7 +43,7 @@ from sigma.types import (
     SpecialChars,
 )
 
-from .prefilter import PREFILTER_KEY, split_root
+from .refbackend import FieldRefBackend
 from .targets import KQL_ARRAY_SEP, FieldRef, kql_escape, kql_string
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -52,17 +51,6 @@ _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 class Unexpressible(SigmaFeatureNotSupportedByBackendError):
     """A construct this target cannot express exactly (turned into a CompileError by the engine)."""
-
-
-def prelude_of(refs: Mapping[str, FieldRef], sep: str = "\n| ") -> str:
-    seen: set[str] = set()
-    out: list[str] = []
-    for ref in refs.values():
-        for step in ref.steps:
-            if step.key not in seen:
-                seen.add(step.key)
-                out.append(sep + step.text)
-    return "".join(out)
 
 
 def sigma_string_to_regex(s: SigmaString, any_char: str = ".", anchor: bool = True) -> str:
@@ -93,12 +81,13 @@ def _has_inner_wildcard(s: SigmaString) -> bool:
     return any(p is SpecialChars.WILDCARD_SINGLE for p in specials)
 
 
-class StormKustoBackend(KustoBackend):
+class StormKustoBackend(FieldRefBackend, KustoBackend):
     name: ClassVar[str] = "stormpack Kusto backend"
     identifier: ClassVar[str] = "kusto"
     finalize_correlation_subqueries = True
     convert_and_as_in: ClassVar[bool] = False
     field_null_expression: ClassVar[str] = "isempty({field})"
+    prefilter_format: ClassVar[str] = "\n| where {}"
 
     def __init__(
         self,
@@ -107,32 +96,9 @@ class StormKustoBackend(KustoBackend):
         correlation: Callable[[SigmaCorrelationRule], str] | None = None,
         **kwargs: Any,
     ) -> None:
-        super().__init__(*args, **kwargs)
-        self._refs_for = refs_for or (lambda rule: {})
+        super().__init__(*args, refs_for=refs_for, **kwargs)
         self._correlation = correlation
-        self._by_name: dict[str, FieldRef] = {}
 
-    # ---------------------------------------------------------------- rule bookkeeping
-    def convert_rule(self, rule: SigmaRule, output_format: str | None = None, callback: Any = None) -> Any:
-        refs = self._refs_for(rule)
-        self._by_name = {r.name: r for r in refs.values()}
-        return super().convert_rule(rule, output_format, callback)
-
-    def convert_condition(self, cond: Any, state: ConversionState) -> Any:
-        rest = split_root(self, cond, state, self._by_name)
-        return rest if rest is not None else super().convert_condition(cond, state)
-
-    def finish_query(self, rule: SigmaRule | SigmaCorrelationRule, query: Any, state: ConversionState) -> Any:
-        if isinstance(rule, SigmaRule):
-            pre = state.processing_state.get(PREFILTER_KEY)
-            early = f"\n| where {pre}" if pre else ""
-            self.last_processing_pipeline.state["stormpack_prelude"] = early + prelude_of(
-                self._refs_for(rule)
-            )
-        return super().finish_query(rule, query, state)
-
-    def _ref(self, field: str | None) -> FieldRef | None:
-        return self._by_name.get(field) if field else None
 
     # ---------------------------------------------------------------- fields
     def escape_and_quote_field(self, field_name: str) -> str:

@@ -14,7 +14,6 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
 from sigma.backends.splunk.splunk import SplunkBackend
@@ -25,42 +24,17 @@ from sigma.correlations import SigmaCorrelationRule
 from sigma.rule import SigmaRule
 from sigma.types import SigmaString, SpecialChars
 
-from .kusto import Unexpressible, prelude_of
-from .prefilter import PREFILTER_KEY, split_root
-from .targets import FieldRef
+from .kusto import Unexpressible
+from .refbackend import FieldRefBackend
 
 
-class StormSplunkBackend(SplunkBackend):
+class StormSplunkBackend(FieldRefBackend, SplunkBackend):
     name: ClassVar[str] = "stormpack Splunk backend"
     finalize_correlation_subqueries = True
     field_quote_pattern: ClassVar[re.Pattern[str]] = re.compile(r"^[\w.{}]+$")
     # upstream returns no query at all when every ANDed part is a deferred `| regex`
     empty_and_expression: ClassVar[str] = "*"
-
-    def __init__(
-        self, *args: Any, refs_for: Callable[[Any], Mapping[str, FieldRef]] | None = None, **kwargs: Any
-    ) -> None:
-        super().__init__(*args, **kwargs)
-        self._refs_for = refs_for or (lambda rule: {})
-        self._by_name: dict[str, FieldRef] = {}
-
-    def convert_rule(self, rule: SigmaRule, output_format: str | None = None, callback: Any = None) -> Any:
-        refs = self._refs_for(rule)
-        self._by_name = {r.name: r for r in refs.values()}
-        return super().convert_rule(rule, output_format, callback)
-
-    def convert_condition(self, cond: Any, state: ConversionState) -> Any:
-        rest = split_root(self, cond, state, self._by_name)
-        return rest if rest is not None else super().convert_condition(cond, state)
-
-    def finish_query(self, rule: SigmaRule | SigmaCorrelationRule, query: Any, state: ConversionState) -> Any:
-        if isinstance(rule, SigmaRule):
-            pre = state.processing_state.get(PREFILTER_KEY)
-            early = f" {pre}" if pre else ""
-            self.last_processing_pipeline.state["stormpack_prelude"] = early + prelude_of(
-                self._refs_for(rule)
-            )
-        return super().finish_query(rule, query, state)
+    prefilter_format: ClassVar[str] = " {}"
 
     def finalize_query_default(
         self, rule: SigmaRule | SigmaCorrelationRule, query: str, index: int, state: ConversionState
