@@ -19,12 +19,14 @@ first rule; default condition: all); ``value_sum`` / ``value_avg`` / ``value_med
 from __future__ import annotations
 
 import math
+import operator
 import statistics
+from array import array
 from bisect import bisect_left
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, NamedTuple
+from typing import Any
 
 from sigma.correlations import (
     CorrelationConditionAND,
@@ -95,14 +97,49 @@ def _first_value(v: Any) -> Any:
     return None
 
 
-class _Event(NamedTuple):
-    """One kept record; tuples sort by (epoch, seq), seq being unique."""
+_INDEX_BITS = 40  # a kept record's reference: source number << 40 | index in that source
 
-    epoch: float
-    seq: int
-    ref: EventRef
-    rule_index: int
-    keys: tuple[Any, ...]  # what the event adds to a window (see CorrelationEvaluator._keys)
+
+class _Group:
+    """The records kept for one group, compactly: parallel arrays in arrival order (about 26 bytes
+    a record, no Python object per record but its window keys when it has any)."""
+
+    __slots__ = ("epochs", "codes", "rules", "keys")
+
+    def __init__(self) -> None:
+        self.epochs = array("d")  # UTC seconds
+        self.codes = array("q")  # source number << _INDEX_BITS | record index
+        self.rules = array("H")  # index of the referenced rule
+        self.keys: list[tuple[Any, ...]] = []  # what each record adds to a window
+
+    def __len__(self) -> int:
+        return len(self.epochs)
+
+    def sort(self) -> None:
+        """Time order, ties in arrival order (a stable sort, so no sequence number is needed)."""
+        e = self.epochs
+        if all(map(operator.le, e, e[1:])):
+            return
+        order = sorted(range(len(e)), key=e.__getitem__)
+        self.epochs = array("d", [e[i] for i in order])
+        codes, rules, keys = self.codes, self.rules, self.keys
+        self.codes = array("q", [codes[i] for i in order])
+        self.rules = array("H", [rules[i] for i in order])
+        self.keys = [keys[i] for i in order]
+
+    def drop_before(self, stop: int) -> None:
+        del self.epochs[:stop], self.codes[:stop], self.rules[:stop], self.keys[:stop]
+
+    def split_off(self, start: int) -> _Group:
+        """Remove the records from ``start`` on and return them as a group of their own."""
+        tail = _Group()
+        tail.epochs, tail.codes = self.epochs[start:], self.codes[start:]
+        tail.rules, tail.keys = self.rules[start:], self.keys[start:]
+        del self.epochs[start:], self.codes[start:], self.rules[start:], self.keys[start:]
+        return tail
+
+
+_Window = tuple[Sequence[int], float]  # positions of the window's records, metric
 
 
 @dataclass
@@ -131,9 +168,10 @@ class CorrelationEvaluator:
         self.type = rule.type
         self.span = float(rule.timespan.seconds)
         self.group_by: list[str] = list(rule.group_by or [])
-        self._events: dict[tuple[Any, ...], list[_Event]] = {}
+        self._events: dict[tuple[Any, ...], _Group] = {}
+        self._sources: list[str] = []
+        self._source_ids: dict[str, int] = {}
         self._display: dict[tuple[Any, ...], dict[str, object]] = {}
-        self._seq = 0
         self.max_disorder: float | None = None  # seconds; None: keep everything until finish()
         self.settle_every = 1024  # settle after this many added events (at least 2 per group)
         self._direction = 0  # +1 ascending, -1 descending, 0 not known yet
@@ -198,7 +236,8 @@ class CorrelationEvaluator:
     def reset(self) -> None:
         self._events.clear()
         self._display.clear()
-        self._seq = 0
+        self._sources.clear()
+        self._source_ids.clear()
         self._direction = 0
         self._newest, self._oldest = -math.inf, math.inf
         self._sealed.clear()
@@ -232,14 +271,19 @@ class CorrelationEvaluator:
                 return False
             self._track(epoch)
         value = inp.value_reader(record) if inp.value_reader is not None else None
-        ev = _Event(epoch, self._seq, ref, inp.index, self._keys(inp.index, value))
-        self._seq += 1
+        sid = self._source_ids.get(ref.source)
+        if sid is None:
+            sid = self._source_ids[ref.source] = len(self._sources)
+            self._sources.append(ref.source)
         bucket = self._events.get(key)
         if bucket is None:
-            bucket = self._events[key] = []
+            bucket = self._events[key] = _Group()
             if key not in self._display:
                 self._display[key] = dict(zip(self.group_by, raw, strict=True))
-        bucket.append(ev)
+        bucket.epochs.append(epoch)
+        bucket.codes.append(sid << _INDEX_BITS | ref.index)
+        bucket.rules.append(inp.index)
+        bucket.keys.append(self._keys(inp.index, value))
         self._kept += 1
         if self._kept > self.kept_peak:
             self.kept_peak = self._kept
@@ -277,25 +321,25 @@ class CorrelationEvaluator:
             events = self._events[key]
             events.sort()
             if ascending:
-                if events[0].epoch + self.span > mark:
+                if events.epochs[0] + self.span > mark:
                     continue  # not even the first anchor's window is complete yet
                 found, stop, sealed = self._windows(events, mark)
+                batch.extend(self._hit(key, events, w, m) for w, m in found)
                 if stop:
-                    del events[:stop]
+                    events.drop_before(stop)
                     self._sealed[key] = sealed
                     self._kept -= stop
             else:
-                epochs = [e.epoch for e in events]
+                epochs = events.epochs
                 s = bisect_left(epochs, mark + self.span)
                 while 0 < s < len(events) and epochs[s] - epochs[s - 1] < self.span:
                     s += 1
                 if s >= len(events):
                     continue
-                found = self._windows(events[s:])[0]
                 self._sealed[key] = epochs[s] - self.span
                 self._kept -= len(events) - s
-                del events[s:]
-            batch.extend(self._hit(key, w, m) for w, m in found)
+                tail = events.split_off(s)
+                batch.extend(self._hit(key, tail, w, m) for w, m in self._windows(tail)[0])
             if not events:
                 del self._events[key]
         batch.sort(key=_hit_order)
@@ -312,13 +356,15 @@ class CorrelationEvaluator:
         out, self._pending = self._pending, []
         return out
 
-    def _hit(self, key: tuple[Any, ...], window: list[_Event], metric: float) -> CorrelationHit:
+    def _hit(self, key: tuple[Any, ...], g: _Group, window: Sequence[int], metric: float) -> CorrelationHit:
+        sources, codes, mask = self._sources, g.codes, (1 << _INDEX_BITS) - 1
+        refs = [EventRef(sources[c >> _INDEX_BITS], c & mask) for c in (codes[p] for p in window)]
         return CorrelationHit(
             rule=self.loaded,
             group=dict(self._display[key]),
-            refs=[e.ref for e in window],
-            first_seen=format_epoch(window[0].epoch),
-            last_seen=format_epoch(window[-1].epoch),
+            refs=refs,
+            first_seen=format_epoch(g.epochs[window[0]]),
+            last_seen=format_epoch(g.epochs[window[-1]]),
             metric=metric,
         )
 
@@ -328,26 +374,24 @@ class CorrelationEvaluator:
         hits: list[CorrelationHit] = []
         for key, events in self._events.items():
             events.sort()
-            hits.extend(self._hit(key, w, m) for w, m in self._windows(events)[0])
+            hits.extend(self._hit(key, events, w, m) for w, m in self._windows(events)[0])
         hits.sort(key=_hit_order)
         out = self._pending + hits
         self.reset()
         return out
 
-    def _windows(self, events: list[_Event], mark: float = math.inf
-                 ) -> tuple[list[tuple[list[_Event], float]], int, float]:
+    def _windows(self, events: _Group, mark: float = math.inf) -> tuple[list[_Window], int, float]:
         """The windows that fire, in time order (see the module docstring), deciding only the
         anchors whose window ends at or before ``mark``. Returns them, the position of the first
         undecided anchor and the window end of the last decided one. Linear in the number
         of events for every type but value_median / value_percentile (linear per window)."""
         if self.type is SigmaCorrelationType.TEMPORAL_ORDERED:
             return self._ordered_windows(events, mark)
-        epochs = [e.epoch for e in events]
-        keys = [e.keys for e in events]
+        epochs, keys = events.epochs, events.keys
         counts: dict[Any, int] = {}
         total = 0.0  # value_sum / value_avg: running sum and count of the numbers in the window
         numbers = 0
-        out: list[tuple[list[_Event], float]] = []
+        out: list[_Window] = []
         i = end = 0
         n = len(events)
         sealed = -math.inf
@@ -365,7 +409,7 @@ class CorrelationEvaluator:
                 end += 1
             fired, metric = self._metric(events, i, end, counts, total, numbers)
             if fired:
-                out.append((events[i:end], metric))
+                out.append((range(i, end), metric))
                 i = end
                 counts.clear()
                 total, numbers = 0.0, 0
@@ -395,7 +439,7 @@ class CorrelationEvaluator:
         return tuple(_Num(float(v)) for x in leaves(value)
                      if x.__class__ is not bool and (v := number_of(x)) is not None)
 
-    def _metric(self, events: list[_Event], i: int, end: int, counts: dict[Any, int],
+    def _metric(self, events: _Group, i: int, end: int, counts: dict[Any, int],
                 total: float, numbers: int) -> tuple[bool, float]:
         t = self.type
         if t is SigmaCorrelationType.EVENT_COUNT:
@@ -414,7 +458,7 @@ class CorrelationEvaluator:
         elif t is SigmaCorrelationType.VALUE_AVG:
             metric = total / numbers
         else:
-            nums = sorted(k for e in events[i:end] for k in e.keys)
+            nums = sorted(k for ks in events.keys[i:end] for k in ks)
             if t is SigmaCorrelationType.VALUE_MEDIAN:
                 metric = float(statistics.median(nums))
             else:
@@ -422,19 +466,18 @@ class CorrelationEvaluator:
                 metric = float(nums[max(0, min(len(nums) - 1, pos))])
         return self._op(metric, self._count), metric
 
-    def _ordered_windows(self, events: list[_Event], mark: float
-                         ) -> tuple[list[tuple[list[_Event], float]], int, float]:
+    def _ordered_windows(self, events: _Group, mark: float) -> tuple[list[_Window], int, float]:
         """temporal_ordered: windows anchored at events of the first rule; the metric is the
         length of the greedy earliest chain rule0 -> rule1 -> ... inside the window."""
-        n, rules = len(events), len(self.rule_names)
+        n, rules, rule_of = len(events), len(self.rule_names), events.rules
         # nxt[k][p]: the first position >= p holding an event of rule k (n: none)
         nxt = [[n] * (n + 1) for _ in range(rules)]
         for p in range(n - 1, -1, -1):
             for k in range(rules):
                 nxt[k][p] = nxt[k][p + 1]
-            nxt[events[p].rule_index][p] = p
-        epochs = [e.epoch for e in events]
-        out: list[tuple[list[_Event], float]] = []
+            nxt[rule_of[p]][p] = p
+        epochs = events.epochs
+        out: list[_Window] = []
         i = 0
         sealed = -math.inf
         while i < n:
@@ -442,7 +485,7 @@ class CorrelationEvaluator:
             if limit > mark:
                 break
             sealed = limit
-            if events[i].rule_index != 0:
+            if rule_of[i] != 0:
                 i += 1
                 continue
             end = bisect_left(epochs, limit, lo=i)
@@ -454,7 +497,7 @@ class CorrelationEvaluator:
                 chain.append(q)
             metric = float(len(chain))
             if self._op(metric, self._count):
-                out.append(([events[p] for p in chain], metric))
+                out.append((chain, metric))
                 i = chain[-1] + 1
             else:
                 i += 1
