@@ -92,7 +92,7 @@ def arrange(evs: list[tuple[int, str, str, str]], direction: int, jitter: float,
     return [record(*evs[i]) for _k, i in keyed]
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(evs=events, direction=st.sampled_from([1, -1]), shuffled=st.booleans(), seed=st.integers(0, 999),
        every=st.sampled_from([1, 4, 50]))
 def test_within_the_bound_pruning_gives_identical_hits(
@@ -107,7 +107,7 @@ def test_within_the_bound_pruning_gives_identical_hits(
     assert sorted(map(key, pruned)) == sorted(map(key, whole))
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(evs=events, direction=st.sampled_from([1, -1]), seed=st.integers(0, 999))
 def test_beyond_the_bound_late_records_are_reported_and_hits_stay_true(
     rules_file: Path, evs: list[tuple[int, str, str, str]], direction: int, seed: int

@@ -331,9 +331,7 @@ class CorrelationEvaluator:
                     self._kept -= stop
             else:
                 epochs = events.epochs
-                s = bisect_left(epochs, mark + self.span)
-                while 0 < s < len(events) and epochs[s] - epochs[s - 1] < self.span:
-                    s += 1
+                s = self._restart_point(events, bisect_left(epochs, mark + self.span))
                 if s >= len(events):
                     continue
                 self._sealed[key] = epochs[s] - self.span
@@ -345,6 +343,27 @@ class CorrelationEvaluator:
         batch.sort(key=_hit_order)
         self._pending.extend(batch)
         self._settled_kept = self._kept
+
+    def _restart_point(self, g: _Group, s: int) -> int:
+        """The first position from ``s`` on where the scan restarts with fresh state: no window
+        anchored before it reaches it. Every record anchors a window, but for temporal_ordered
+        only records of the first rule do."""
+        epochs, n, span = g.epochs, len(g), self.span
+        if self.type is not SigmaCorrelationType.TEMPORAL_ORDERED:
+            while 0 < s < n and epochs[s] - epochs[s - 1] < span:
+                s += 1
+            return s
+        rules = g.rules
+        last = -math.inf  # time of the last first-rule record before s
+        for p in range(min(s, n) - 1, -1, -1):
+            if rules[p] == 0:
+                last = epochs[p]
+                break
+        while s < n and epochs[s] - last < span:
+            if rules[s] == 0:
+                last = epochs[s]
+            s += 1
+        return s
 
     @property
     def pending(self) -> bool:
