@@ -452,7 +452,7 @@ class CorrelationEvaluator:
         if t is SigmaCorrelationType.EVENT_COUNT:
             return ()
         if t is SigmaCorrelationType.TEMPORAL:
-            return (rule_index,)
+            return _RULE_KEYS[rule_index] if rule_index < len(_RULE_KEYS) else (rule_index,)
         if t is SigmaCorrelationType.VALUE_COUNT:
             return tuple({s.lower() for x in leaves(value) if (s := text_of(x)) is not None})
         return tuple(_Num(float(v)) for x in leaves(value)
@@ -521,6 +521,9 @@ class CorrelationEvaluator:
             else:
                 i += 1
         return out, i, sealed
+
+
+_RULE_KEYS = tuple((i,) for i in range(64))  # shared window keys of temporal records
 
 
 def _hit_order(h: CorrelationHit) -> tuple[str, list[str]]:
