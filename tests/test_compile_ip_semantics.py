@@ -11,6 +11,7 @@ without a match, `split(...)[0]` is the first part; SPL `like` uses `%` wildcard
 from __future__ import annotations
 
 import re
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -145,7 +146,11 @@ def _like(s: str | None, pattern: str) -> bool:
 
 
 def _spl_replace(s: str, rx: str, repl: str) -> str:
-    return re.sub(rx, repl.replace("\\1", r"\g<1>"), s, flags=re.S)
+    # Splunk's PCRE reads `[[]` as a class holding "["; Python's re agrees but warns that a future
+    # version may read it as a nested set. The pattern is the compiled SPL's, so keep it verbatim.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        return re.sub(rx, repl.replace("\\1", r"\g<1>"), s, flags=re.S)
 
 
 SPL_FUNCS: dict[str, Callable[..., Any]] = {
