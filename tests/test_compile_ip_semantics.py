@@ -18,7 +18,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from stormpack.compiler.targets import kql_ip_steps, spl_ip_steps
+from stormpack.compiler.targets import FieldRef, kql_expression, kql_ip_steps, spl_ip_steps
 from stormpack.taxonomy import normalise_ip
 
 TOKEN = re.compile(r'\s*(@"(?:[^"]|"")*"|"(?:[^"\\]|\\.)*"|\d+|[A-Za-z_][A-Za-z0-9_]*|==|[(),\[\]])')
@@ -84,8 +84,11 @@ class Interp:
 
     def atom(self) -> Any:
         tok = self.take()
-        if tok.startswith(('"', '@"')):
-            value: Any = self.literal(tok)
+        if tok == "(":  # grouping
+            value: Any = self.expr(0)
+            assert self.take() == ")"
+        elif tok.startswith(('"', '@"')):
+            value = self.literal(tok)
         elif tok.isdigit():
             value = int(tok)
         elif self.peek() == "(":
@@ -179,6 +182,15 @@ def run_kql_steps(value: str) -> str:
     return str(env["Addr"])
 
 
+def run_kql_folded(value: str) -> str:
+    """The same steps folded into one expression (what Sentinel entity columns use)."""
+    ref = FieldRef(field="ClientIP", target="sentinel", logsource="m365_audit", kind="ip", name="Addr",
+                   type="string", taxonomy_type="ip", steps=kql_ip_steps("Addr", "Src"))
+    expr = kql_expression(ref)
+    assert expr is not None and "Addr" not in expr
+    return str(Interp(KQL_FUNCS, KQL_OPS, {"Src": value}, kql_literal).run(expr))
+
+
 def run_spl_steps(value: str) -> str:
     env = {"Src": value}
     for step in spl_ip_steps("Addr", "Src"):
@@ -207,6 +219,7 @@ REAL_VALUES = [
 def test_real_and_documented_shapes() -> None:
     for value in REAL_VALUES:
         assert run_kql_steps(value) == normalise_ip(value), value
+        assert run_kql_folded(value) == normalise_ip(value), value
         assert run_spl_steps(value.replace("\t", " ")) == normalise_ip(value), value
 
 
@@ -229,4 +242,5 @@ address = st.one_of(
 def test_kql_and_spl_normalise_like_the_taxonomy(value: str) -> None:
     expected = normalise_ip(value)
     assert run_kql_steps(value) == expected
+    assert run_kql_folded(value) == expected
     assert run_spl_steps(value) == expected

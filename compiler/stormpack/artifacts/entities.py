@@ -1,18 +1,23 @@
 """Which entity columns (Account, IP, CloudApplication, Mailbox) a Sentinel query can return.
 
-A single-event query returns every column of its table, so an entity can come from any column of
-the table (``settings.SENTINEL_TABLE_COLUMNS``) or from a field the rule tests (the compiler's
-``fields`` map). A correlation returns only its group-by columns, so only those feed entities.
+A single-event query returns every column of its table, so an entity can come from a field the
+rule tests (the compiler's ``fields`` map, already computed by the query) or from any taxonomy field
+the Sentinel target data maps to a column or a one-expression computation (derived from
+``data/targets/sentinel.yml`` through the compiler's own field resolution, so an entity IP is
+normalised exactly as the rules' IP conditions are). A correlation returns only its group-by
+columns, so only those feed entities.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass
 
+from ..compiler.targets import kql_expression, load_target, resolve_field
+from ..errors import StormpackError
+from ..taxonomy import load_taxonomy
 from . import settings
-from .model import QueryLike, RuleMeta, base_table
+from .model import QueryLike, RuleMeta
 
 
 @dataclass(frozen=True)
@@ -35,8 +40,6 @@ def kql_ident(name: str) -> str:
 
 def entity_columns(query: QueryLike, meta: RuleMeta) -> list[EntityColumn]:
     """The first available source of every entity type, in ``settings.ENTITY_SOURCES`` order."""
-    table_cols: Mapping[str, str] = settings.SENTINEL_TABLE_COLUMNS.get(
-        base_table(query.table), {})
     chosen: dict[str, EntityColumn] = {}
     for src in settings.ENTITY_SOURCES:
         if src.entity_type in chosen:
@@ -47,12 +50,26 @@ def entity_columns(query: QueryLike, meta: RuleMeta) -> list[EntityColumn]:
             if name is not None:
                 expr = kql_ident(name)  # a correlation returns each group under its group-by name
         else:
-            expr = table_cols.get(src.field) or query.fields.get(src.field)
+            expr = query.fields.get(src.field) or _table_expression(query.logsource, src.field)
         if expr:
             chosen[src.entity_type] = EntityColumn(
                 src.entity_type, src.identifier, src.column, expr, src.field
             )
     return list(chosen.values())
+
+
+def _table_expression(logsource: str, field: str) -> str | None:
+    """The Sentinel expression of a taxonomy field the rule itself does not test, if it has one."""
+    tax = load_taxonomy()
+    ls = tax.logsources.get(logsource)
+    if ls is None or ls.field(field) is None:
+        return None
+    target = load_target("sentinel")
+    try:
+        ref = resolve_field(target, target.logsource(logsource), ls, tax, field)
+    except StormpackError:  # not available on Sentinel: no entity from it
+        return None
+    return kql_expression(ref)
 
 
 def extend_clause(columns: list[EntityColumn]) -> str:

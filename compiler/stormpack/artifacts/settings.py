@@ -154,34 +154,6 @@ ENTITY_SOURCES: Final = (
     EntitySource("Mailbox", "MailboxPrimaryAddress", "MailboxOwnerUPN", "MailboxCustomEntity"),
 )
 
-#: Columns of the Sentinel tables for entity fields a rule does not itself test (a single-event
-#: query returns every column of its table, so these are always there). Keyed by table, then
-#: taxonomy field -> KQL expression.
-_OFFICE_IP = (
-    'iff(ClientIP startswith "[", tostring(split(trim_start(@"\\[", ClientIP), "]")[0]), '
-    'iff(countof(ClientIP, ":") == 1, tostring(split(ClientIP, ":")[0]), ClientIP))'
-)
-SENTINEL_TABLE_COLUMNS: Final = MappingProxyType({
-    "OfficeActivity": MappingProxyType({
-        "UserId": "UserId", "ClientIP": _OFFICE_IP, "AppId": "AppId", "ClientAppId": "ClientAppId",
-        "MailboxOwnerUPN": "MailboxOwnerUPN",
-    }),
-    "SigninLogs": MappingProxyType({
-        "properties.userPrincipalName": "UserPrincipalName", "properties.ipAddress": "IPAddress",
-        "properties.appDisplayName": "AppDisplayName",
-    }),
-    "AADNonInteractiveUserSignInLogs": MappingProxyType({
-        "properties.userPrincipalName": "UserPrincipalName", "properties.ipAddress": "IPAddress",
-        "properties.appDisplayName": "AppDisplayName",
-    }),
-    "AuditLogs": MappingProxyType({
-        "properties.initiatedBy.user.userPrincipalName":
-            "tostring(InitiatedBy.user.userPrincipalName)",
-        "properties.initiatedBy.user.ipAddress": "tostring(InitiatedBy.user.ipAddress)",
-        "properties.initiatedBy.app.displayName": "tostring(InitiatedBy.app.displayName)",
-    }),
-})
-
 # ------------------------------------------------------------------------------- Defender XDR
 DEFENDER_PERIODS: Final = ("0", "1H", "3H", "12H", "24H")
 #: impactedUserAsset identifiers we may emit (a subset of the Graph enum, the documented ones).

@@ -203,6 +203,30 @@ def kql_ip_steps(alias: str, source: str) -> tuple[Step, ...]:
     )
 
 
+def kql_expression(ref: FieldRef) -> str | None:
+    """One KQL expression computing a field without its prelude, or None when it needs more.
+
+    A plain column is itself; a computed or normalised-IP field is its chain of
+    ``extend <alias> = ...`` steps folded into one expression (each step's alias replaced by the
+    previous step's expression). Name/value and array fields need ``mv-apply``: None.
+    """
+    if ref.kind not in ("column", "computed", "ip"):
+        return None
+    if not ref.steps:
+        return ref.name
+    expr: str | None = None
+    prefix = f"extend {ref.name} = "
+    for step in ref.steps:
+        if not step.text.startswith(prefix):
+            return None
+        body = step.text[len(prefix):]
+        if expr is not None:
+            previous = f"({expr})".replace("\\", "\\\\")  # literal in a re.sub replacement
+            body = re.sub(rf"\b{re.escape(ref.name)}\b", previous, body)
+        expr = body
+    return expr
+
+
 def spl_ip_steps(alias: str, source: str) -> tuple[Step, ...]:
     a = alias
     src = f"'{source}'" if not re.fullmatch(r"[A-Za-z_][\w]*", source) else source
