@@ -37,21 +37,9 @@ RULE_KEYS: tuple[str, ...] = (
     "falsepositives",
     "level",
 )
-CORRELATION_KEYS: tuple[str, ...] = (
-    "title",
-    "id",
-    "name",
-    "status",
-    "description",
-    "references",
-    "author",
-    "date",
-    "modified",
-    "tags",
-    "correlation",
-    "falsepositives",
-    "level",
-)
+# A correlation rule has the same order with `correlation` where `logsource, detection` stand.
+_BODY = RULE_KEYS.index("logsource")
+CORRELATION_KEYS: tuple[str, ...] = (*RULE_KEYS[:_BODY], "correlation", *RULE_KEYS[_BODY + 2 :])
 OPTIONAL_KEYS = frozenset({"name", "modified"})
 DESCRIPTION_PREFIXES: tuple[str, ...] = ("Observed in Storm-0558:", "Generic mailbox-compromise coverage:")
 
