@@ -120,6 +120,9 @@ class StormKustoBackend(FieldRefBackend, KustoBackend):
         field = self.escape_and_quote_field(cond.field)
         if ref is not None and ref.kind == "array":
             return self._array_str(field, value)
+        if not value.s and ref is not None and ref.presence is not None:
+            # '' is "present and empty": a missing name/value element reads as "" after tostring()
+            return f'({ref.presence} and {field} == "")'
         if len(value.s) == 1 and value.s[0] is SpecialChars.WILDCARD_MULTI:
             # '*' alone: any value; Kusto has no null strings, so "any" means "not empty"
             return f"isnotempty({field})"
@@ -177,6 +180,7 @@ class StormKustoBackend(FieldRefBackend, KustoBackend):
             and plain
             and (ref is None or ref.type in ("string",))
             and (ref is None or ref.kind != "array")
+            and (ref is None or ref.presence is None or all(a.value.s for a in args))  # type: ignore[union-attr]
         ):
             return super().convert_condition_as_in_expression(cond, state)
         token = f" {self.or_token if isinstance(cond, ConditionOR) else self.and_token} "

@@ -54,6 +54,10 @@ class FieldRef:
     as_string: bool = False  # numeric rule values are compared as text
     source: str = ""  # human description of where the value comes from (docs)
     list_name: str | None = None  # KQL arrays: the dynamic list alias (for exists / null)
+    # KQL: a predicate true when the value is present at all. `tostring()` of a missing bag key
+    # is "" (https://learn.microsoft.com/en-us/kusto/query/tostring-function), so `name == ""`
+    # alone cannot tell a missing value from an empty one; Sigma's `''` matches only the latter.
+    presence: str | None = None
 
 
 @dataclass(frozen=True)
@@ -427,6 +431,7 @@ def _resolve_name_value(
             type="string",
             steps=(apply, ext),
             source=f"{root.value} of the {src} element whose {root.name} is '{element}'",
+            presence=f"bag_has_key({bag}, {kql_string(element)})",
             **common,
         )
     arr = str(nv["array"])
