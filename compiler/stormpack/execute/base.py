@@ -32,6 +32,9 @@ class Dataset:
     ``macros``: Splunk macro name as macros.conf spells the stanza (``name`` or ``name(2)``) ->
     definition (arguments ``$x$`` substituted by the executor).
     ``functions``: KQL stored functions name -> body, when a query calls one.
+    ``schemas``: KQL - table name -> {column: Kusto type}; rows are read as the table types them
+    (a string column is never null, a missing one is ""); a row column the schema lacks is an
+    error. A table without a schema is read as given.
     """
 
     tables: Mapping[str, Sequence[Row]]
@@ -40,6 +43,7 @@ class Dataset:
     lookups: Mapping[str, Sequence[Row]] = field(default_factory=dict)
     macros: Mapping[str, str] = field(default_factory=dict)
     functions: Mapping[str, str] = field(default_factory=dict)
+    schemas: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
 
 
 class Executor(Protocol):
