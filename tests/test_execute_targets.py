@@ -17,8 +17,8 @@ import pytest
 from click.testing import CliRunner
 
 from stormpack.cli import cli
-from stormpack.execute import registry
 from stormpack.compiler import compile_rules
+from stormpack.execute import registry
 from stormpack.execute.base import Dataset
 from stormpack.execute.harness import TargetVerdict, replay_target
 from stormpack.execute.kql import KqlExecutor
@@ -39,7 +39,9 @@ def verdicts(request: pytest.FixtureRequest) -> tuple[str, list[TargetVerdict]]:
     return target, replay_target([RULES], FIXTURES, load_values(FIXTURES / "values"), target)
 
 
-def test_every_case_executes_as_expected_and_as_the_matcher(verdicts: tuple[str, list[TargetVerdict]]) -> None:
+def test_every_case_executes_as_expected_and_as_the_matcher(
+    verdicts: tuple[str, list[TargetVerdict]],
+) -> None:
     target, vs = verdicts
     failed = [f"{v.stem}: {f}" for v in vs for f in v.failures]
     assert not failed, f"{target}:\n" + "\n".join(failed)
@@ -117,7 +119,8 @@ def test_transport_rule_with_only_some_parameters_fires(target: str) -> None:
     stem = "m365_audit_transport_rule_copies_or_redirects_mail"
     q = _query(stem, target)
     base = _base(stem, "positive_bcc_and_redirect.yml")
-    assert _fires(target, q, _with_params(base, {"Name": "r", "BlindCopyTo": "x@evil.example"}))  # others missing
+    # the other three parameters missing
+    assert _fires(target, q, _with_params(base, {"Name": "r", "BlindCopyTo": "x@evil.example"}))
     assert not _fires(target, q, _with_params(base, {"Name": "r", "BlindCopyTo": "x@evil.example",
                                                      "CopyTo": ""}))  # one present and empty
     assert _fires(target, q, _with_params(base, {

@@ -11,6 +11,8 @@
 //           otherwise  {"k": SyntaxKind, "<ChildName>": Node, ...}
 //                      + "v": the unescaped value of a string literal (LiteralValueInfo.ValueText)
 //                      + "n": the simple name of a NameReference / NameDeclaration
+// With --serve: one request per stdin line, one answer per stdout line, until stdin closes
+// (the Python executor keeps one process for a whole test run).
 // A malformed request prints "kqlsyntax: <what is wrong>" on stderr and exits with 2.
 "use strict";
 
@@ -63,10 +65,10 @@ function dump(n) {
   return o;
 }
 
-function main() {
+function answer(raw, version) {
   let req;
   try {
-    req = JSON.parse(fs.readFileSync(0, "utf8"));
+    req = JSON.parse(raw);
   } catch (e) {
     fail(`request is not valid JSON: ${e.message}`);
   }
@@ -74,8 +76,6 @@ function main() {
       !req.queries.every((q) => typeof q === "string")) {
     fail("request must be {\"queries\": [string, ...]}");
   }
-  const version = loadKusto();
-  SK = Kusto.Language.Syntax.SyntaxKind;
   const results = req.queries.map((q) => {
     const code = Kusto.Language.KustoCode.Parse(q);
     const diags = code.GetDiagnostics();
@@ -86,8 +86,20 @@ function main() {
     }
     return { errors, tree: dump(code.Syntax) };
   });
-  process.stdout.write(JSON.stringify({ parser: `@kusto/language-service-next@${version}`, results }));
-  process.stdout.write("\n");
+  return JSON.stringify({ parser: `@kusto/language-service-next@${version}`, results }) + "\n";
+}
+
+function main() {
+  const version = loadKusto();
+  SK = Kusto.Language.Syntax.SyntaxKind;
+  if (process.argv.includes("--serve")) {
+    const rl = require("readline").createInterface({ input: process.stdin, terminal: false });
+    rl.on("line", (line) => {
+      if (line.trim()) process.stdout.write(answer(line, version));
+    });
+    return;
+  }
+  process.stdout.write(answer(fs.readFileSync(0, "utf8"), version));
 }
 
 main();

@@ -75,7 +75,11 @@ def _json_value(n: Node) -> Any:
     if k == "JsonObjectExpression":
         out = {}
         for pair in items(n["Pairs"]):
-            out[str(literal(pair["Name"]))] = _json_value(pair["Value"])
+            name = pair["Name"]
+            key = literal(name) if "t" not in name else str(name["t"])
+            if "t" in name and key[:1] in ("'", '"'):
+                key = key[1:-1]  # a quoted property name (no escapes in the names stormpack emits)
+            out[str(key)] = _json_value(pair["Value"])
         return out
     if k == "NullLiteralExpression" or n.get("Token", {}).get("t") == "null":
         return None
@@ -271,6 +275,7 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
     "todatetime": V.to_datetime,
     "parse_json": V.parse_json,
     "todynamic": V.parse_json,
+    "parsejson": V.parse_json,
     "tolower": lambda s: V.tostring(s).lower(),  # https://learn.microsoft.com/en-us/kusto/query/tolower-function
     "toupper": lambda s: V.tostring(s).upper(),  # https://learn.microsoft.com/en-us/kusto/query/toupper-function
     "strlen": lambda s: len(V.tostring(s)),

@@ -90,6 +90,8 @@ def parse_json(v: Any) -> Any:
     https://learn.microsoft.com/en-us/kusto/query/parse-json-function"""
     if not isinstance(v, str):
         return v
+    if v.strip() == "":
+        return None  # isnull(parse_json("")) is true (isnull() page)
     try:
         return json.loads(v)
     except ValueError:
