@@ -55,10 +55,16 @@ def _head_word(segment: str) -> tuple[str, str]:
     return m.group(1).lower(), m.group(2)
 
 
+def _context(run: Run) -> SearchContext:
+    """Subsearches run first, over the same dataset and time range, their results substituted
+    into the outer search. https://docs.splunk.com/Documentation/Splunk/latest/Search/Aboutsubsearches"""
+    return SearchContext(run.data.now, subsearch=lambda text: execute(text, run))
+
+
 def execute(text: str, run: Run) -> list[Row]:
     """Run a whole search (macros already expanded)."""
     segments = split_pipeline(text)
-    ctx = SearchContext(run.data.now)
+    ctx = _context(run)
     if segments[0] == "":
         if len(segments) < 2:
             raise UnsupportedConstruct("empty search")
@@ -152,7 +158,7 @@ def _inputlookup(args: str, run: Run) -> list[Row]:
 # ------------------------------------------------------------------------------ streaming
 def _search(args: str, rows: list[Row], run: Run) -> list[Row]:
     """https://docs.splunk.com/Documentation/Splunk/latest/SearchReference/Search"""
-    pred = compile_search(args, SearchContext(run.data.now))
+    pred = compile_search(args, _context(run))
     return [r for r in rows if pred(r)]
 
 
@@ -370,7 +376,7 @@ def _parse_aggs(text_: str) -> list[Agg]:
         if s[i].isspace() or s[i] == ",":
             i += 1
             continue
-        m = re.match(r"[A-Za-z_]+", s[i:])
+        m = re.match(r"[A-Za-z_][A-Za-z0-9_]*", s[i:])
         if m is None:
             raise UnsupportedConstruct(f"stats: cannot read {s[i:i + 30]!r}")
         func = m.group(0).lower()

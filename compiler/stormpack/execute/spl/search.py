@@ -37,6 +37,31 @@ Pred = Callable[[Row], bool]
 @dataclass
 class SearchContext:
     now: datetime
+    subsearch: Callable[[str], list[Row]] | None = None  # runs a [ ... ] subsearch
+
+
+def format_results(rows: list[Row]) -> str:
+    """A subsearch's results as the search expression Splunk substitutes (the implicit
+    ``format``): each row ``( f1="v1" AND f2="v2" )`` (a multivalue field's values ORed), the
+    rows ORed; no results give ``NOT ( )``, which matches no event.
+    https://docs.splunk.com/Documentation/Splunk/latest/SearchReference/Format
+    https://docs.splunk.com/Documentation/Splunk/latest/Search/Aboutsubsearches"""
+    parts: list[str] = []
+    for r in rows:
+        terms: list[str] = []
+        for k, v in r.items():
+            if k.startswith("_"):
+                continue
+            vals = ['"' + str(x).replace("\\", "\\\\").replace('"', '\\"') + '"' for x in values_of(v)]
+            if not vals:
+                continue
+            ors = " OR ".join(f"{k}={x}" for x in vals)
+            terms.append(f"( {ors} )" if len(vals) > 1 else ors)
+        if terms:
+            parts.append("( " + " AND ".join(terms) + " )")
+    if not parts:
+        return "NOT ( )"
+    return "( " + " OR ".join(parts) + " )"
 
 
 def _literal(tok: Token) -> str:
@@ -123,12 +148,19 @@ class _Parser:
     def primary(self) -> Pred:
         tok = self.take()
         if tok.kind == "LP":
+            if self.peek() is not None and self.peek().kind == "RP":  # type: ignore[union-attr]
+                self.i += 1  # "( )" is the empty expression: it matches every event
+                return lambda ev: True
             inner = self.conj(stop_rp=True)
             if self.take().kind != "RP":
                 raise UnsupportedConstruct(f"search: unbalanced parentheses in {self.source!r}")
             return inner
         if tok.kind == "STR":
             return _raw_pred(unquote(tok.text))
+        if tok.kind == "SUB":
+            if self.ctx.subsearch is None:
+                raise UnsupportedConstruct("subsearch [ ... ] without a dataset to run it on")
+            return compile_search(format_results(self.ctx.subsearch(tok.text.strip())), self.ctx)
         if tok.kind != "WORD":
             raise UnsupportedConstruct(f"search: unexpected {tok.text!r} in {self.source!r}")
         if tok.text in ("XOR",):

@@ -93,6 +93,25 @@ def split_pipeline(text: str) -> list[str]:
     return [p.strip() for p in split_top(text, "|")]
 
 
+def _scan_bracket(text: str, i: int) -> int:
+    """Index just past the ``[ ... ]`` subsearch starting at ``text[i]``."""
+    depth = 0
+    j = i
+    while j < len(text):
+        c = text[j]
+        if c in "\"'":
+            j = _scan_quoted(text, j, c)
+            continue
+        if c == "[":
+            depth += 1
+        elif c == "]":
+            depth -= 1
+            if depth == 0:
+                return j + 1
+        j += 1
+    raise UnsupportedConstruct(f"unbalanced [ in SPL: {text[i:i + 40]!r}")
+
+
 _SEARCH_OPS = ("!=", "<=", ">=", "=", "<", ">")
 
 
@@ -119,8 +138,12 @@ def search_tokens(text: str) -> list[Token]:
         elif c == ",":
             out.append(Token("COMMA", c))
             i += 1
-        elif c == "[" or c == "]":
-            raise UnsupportedConstruct("subsearch [ ... ] inside a search expression")
+        elif c == "[":
+            j = _scan_bracket(text, i)
+            out.append(Token("SUB", text[i + 1: j - 1]))
+            i = j
+        elif c == "]":
+            raise UnsupportedConstruct(f"search: ']' without '[' in {text!r}")
         else:
             op = next((o for o in _SEARCH_OPS if text.startswith(o, i)), None)
             if op is not None:
@@ -128,7 +151,7 @@ def search_tokens(text: str) -> list[Token]:
                 i += len(op)
                 continue
             j = i
-            while j < n and not text[j].isspace() and text[j] not in '()",=<>' \
+            while j < n and not text[j].isspace() and text[j] not in '()",=<>[]' \
                     and not text.startswith("!=", j):
                 j += 1
             out.append(Token("WORD", text[i:j]))

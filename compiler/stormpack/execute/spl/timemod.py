@@ -71,6 +71,9 @@ def resolve(spec: str, now: datetime) -> float:
             raise UnsupportedConstruct(f"time modifier {spec!r}")
         t = _shift(t, 1 if step.group(1) == "+" else -1, int(step.group(2) or 1), _UNITS[step.group(3)])
         pos = step.end()
+    if re.fullmatch(r"w[0-6]", snap):  # @w0 = Sunday ... @w6 = Saturday
+        day = t.replace(hour=0, minute=0, second=0, microsecond=0)
+        return (day - timedelta(days=(day.weekday() + 1 - int(snap[1])) % 7)).timestamp()
     if snap:
         if snap not in _UNITS:
             raise UnsupportedConstruct(f"time modifier snap {spec!r}")
