@@ -48,7 +48,11 @@ class StormSplunkBackend(FieldRefBackend, SplunkBackend):
     def convert_correlation_temporal_ordered_rule(
         self, rule: SigmaCorrelationRule, output_format: str | None = None, method: str = "stats"
     ) -> list[str]:
-        """Two rules in order: the first rule's earliest event before the second's latest, per window."""
+        """Two rules in order: the first rule's earliest event before the second's latest, per window.
+
+        ``bin _time`` overwrites ``_time`` with its bucket, so the event times are kept in
+        ``stormpack_time`` first: min/max of the binned ``_time`` are equal within a bucket and
+        ``first_time < last_time`` could never hold (found by the SPL executor, issue #9)."""
         refs = rule.rules or []
         if len(refs) != 2:
             raise Unexpressible(
@@ -60,9 +64,9 @@ class StormSplunkBackend(FieldRefBackend, SplunkBackend):
         span = self.convert_timespan(rule.timespan, method)
         groupby = self.convert_correlation_aggregation_groupby_from_template(rule.group_by, "stats")
         return [
-            f"{search}\n\n| bin _time span={span}\n"
-            f'| stats min(eval(if(event_type="{first}", _time, null()))) as first_time '
-            f'max(eval(if(event_type="{second}", _time, null()))) as last_time by _time{groupby}\n\n'
+            f"{search}\n\n| eval stormpack_time=_time\n| bin _time span={span}\n"
+            f'| stats min(eval(if(event_type="{first}", stormpack_time, null()))) as first_time '
+            f'max(eval(if(event_type="{second}", stormpack_time, null()))) as last_time by _time{groupby}\n\n'
             "| where isnotnull(first_time) AND isnotnull(last_time) AND first_time < last_time"
         ]
 

@@ -165,37 +165,15 @@ def derive_kql(target: TargetSpec, logsource: str, record: Mapping[str, Any]) ->
 
 
 # ------------------------------------------------------------------------------ Splunk
-def _spath_leaf(value: Any) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        return value
-    return json.dumps(value)
-
-
-def _spath(value: Any, key: str, out: dict[str, list[str]]) -> None:
-    if isinstance(value, dict):
-        for k, v in value.items():
-            _spath(v, f"{key}.{k}" if key else str(k), out)
-    elif isinstance(value, list):
-        for v in value:
-            _spath(v, key + "{}", out)
-    else:
-        text = _spath_leaf(value)
-        if text is not None:
-            out.setdefault(key, []).append(text)
-
-
 def splunk_event(record: Mapping[str, Any]) -> dict[str, Any]:
     """The fields Splunk's JSON extraction (``spath`` / ``KV_MODE=json``) gives a JSON event:
     nested keys joined with ``.``, array steps written ``{}``, every leaf as text (numbers in
     their JSON spelling, ``true``/``false``), several leaves under one name as a multivalue
-    field (a list, in document order); JSON null gives no value."""
-    flat: dict[str, list[str]] = {}
-    _spath(dict(record), "", flat)
-    return {k: (v[0] if len(v) == 1 else v) for k, v in flat.items()}
+    field (a list, in document order); JSON null gives no value. One implementation with the
+    SPL executor's events (:func:`stormpack.execute.spl.events.json_fields`)."""
+    from ..execute.spl.events import json_fields
+
+    return json_fields(record)
 
 
 def derive(target: str, logsource: str, record: Mapping[str, Any]) -> Derived:
