@@ -1,6 +1,7 @@
 """`stormpack test --target`: every fixture case executed on the compiled KQL of Sentinel and
-Defender XDR agrees with the fixture's expectation and the matcher (issue #9), plus regressions
-for the missing-vs-empty name/value parameter bug, executed on the KQL executor.
+Defender XDR and on the compiled SPL of Splunk agrees with the fixture's expectation and the
+matcher (issue #9), plus regressions for the missing-vs-empty name/value parameter bug, executed
+on the KQL executor.
 
 Known product differences live in stormpack/execute/execute_differences.yml (each names the
 behaviour); a listed difference that no longer occurs fails.
@@ -31,9 +32,10 @@ ROOT = Path(__file__).resolve().parents[1]
 RULES = ROOT / "rules"
 FIXTURES = ROOT / "fixtures"
 KQL_TARGETS = ("sentinel", "defender")
+EXECUTED_TARGETS = (*KQL_TARGETS, "splunk")
 
 
-@pytest.fixture(scope="module", params=KQL_TARGETS)
+@pytest.fixture(scope="module", params=EXECUTED_TARGETS)
 def verdicts(request: pytest.FixtureRequest) -> tuple[str, list[TargetVerdict]]:
     target = str(request.param)
     return target, replay_target([RULES], FIXTURES, load_values(FIXTURES / "values"), target)
@@ -46,7 +48,7 @@ def test_every_case_executes_as_expected_and_as_the_matcher(
     failed = [f"{v.stem}: {f}" for v in vs for f in v.failures]
     assert not failed, f"{target}:\n" + "\n".join(failed)
     executed = [v for v in vs if v.note is None]
-    # most of the pack runs on each KQL target (a rule that stops compiling shows here)
+    # most of the pack runs on each target (a rule that stops compiling shows here)
     assert len(executed) >= 35, [v.summary() for v in vs if v.note is not None]
     assert sum(len(v.cases) for v in executed) >= 100
 
@@ -63,6 +65,13 @@ def test_cli_target_prints_pass_lines() -> None:
     res = CliRunner().invoke(cli, ["test", "--target", "sentinel", "--fixtures", str(FIXTURES), str(rule)])
     assert res.exit_code == 0, res.output
     assert "PASS m365_audit_transport_rule_copies_or_redirects_mail (2 cases)" in res.output
+
+
+def test_cli_target_splunk_prints_pass_lines() -> None:
+    rule = RULES / "m365" / "audit" / "m365_audit_mailbox_delegation_granted_to_another_user.yml"
+    res = CliRunner().invoke(cli, ["test", "--target", "splunk", "--fixtures", str(FIXTURES), str(rule)])
+    assert res.exit_code == 0, res.output
+    assert "PASS m365_audit_mailbox_delegation_granted_to_another_user (2 cases)" in res.output
 
 
 def test_a_target_whose_executor_module_is_missing_fails_naming_it(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -41,6 +41,7 @@ from ..taxonomy import load_taxonomy
 from ..yamlio import load_yaml_text
 from .base import Dataset, Executor, Row
 from .registry import EXECUTORS, executor_for
+from .spl.events import splunk_event
 
 DIFFERENCES_FILE = "execute_differences.yml"
 
@@ -128,13 +129,19 @@ class TargetReplayer:
             self.skipped.setdefault(Path(lr.path), why)
         for lr in res.not_generated:
             self.skipped.setdefault(Path(lr.path), "used only by a correlation (generate: false)")
+        self.shape = EXECUTORS[target].shape if target in EXECUTORS else "kql"
         self.watchlists: dict[str, list[Row]] = {
             tl.watchlist: [{"SearchKey": v, lists.WATCHLIST_COLUMN: v} for v in tl.values]
             for tl in tenant if tl.is_list and target == "sentinel"
         }
+        # Splunk: the lookups build/ writes (lookups/<name>.csv, one ``value`` column)
+        self.lookups: dict[str, list[Row]] = {
+            tl.lookup: [{lists.LOOKUP_COLUMN: v} for v in tl.values]
+            for tl in tenant if tl.is_list and target == "splunk"
+        }
         self.tables: dict[str, dict[str, str]] = {}
         for lt in self.spec.logsources.values():
-            if lt.table and not lt.unsupported:
+            if lt.table and not lt.unsupported and self.shape == "kql":
                 self.tables[lt.table] = dict(self.spec.columns(lt))
         self.differences = [d for d in load_differences() if d.target == target]
         prepare = getattr(self.executor, "prepare", None)
@@ -150,6 +157,11 @@ class TargetReplayer:
             lt = self.spec.logsource(ls.key)
         except StormpackError:
             return None
+        if self.shape == "spl":
+            if lt.unsupported or not lt.sourcetype:
+                return None
+            event = splunk_event(ls.key, record)
+            return str(event["sourcetype"]), event
         if lt.table is None or lt.unsupported:
             return None
         return lt.table, derive(self.target, ls.key, record).row
@@ -158,6 +170,8 @@ class TargetReplayer:
         tables: dict[str, list[Row]] = {t: [] for t in self.tables}
         for table, row in rows:
             tables.setdefault(table, []).append(row)
+        if self.shape == "spl":
+            return Dataset(tables=tables, now=now, lookups=self.lookups)
         return Dataset(tables=tables, now=now, watchlists=self.watchlists, schemas=self.tables)
 
     # ------------------------------------------------------------------ judging

@@ -547,6 +547,10 @@ class SplExecutor:
 
     target = "splunk"
 
+    def __init__(self, target: str = "splunk") -> None:
+        if target != "splunk":
+            raise ValueError(f"the SPL executor runs target 'splunk', not '{target}'")
+
     def run(self, query: str, data: Dataset, *, earliest: str | None = None,
             latest: str | None = None) -> list[Row]:
         """The results of ``query``; ``earliest``/``latest`` are the dispatch time range
