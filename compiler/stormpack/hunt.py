@@ -149,6 +149,7 @@ class HuntStats:
     warnings: list[str] = field(default_factory=list)
     warning_count: int = 0
     unrecognised_by_source: dict[str, int] = field(default_factory=dict)
+    unrecognised_why: dict[str, str] = field(default_factory=dict)  # file -> what its first one lacks
     converted: dict[str, int] = field(default_factory=dict)  # export shape -> rows converted back
     late: int = 0  # records evaluated, but left out of a correlation (beyond --max-disorder)
     late_samples: list[str] = field(default_factory=list)
@@ -237,6 +238,7 @@ def run_hunt(
     on_warning: Callable[[str], None] | None = None,
     progress: Progress | None = None,
     convert: Callable[[dict[str, Any]], tuple[dict[str, Any], Any]] | None = None,
+    explain: Callable[[dict[str, Any]], str] | None = None,
 ) -> HuntStats:
     """Read every file under ``paths``, evaluate each record, send hits to ``sink``.
 
@@ -247,7 +249,11 @@ def run_hunt(
     SIEM table back into its source shape before classification: it returns ``(record, shape)``,
     shape None for a record it leaves alone; converted records are counted by ``shape.name``
     and the sinks receive the converted record; when the shape has ``admits(rule)``, hits of
-    rules it does not admit (fields the exported table lacks) are dropped.
+    rules it does not admit (fields the exported table lacks) are dropped. A ``convert`` with a
+    ``start_file(path)`` method is told of each file before its records.
+
+    ``explain`` turns the first unrecognised record of a file into one line (which log source it
+    resembles, which columns it lacks), kept in ``stats.unrecognised_why``.
     """
     files = resolve_event_paths(paths)
     stats = HuntStats(files=len(files))
@@ -255,6 +261,7 @@ def run_hunt(
     single = sink.single
     # an engine with bounded correlation state hands over the hits it has decided as it goes
     drain: Callable[[], Sequence[Any]] | None = getattr(engine, "drain", None)
+    start_file: Callable[[str | Path], None] | None = getattr(convert, "start_file", None)
 
     def correlations(found: Sequence[Any]) -> None:
         for chit in found:
@@ -276,6 +283,8 @@ def run_hunt(
             if on_unusable is not None:
                 on_unusable(exc)
             continue
+        if start_file is not None:
+            start_file(path)
         with f:
             read = evaluated = unrecognised = matched = nhits = 0
             tick = progress is not None and progress.enabled
@@ -301,6 +310,8 @@ def run_hunt(
                             item = Record(item.source, item.index, item.line, data)
                     spec = classify(data)
                     if spec is None:
+                        if not unrecognised and explain is not None:
+                            stats.unrecognised_why[f.source] = explain(data)
                         unrecognised += 1
                         continue
                     evaluated += 1

@@ -74,11 +74,13 @@ def format_summary(stats: HuntStats) -> str:
         f"{stats.correlation_hits:,} correlation hits",
     ]
     if stats.converted:
-        lines.append("  converted from SIEM export rows back to the source shape (then evaluated):")
+        lines.append("  converted to the source shape the rules read (then evaluated):")
         lines.extend(f"    {shape}: {n:,}" for shape, n in sorted(stats.converted.items()))
     if stats.unrecognised:
         lines.append("  unrecognised (no rule log source fits these records; not evaluated):")
-        lines.extend(f"    {src}: {n:,}" for src, n in stats.unrecognised_by_source.items())
+        for src, n in stats.unrecognised_by_source.items():
+            why = stats.unrecognised_why.get(src)
+            lines.append(f"    {src}: {n:,}" + (f" - {why}" if why else ""))
     if stats.rejected:
         lines.append("  rejected (not evaluated):")
         lines.extend(f"    {r}" for r in stats.rejections[:MAX_SUMMARY_LINES])
@@ -143,7 +145,7 @@ def hunt_cmd(rules: tuple[str, ...], events: tuple[str, ...], values: str | None
     engine.set_max_disorder(disorder)
 
     from ..matcher import EventRef
-    from ..shapes.inverse import normalise
+    from ..readers.exports import SourceShapes, explain_unrecognised
 
     progress = Progress(err, enabled=err.isatty())
 
@@ -169,7 +171,7 @@ def hunt_cmd(rules: tuple[str, ...], events: tuple[str, ...], values: str | None
             stats = run_hunt(
                 engine, events, sink, EventRef,
                 on_reject=on_reject, on_unusable=on_unusable, on_warning=on_warning, progress=progress,
-                convert=normalise,
+                convert=SourceShapes(), explain=explain_unrecognised,
             )
             out.flush()
     except BrokenPipeError:
