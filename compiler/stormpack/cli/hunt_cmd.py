@@ -42,14 +42,19 @@ def parse_disorder(text: str) -> float | None | Literal["auto"]:
 
 
 def _load_engine(rules: tuple[str, ...], values: str | None) -> Engine:
+    """The rules given, else the bundled pack; values given, else ./values/, else the bundled
+    values (with the bundled pack) or none."""
+    from ..bundled import bundled_rules, bundled_values
     from ..matcher import Engine
     from ..ruleset import load_ruleset, load_values
 
-    ruleset = load_ruleset(list(rules))
-    if values is None:
-        vals = load_values(DEFAULT_VALUES) if DEFAULT_VALUES.is_dir() else {}
-    else:
+    ruleset = load_ruleset(list(rules) if rules else [bundled_rules()])
+    if values is not None:
         vals = load_values(values)
+    elif DEFAULT_VALUES.is_dir():
+        vals = load_values(DEFAULT_VALUES)
+    else:
+        vals = load_values(bundled_values()) if not rules else {}
     return Engine.build(ruleset, vals)
 
 
@@ -104,12 +109,13 @@ def format_summary(stats: HuntStats) -> str:
 
 
 @click.command("hunt")
-@click.option("--rules", "rules", multiple=True, required=True, metavar="PATH",
-              help="Rule file or directory (repeatable).")
+@click.option("--rules", "rules", multiple=True, metavar="PATH",
+              help="Rule file or directory (repeatable) [default: the pack bundled with stormpack].")
 @click.option("--events", "events", multiple=True, required=True, metavar="PATH",
               help="Log file or directory of log files (repeatable). Format detected from content.")
 @click.option("--values", "values", default=None, metavar="DIR",
-              help="Placeholder values file or directory [default: values/ if present].")
+              help="Placeholder values file or directory [default: values/ if present, else the "
+                   "bundled values when the bundled pack is used].")
 @click.option("--format", "fmt", type=click.Choice(["table", "jsonl"]), default="table",
               show_default=True, help="table for people, jsonl for scripts.")
 @click.option("--max-disorder", "max_disorder", default="auto", show_default=True, metavar="DURATION",
