@@ -58,6 +58,32 @@ def _load_engine(rules: tuple[str, ...], values: str | None) -> Engine:
     return Engine.build(ruleset, vals)
 
 
+def _auto_order(engine: Engine, events: tuple[str, ...]) -> tuple[float | None, bool]:
+    """``--max-disorder auto``: (allowed disorder, sort by time first).
+
+    Regular files can be read twice: they are scanned for time order first; in order (either
+    direction, within AUTO_DISORDER) they are hunted as they are with bounded state, otherwise in
+    time order (sorted on disk), so correlations are exact whatever the export's order. A pipe
+    or device keeps the stream rule: AUTO_DISORDER for one input, none for several."""
+    from ..hunt_order import scan_order, seekable
+    from ..readers.exports import SourceShapes
+
+    try:
+        paths = resolve_event_paths(events)
+    except EventReadError:
+        return None, False  # run_hunt reports the unusable path as before
+    if not seekable(paths):
+        return (AUTO_SECONDS if len(paths) == 1 else None), False
+    if not engine.correlations:
+        return AUTO_SECONDS, False  # order matters to correlation rules only
+    scan = scan_order(paths, engine.classify, SourceShapes(), AUTO_SECONDS)
+    if scan.ordered:
+        return AUTO_SECONDS, False
+    sys.stderr.write(f"note: the input is not in time order ({scan.out_of_order:,}+ records more than "
+                     f"{AUTO_DISORDER} out of place): hunting it in time order (sorted on disk)\n")
+    return AUTO_SECONDS, True
+
+
 def _error_object(exc: StormpackError) -> bytes:
     loc = exc.location
     return orjson.dumps(
@@ -143,15 +169,13 @@ def hunt_cmd(rules: tuple[str, ...], events: tuple[str, ...], values: str | None
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)
 
-    if disorder == "auto":
-        try:
-            disorder = AUTO_SECONDS if len(resolve_event_paths(events)) == 1 else None
-        except EventReadError:
-            disorder = None  # run_hunt reports the unusable path as before
-    engine.set_max_disorder(disorder)
-
     from ..matcher import EventRef
     from ..readers.exports import SourceShapes, explain_unrecognised
+
+    time_sort = False
+    if disorder == "auto":
+        disorder, time_sort = _auto_order(engine, events)
+    engine.set_max_disorder(disorder)
 
     progress = Progress(err, enabled=err.isatty())
 
@@ -177,7 +201,7 @@ def hunt_cmd(rules: tuple[str, ...], events: tuple[str, ...], values: str | None
             stats = run_hunt(
                 engine, events, sink, EventRef,
                 on_reject=on_reject, on_unusable=on_unusable, on_warning=on_warning, progress=progress,
-                convert=SourceShapes(), explain=explain_unrecognised,
+                convert=SourceShapes(), explain=explain_unrecognised, time_sort=time_sort,
             )
             out.flush()
     except BrokenPipeError:
