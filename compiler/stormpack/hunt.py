@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import IO, Any, Protocol
 
@@ -28,6 +28,7 @@ import orjson
 
 from .errors import EventReadError, Location, StormpackError
 from .readers import EventFile, ReaderLimits, Record, Rejected, resolve_event_paths
+from .triage import parse_utc, utc_text
 
 # ------------------------------------------------------------------------------ engine protocol
 
@@ -110,7 +111,7 @@ def single_hit_object(hit: HitLike, record: Record) -> dict[str, Any]:
         "level": level,
         "source": record.source,
         "event_index": record.index,
-        "timestamp": hit.timestamp,
+        "timestamp": utc_text(hit.timestamp),
         "event": record.data,
     }
 
@@ -124,8 +125,8 @@ def correlation_hit_object(hit: CorrelationHitLike) -> dict[str, Any]:
         "group": dict(hit.group),
         "event_indices": [r.index for r in hit.refs],
         "events": [{"source": r.source, "event_index": r.index} for r in hit.refs],
-        "first_seen": hit.first_seen,
-        "last_seen": hit.last_seen,
+        "first_seen": utc_text(hit.first_seen),
+        "last_seen": utc_text(hit.last_seen),
     }
 
 
@@ -581,15 +582,16 @@ class TableSink:
         details.append(f"[{record.source}:{record.line}]")
         ts = hit.timestamp
         self._rows.append((utc_sort_key(ts), (
-            "" if ts is None else str(ts), hit.rule.title, level_of(hit.rule) or "", user, ip,
-            " ".join(details),
+            utc_text(ts) or ("" if ts is None else str(ts)), hit.rule.title, level_of(hit.rule) or "",
+            user, ip, " ".join(details),
         )))
 
     def correlation(self, hit: CorrelationHitLike) -> None:
         group = " ".join(f"{k}={_cell(v)}" for k, v in hit.group.items())
         self._rows.append((utc_sort_key(hit.first_seen), (
-            str(hit.first_seen), hit.rule.title, level_of(hit.rule) or "", group, "",
-            f"correlation: {len(hit.refs)} events until {hit.last_seen}",
+            utc_text(hit.first_seen) or str(hit.first_seen), hit.rule.title, level_of(hit.rule) or "",
+            group, "",
+            f"correlation: {len(hit.refs)} events until {utc_text(hit.last_seen) or hit.last_seen}",
         )))
 
     def close(self) -> None:
@@ -617,10 +619,8 @@ def _printable(text: str) -> str:
 def utc_sort_key(value: Any) -> tuple[int, str]:
     """Sort key putting hits in time order; records without a parseable time go last."""
     if isinstance(value, str):
-        try:
-            d = datetime.fromisoformat(value.strip())
-        except ValueError:
+        d = parse_utc(value)
+        if d is None:
             return (1, value)
-        d = d.replace(tzinfo=UTC) if d.tzinfo is None else d.astimezone(UTC)
         return (0, d.isoformat())
     return (1, "")

@@ -15,6 +15,7 @@ import orjson
 from ..errors import EventReadError, StormpackError
 from ..hunt import HitSink, HuntStats, JsonlSink, Progress, TableSink, atomic_output, run_hunt, stdout_binary
 from ..readers import Rejected, resolve_event_paths
+from ..triage import LEVELS, FilteredSink, GroupedTableSink, HitFilter, parse_bound, rule_patterns
 
 if TYPE_CHECKING:
     from ..matcher import Engine
@@ -151,8 +152,20 @@ def format_summary(stats: HuntStats) -> str:
                    f"'auto': {AUTO_DISORDER} with one events file, none with several.")
 @click.option("--output", "output", default=None, metavar="FILE", type=click.Path(dir_okay=False),
               help="Write hits to FILE (atomically) instead of standard output.")
+@click.option("--since", "since", default=None, metavar="TIME",
+              help="Show only hits at or after TIME (ISO-8601; no zone = UTC).")
+@click.option("--until", "until", default=None, metavar="TIME",
+              help="Show only hits at or before TIME (ISO-8601; no zone = UTC).")
+@click.option("--min-level", "min_level", type=click.Choice(LEVELS), default=None,
+              help="Show only hits of rules of this level or higher.")
+@click.option("--rule", "rule_filter", multiple=True, metavar="PATTERN",
+              help="Show only hits of rules whose title, id or file name matches the glob PATTERN "
+                   "(case-insensitive; repeatable, or comma-separated).")
+@click.option("--group-by", "group_by", type=click.Choice(["user", "ip", "rule"]), default=None,
+              help="Table: one row per user, address or rule with counts and first/last time.")
 def hunt_cmd(rules: tuple[str, ...], events: tuple[str, ...], values: str | None, fmt: str,
-             max_disorder: str, output: str | None) -> None:
+             max_disorder: str, output: str | None, since: str | None, until: str | None,
+             min_level: str | None, rule_filter: tuple[str, ...], group_by: str | None) -> None:
     """Replay exported audit logs (JSON Lines, JSON, Purview CSV, Entra exports, gzip) through rules.
 
     Exit status: 0 when every record was read, 1 when some record was rejected or some file was
@@ -161,6 +174,12 @@ def hunt_cmd(rules: tuple[str, ...], events: tuple[str, ...], values: str | None
     err = sys.stderr
     try:
         disorder = parse_disorder(max_disorder)
+        keep = HitFilter(
+            since=None if since is None else parse_bound(since, "--since"),
+            until=None if until is None else parse_bound(until, "--until"),
+            min_level=min_level, rules=rule_patterns(rule_filter))
+        if group_by is not None and fmt != "table":
+            raise StormpackError("--group-by gives a table: use it without --format jsonl")
         engine = _load_engine(rules, values)
     except StormpackError as exc:
         if fmt == "jsonl":
@@ -197,7 +216,10 @@ def hunt_cmd(rules: tuple[str, ...], events: tuple[str, ...], values: str | None
     )
     try:
         with target as out:
-            sink: HitSink = JsonlSink(out) if fmt == "jsonl" else TableSink(out)
+            inner: HitSink = (JsonlSink(out) if fmt == "jsonl" else
+                              GroupedTableSink(out, group_by) if group_by else TableSink(out))
+            filtered = FilteredSink(inner, keep) if keep.active else None
+            sink: HitSink = filtered if filtered is not None else inner
             stats = run_hunt(
                 engine, events, sink, EventRef,
                 on_reject=on_reject, on_unusable=on_unusable, on_warning=on_warning, progress=progress,
@@ -212,6 +234,9 @@ def hunt_cmd(rules: tuple[str, ...], events: tuple[str, ...], values: str | None
         err.write("hunt stopped: output closed by the reader\n")
         sys.exit(1)
     summary = format_summary(stats)
+    if filtered is not None:
+        summary += (f"  shown: {filtered.shown:,} of {filtered.shown + filtered.left_out:,} hits "
+                    f"(--since/--until/--min-level/--rule left out {filtered.left_out:,})\n")
     if fmt == "table" and not output:
         sys.stdout.write("\n" + summary)
         sys.stdout.flush()
