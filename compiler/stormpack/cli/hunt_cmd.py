@@ -15,6 +15,7 @@ import orjson
 from ..errors import EventReadError, StormpackError
 from ..hunt import HitSink, HuntStats, JsonlSink, Progress, TableSink, atomic_output, run_hunt, stdout_binary
 from ..readers import Rejected, resolve_event_paths
+from ..report import HtmlReportSink, TeeSink, write_report
 from ..triage import LEVELS, FilteredSink, GroupedTableSink, HitFilter, parse_bound, rule_patterns
 
 if TYPE_CHECKING:
@@ -161,11 +162,14 @@ def format_summary(stats: HuntStats) -> str:
 @click.option("--rule", "rule_filter", multiple=True, metavar="PATTERN",
               help="Show only hits of rules whose title, id or file name matches the glob PATTERN "
                    "(case-insensitive; repeatable, or comma-separated).")
+@click.option("--report", "report", default=None, metavar="FILE.html", type=click.Path(dir_okay=False),
+              help="Also write a self-contained HTML report (summary, timelines, hits, correlations).")
 @click.option("--group-by", "group_by", type=click.Choice(["user", "ip", "rule"]), default=None,
               help="Table: one row per user, address or rule with counts and first/last time.")
 def hunt_cmd(rules: tuple[str, ...], events: tuple[str, ...], values: str | None, fmt: str,
              max_disorder: str, output: str | None, since: str | None, until: str | None,
-             min_level: str | None, rule_filter: tuple[str, ...], group_by: str | None) -> None:
+             min_level: str | None, rule_filter: tuple[str, ...], report: str | None,
+             group_by: str | None) -> None:
     """Replay exported audit logs (JSON Lines, JSON, Purview CSV, Entra exports, gzip) through rules.
 
     Exit status: 0 when every record was read, 1 when some record was rejected or some file was
@@ -218,8 +222,10 @@ def hunt_cmd(rules: tuple[str, ...], events: tuple[str, ...], values: str | None
         with target as out:
             inner: HitSink = (JsonlSink(out) if fmt == "jsonl" else
                               GroupedTableSink(out, group_by) if group_by else TableSink(out))
-            filtered = FilteredSink(inner, keep) if keep.active else None
-            sink: HitSink = filtered if filtered is not None else inner
+            report_sink = HtmlReportSink() if report else None
+            both: HitSink = TeeSink([inner, report_sink]) if report_sink is not None else inner
+            filtered = FilteredSink(both, keep) if keep.active else None
+            sink: HitSink = filtered if filtered is not None else both
             stats = run_hunt(
                 engine, events, sink, EventRef,
                 on_reject=on_reject, on_unusable=on_unusable, on_warning=on_warning, progress=progress,
@@ -233,6 +239,12 @@ def hunt_cmd(rules: tuple[str, ...], events: tuple[str, ...], values: str | None
         progress.clear()
         err.write("hunt stopped: output closed by the reader\n")
         sys.exit(1)
+    if report and report_sink is not None:
+        try:
+            write_report(Path(report), report_sink, stats, SourceShapes())
+        except StormpackError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(2)
     summary = format_summary(stats)
     if filtered is not None:
         summary += (f"  shown: {filtered.shown:,} of {filtered.shown + filtered.left_out:,} hits "
