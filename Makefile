@@ -21,7 +21,12 @@ $(NODE_STAMP): $(KQLCHECK)/package.json $(KQLCHECK)/package-lock.json
 	cd $(KQLCHECK) && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-setup: $(STAMP) $(NODE_STAMP)
+# Headless Chromium for the HTML report test (tests/test_report.py); Debian's package, as root.
+CHROMIUM := /usr/bin/chromium
+$(CHROMIUM):
+	test -x $(CHROMIUM) || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
+
+setup: $(STAMP) $(NODE_STAMP) $(CHROMIUM)
 
 build: setup
 	$(BIN)/stormpack build

@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import IO, Any, Protocol
 
@@ -28,6 +28,7 @@ import orjson
 
 from .errors import EventReadError, Location, StormpackError
 from .readers import EventFile, ReaderLimits, Record, Rejected, resolve_event_paths
+from .triage import parse_utc, utc_text
 
 # ------------------------------------------------------------------------------ engine protocol
 
@@ -110,7 +111,7 @@ def single_hit_object(hit: HitLike, record: Record) -> dict[str, Any]:
         "level": level,
         "source": record.source,
         "event_index": record.index,
-        "timestamp": hit.timestamp,
+        "timestamp": utc_text(hit.timestamp),
         "event": record.data,
     }
 
@@ -124,8 +125,8 @@ def correlation_hit_object(hit: CorrelationHitLike) -> dict[str, Any]:
         "group": dict(hit.group),
         "event_indices": [r.index for r in hit.refs],
         "events": [{"source": r.source, "event_index": r.index} for r in hit.refs],
-        "first_seen": hit.first_seen,
-        "last_seen": hit.last_seen,
+        "first_seen": utc_text(hit.first_seen),
+        "last_seen": utc_text(hit.last_seen),
     }
 
 
@@ -149,6 +150,7 @@ class HuntStats:
     warnings: list[str] = field(default_factory=list)
     warning_count: int = 0
     unrecognised_by_source: dict[str, int] = field(default_factory=dict)
+    unrecognised_why: dict[str, str] = field(default_factory=dict)  # file -> what its first one lacks
     converted: dict[str, int] = field(default_factory=dict)  # export shape -> rows converted back
     late: int = 0  # records evaluated, but left out of a correlation (beyond --max-disorder)
     late_samples: list[str] = field(default_factory=list)
@@ -237,6 +239,8 @@ def run_hunt(
     on_warning: Callable[[str], None] | None = None,
     progress: Progress | None = None,
     convert: Callable[[dict[str, Any]], tuple[dict[str, Any], Any]] | None = None,
+    explain: Callable[[dict[str, Any]], str] | None = None,
+    time_sort: bool = False,
 ) -> HuntStats:
     """Read every file under ``paths``, evaluate each record, send hits to ``sink``.
 
@@ -247,7 +251,14 @@ def run_hunt(
     SIEM table back into its source shape before classification: it returns ``(record, shape)``,
     shape None for a record it leaves alone; converted records are counted by ``shape.name``
     and the sinks receive the converted record; when the shape has ``admits(rule)``, hits of
-    rules it does not admit (fields the exported table lacks) are dropped.
+    rules it does not admit (fields the exported table lacks) are dropped. A ``convert`` with a
+    ``start_file(path)`` method is told of each file before its records.
+
+    ``explain`` turns the first unrecognised record of a file into one line (which log source it
+    resembles, which columns it lacks), kept in ``stats.unrecognised_why``.
+
+    ``time_sort``: evaluate the records in time order (sorted on disk, see
+    :mod:`stormpack.hunt_order`) instead of file order; the files are read once to sort them.
     """
     files = resolve_event_paths(paths)
     stats = HuntStats(files=len(files))
@@ -255,6 +266,7 @@ def run_hunt(
     single = sink.single
     # an engine with bounded correlation state hands over the hits it has decided as it goes
     drain: Callable[[], Sequence[Any]] | None = getattr(engine, "drain", None)
+    start_file: Callable[[str | Path], None] | None = getattr(convert, "start_file", None)
 
     def correlations(found: Sequence[Any]) -> None:
         for chit in found:
@@ -268,6 +280,10 @@ def run_hunt(
         if on_reject is not None:
             on_reject(item)
 
+    if time_sort:
+        _hunt_sorted(engine, files, stats, sink, make_ref, limits, reject, on_unusable, on_warning,
+                     convert, explain, correlations, drain)
+        files = []
     for fileno, path in enumerate(files, start=1):
         try:
             f = EventFile(path, limits)
@@ -276,6 +292,8 @@ def run_hunt(
             if on_unusable is not None:
                 on_unusable(exc)
             continue
+        if start_file is not None:
+            start_file(path)
         with f:
             read = evaluated = unrecognised = matched = nhits = 0
             tick = progress is not None and progress.enabled
@@ -301,6 +319,8 @@ def run_hunt(
                             item = Record(item.source, item.index, item.line, data)
                     spec = classify(data)
                     if spec is None:
+                        if not unrecognised and explain is not None:
+                            stats.unrecognised_why[f.source] = explain(data)
                         unrecognised += 1
                         continue
                     evaluated += 1
@@ -345,6 +365,86 @@ def run_hunt(
     if not stats.adds_up:  # pragma: no cover - an invariant of the loop above
         raise AssertionError(f"hunt counts do not add up: {stats}")
     return stats
+
+
+def _hunt_sorted(
+    engine: HuntEngine, files: Sequence[Path], stats: HuntStats, sink: HitSink, make_ref: RefFactory,
+    limits: ReaderLimits | None, reject: Callable[[Rejected], None],
+    on_unusable: Callable[[EventReadError], None] | None, on_warning: Callable[[str], None] | None,
+    convert: Callable[[dict[str, Any]], tuple[dict[str, Any], Any]] | None,
+    explain: Callable[[dict[str, Any]], str] | None,
+    correlations: Callable[[Sequence[Any]], None], drain: Callable[[], Sequence[Any]] | None,
+) -> None:
+    """The loop of :func:`run_hunt` over a time-sorted stream of every file's records."""
+    from .hunt_order import record_epoch, sorted_stream
+
+    classify, process = engine.classify, engine.process
+    start_file = getattr(convert, "start_file", None)
+    shapes: dict[str, Any] = {}
+
+    def classified() -> Iterator[tuple[Record, dict[str, Any], str | None, float | None]]:
+        for path in files:
+            try:
+                f = EventFile(path, limits)
+            except EventReadError as exc:
+                stats.unusable.append(exc)
+                if on_unusable is not None:
+                    on_unusable(exc)
+                continue
+            if start_file is not None:
+                start_file(path)
+            with f:
+                unrecognised = 0
+                for item in f:
+                    stats.read += 1
+                    if item.__class__ is not Record:
+                        assert isinstance(item, Rejected)
+                        reject(item)
+                        continue
+                    data, shape = convert(item.data) if convert is not None else (item.data, None)
+                    name = None
+                    if shape is not None:
+                        name = str(getattr(shape, "name", shape))
+                        stats.converted[name] = stats.converted.get(name, 0) + 1
+                        shapes[name] = shape
+                    spec = classify(data)
+                    if spec is None:
+                        if not unrecognised and explain is not None:
+                            stats.unrecognised_why[f.source] = explain(data)
+                        unrecognised += 1
+                        continue
+                    stats.evaluated += 1
+                    yield item, data, name, record_epoch(data, spec)
+                if unrecognised:
+                    stats.unrecognised += unrecognised
+                    stats.unrecognised_by_source[f.source] = unrecognised
+
+    for n, rec in enumerate(sorted_stream(classified()), start=1):
+        if drain is not None and n & 1023 == 0:
+            correlations(drain())
+        data = rec.data
+        spec = classify(data)
+        try:
+            hits = process(data, make_ref(rec.source, rec.index), spec)
+        except EventReadError as exc:
+            if not hasattr(exc, "hits"):
+                raise
+            hits = list(exc.hits)
+            stats.warning_count += 1
+            text = f"{rec.source}:{rec.line}: {exc.message}"
+            if len(stats.warnings) < MAX_LISTED:
+                stats.warnings.append(text)
+            if on_warning is not None:
+                on_warning(text)
+        shape = shapes.get(rec.shape) if rec.shape is not None else None
+        if shape is not None and hasattr(shape, "admits"):
+            hits = [h for h in hits if shape.admits(h.rule.rule)]
+        if hits:
+            stats.matched += 1
+            stats.hits += len(hits)
+            record = Record(rec.source, rec.index, rec.line, data)
+            for hit in hits:
+                sink.single(hit, record)
 
 
 # ------------------------------------------------------------------------------ output file
@@ -482,15 +582,16 @@ class TableSink:
         details.append(f"[{record.source}:{record.line}]")
         ts = hit.timestamp
         self._rows.append((utc_sort_key(ts), (
-            "" if ts is None else str(ts), hit.rule.title, level_of(hit.rule) or "", user, ip,
-            " ".join(details),
+            utc_text(ts) or ("" if ts is None else str(ts)), hit.rule.title, level_of(hit.rule) or "",
+            user, ip, " ".join(details),
         )))
 
     def correlation(self, hit: CorrelationHitLike) -> None:
         group = " ".join(f"{k}={_cell(v)}" for k, v in hit.group.items())
         self._rows.append((utc_sort_key(hit.first_seen), (
-            str(hit.first_seen), hit.rule.title, level_of(hit.rule) or "", group, "",
-            f"correlation: {len(hit.refs)} events until {hit.last_seen}",
+            utc_text(hit.first_seen) or str(hit.first_seen), hit.rule.title, level_of(hit.rule) or "",
+            group, "",
+            f"correlation: {len(hit.refs)} events until {utc_text(hit.last_seen) or hit.last_seen}",
         )))
 
     def close(self) -> None:
@@ -518,10 +619,8 @@ def _printable(text: str) -> str:
 def utc_sort_key(value: Any) -> tuple[int, str]:
     """Sort key putting hits in time order; records without a parseable time go last."""
     if isinstance(value, str):
-        try:
-            d = datetime.fromisoformat(value.strip())
-        except ValueError:
+        d = parse_utc(value)
+        if d is None:
             return (1, value)
-        d = d.replace(tzinfo=UTC) if d.tzinfo is None else d.astimezone(UTC)
         return (0, d.isoformat())
     return (1, "")

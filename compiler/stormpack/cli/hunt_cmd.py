@@ -15,6 +15,8 @@ import orjson
 from ..errors import EventReadError, StormpackError
 from ..hunt import HitSink, HuntStats, JsonlSink, Progress, TableSink, atomic_output, run_hunt, stdout_binary
 from ..readers import Rejected, resolve_event_paths
+from ..report import HtmlReportSink, TeeSink, write_report
+from ..triage import LEVELS, FilteredSink, GroupedTableSink, HitFilter, parse_bound, rule_patterns
 
 if TYPE_CHECKING:
     from ..matcher import Engine
@@ -42,15 +44,46 @@ def parse_disorder(text: str) -> float | None | Literal["auto"]:
 
 
 def _load_engine(rules: tuple[str, ...], values: str | None) -> Engine:
+    """The rules given, else the bundled pack; values given, else ./values/, else the bundled
+    values (with the bundled pack) or none."""
+    from ..bundled import bundled_rules, bundled_values
     from ..matcher import Engine
     from ..ruleset import load_ruleset, load_values
 
-    ruleset = load_ruleset(list(rules))
-    if values is None:
-        vals = load_values(DEFAULT_VALUES) if DEFAULT_VALUES.is_dir() else {}
-    else:
+    ruleset = load_ruleset(list(rules) if rules else [bundled_rules()])
+    if values is not None:
         vals = load_values(values)
+    elif DEFAULT_VALUES.is_dir():
+        vals = load_values(DEFAULT_VALUES)
+    else:
+        vals = load_values(bundled_values()) if not rules else {}
     return Engine.build(ruleset, vals)
+
+
+def _auto_order(engine: Engine, events: tuple[str, ...]) -> tuple[float | None, bool]:
+    """``--max-disorder auto``: (allowed disorder, sort by time first).
+
+    Regular files can be read twice: they are scanned for time order first; in order (either
+    direction, within AUTO_DISORDER) they are hunted as they are with bounded state, otherwise in
+    time order (sorted on disk), so correlations are exact whatever the export's order. A pipe
+    or device keeps the stream rule: AUTO_DISORDER for one input, none for several."""
+    from ..hunt_order import scan_order, seekable
+    from ..readers.exports import SourceShapes
+
+    try:
+        paths = resolve_event_paths(events)
+    except EventReadError:
+        return None, False  # run_hunt reports the unusable path as before
+    if not seekable(paths):
+        return (AUTO_SECONDS if len(paths) == 1 else None), False
+    if not engine.correlations:
+        return AUTO_SECONDS, False  # order matters to correlation rules only
+    scan = scan_order(paths, engine.classify, SourceShapes(), AUTO_SECONDS)
+    if scan.ordered:
+        return AUTO_SECONDS, False
+    sys.stderr.write(f"note: the input is not in time order ({scan.out_of_order:,}+ records more than "
+                     f"{AUTO_DISORDER} out of place): hunting it in time order (sorted on disk)\n")
+    return AUTO_SECONDS, True
 
 
 def _error_object(exc: StormpackError) -> bytes:
@@ -74,11 +107,13 @@ def format_summary(stats: HuntStats) -> str:
         f"{stats.correlation_hits:,} correlation hits",
     ]
     if stats.converted:
-        lines.append("  converted from SIEM export rows back to the source shape (then evaluated):")
+        lines.append("  converted to the source shape the rules read (then evaluated):")
         lines.extend(f"    {shape}: {n:,}" for shape, n in sorted(stats.converted.items()))
     if stats.unrecognised:
         lines.append("  unrecognised (no rule log source fits these records; not evaluated):")
-        lines.extend(f"    {src}: {n:,}" for src, n in stats.unrecognised_by_source.items())
+        for src, n in stats.unrecognised_by_source.items():
+            why = stats.unrecognised_why.get(src)
+            lines.append(f"    {src}: {n:,}" + (f" - {why}" if why else ""))
     if stats.rejected:
         lines.append("  rejected (not evaluated):")
         lines.extend(f"    {r}" for r in stats.rejections[:MAX_SUMMARY_LINES])
@@ -102,12 +137,13 @@ def format_summary(stats: HuntStats) -> str:
 
 
 @click.command("hunt")
-@click.option("--rules", "rules", multiple=True, required=True, metavar="PATH",
-              help="Rule file or directory (repeatable).")
+@click.option("--rules", "rules", multiple=True, metavar="PATH",
+              help="Rule file or directory (repeatable) [default: the pack bundled with stormpack].")
 @click.option("--events", "events", multiple=True, required=True, metavar="PATH",
               help="Log file or directory of log files (repeatable). Format detected from content.")
 @click.option("--values", "values", default=None, metavar="DIR",
-              help="Placeholder values file or directory [default: values/ if present].")
+              help="Placeholder values file or directory [default: values/ if present, else the "
+                   "bundled values when the bundled pack is used].")
 @click.option("--format", "fmt", type=click.Choice(["table", "jsonl"]), default="table",
               show_default=True, help="table for people, jsonl for scripts.")
 @click.option("--max-disorder", "max_disorder", default="auto", show_default=True, metavar="DURATION",
@@ -117,8 +153,23 @@ def format_summary(stats: HuntStats) -> str:
                    f"'auto': {AUTO_DISORDER} with one events file, none with several.")
 @click.option("--output", "output", default=None, metavar="FILE", type=click.Path(dir_okay=False),
               help="Write hits to FILE (atomically) instead of standard output.")
+@click.option("--since", "since", default=None, metavar="TIME",
+              help="Show only hits at or after TIME (ISO-8601; no zone = UTC).")
+@click.option("--until", "until", default=None, metavar="TIME",
+              help="Show only hits at or before TIME (ISO-8601; no zone = UTC).")
+@click.option("--min-level", "min_level", type=click.Choice(LEVELS), default=None,
+              help="Show only hits of rules of this level or higher.")
+@click.option("--rule", "rule_filter", multiple=True, metavar="PATTERN",
+              help="Show only hits of rules whose title, id or file name matches the glob PATTERN "
+                   "(case-insensitive; repeatable, or comma-separated).")
+@click.option("--report", "report", default=None, metavar="FILE.html", type=click.Path(dir_okay=False),
+              help="Also write a self-contained HTML report (summary, timelines, hits, correlations).")
+@click.option("--group-by", "group_by", type=click.Choice(["user", "ip", "rule"]), default=None,
+              help="Table: one row per user, address or rule with counts and first/last time.")
 def hunt_cmd(rules: tuple[str, ...], events: tuple[str, ...], values: str | None, fmt: str,
-             max_disorder: str, output: str | None) -> None:
+             max_disorder: str, output: str | None, since: str | None, until: str | None,
+             min_level: str | None, rule_filter: tuple[str, ...], report: str | None,
+             group_by: str | None) -> None:
     """Replay exported audit logs (JSON Lines, JSON, Purview CSV, Entra exports, gzip) through rules.
 
     Exit status: 0 when every record was read, 1 when some record was rejected or some file was
@@ -127,6 +178,12 @@ def hunt_cmd(rules: tuple[str, ...], events: tuple[str, ...], values: str | None
     err = sys.stderr
     try:
         disorder = parse_disorder(max_disorder)
+        keep = HitFilter(
+            since=None if since is None else parse_bound(since, "--since"),
+            until=None if until is None else parse_bound(until, "--until"),
+            min_level=min_level, rules=rule_patterns(rule_filter))
+        if group_by is not None and fmt != "table":
+            raise StormpackError("--group-by gives a table: use it without --format jsonl")
         engine = _load_engine(rules, values)
     except StormpackError as exc:
         if fmt == "jsonl":
@@ -135,15 +192,13 @@ def hunt_cmd(rules: tuple[str, ...], events: tuple[str, ...], values: str | None
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)
 
-    if disorder == "auto":
-        try:
-            disorder = AUTO_SECONDS if len(resolve_event_paths(events)) == 1 else None
-        except EventReadError:
-            disorder = None  # run_hunt reports the unusable path as before
-    engine.set_max_disorder(disorder)
-
     from ..matcher import EventRef
-    from ..shapes.inverse import normalise
+    from ..readers.exports import SourceShapes, explain_unrecognised
+
+    time_sort = False
+    if disorder == "auto":
+        disorder, time_sort = _auto_order(engine, events)
+    engine.set_max_disorder(disorder)
 
     progress = Progress(err, enabled=err.isatty())
 
@@ -165,11 +220,16 @@ def hunt_cmd(rules: tuple[str, ...], events: tuple[str, ...], values: str | None
     )
     try:
         with target as out:
-            sink: HitSink = JsonlSink(out) if fmt == "jsonl" else TableSink(out)
+            inner: HitSink = (JsonlSink(out) if fmt == "jsonl" else
+                              GroupedTableSink(out, group_by) if group_by else TableSink(out))
+            report_sink = HtmlReportSink() if report else None
+            both: HitSink = TeeSink([inner, report_sink]) if report_sink is not None else inner
+            filtered = FilteredSink(both, keep) if keep.active else None
+            sink: HitSink = filtered if filtered is not None else both
             stats = run_hunt(
                 engine, events, sink, EventRef,
                 on_reject=on_reject, on_unusable=on_unusable, on_warning=on_warning, progress=progress,
-                convert=normalise,
+                convert=SourceShapes(), explain=explain_unrecognised, time_sort=time_sort,
             )
             out.flush()
     except BrokenPipeError:
@@ -179,7 +239,16 @@ def hunt_cmd(rules: tuple[str, ...], events: tuple[str, ...], values: str | None
         progress.clear()
         err.write("hunt stopped: output closed by the reader\n")
         sys.exit(1)
+    if report and report_sink is not None:
+        try:
+            write_report(Path(report), report_sink, stats, SourceShapes())
+        except StormpackError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(2)
     summary = format_summary(stats)
+    if filtered is not None:
+        summary += (f"  shown: {filtered.shown:,} of {filtered.shown + filtered.left_out:,} hits "
+                    f"(--since/--until/--min-level/--rule left out {filtered.left_out:,})\n")
     if fmt == "table" and not output:
         sys.stdout.write("\n" + summary)
         sys.stdout.flush()

@@ -27,6 +27,19 @@ def _lines(first: int, last: int) -> str:
     return f"line {first}" if first == last else f"lines {first}-{last}"
 
 
+def unique_names(header: list[str]) -> list[str]:
+    """Column names made unique: a name the header repeats (the Entra admin center writes
+    "Incoming token type" twice) gets `` #2``, `` #3``... on its later columns, so no value is
+    lost to a name collision."""
+    seen: dict[str, int] = {}
+    out = []
+    for name in header:
+        n = seen.get(name, 0) + 1
+        seen[name] = n
+        out.append(name if n == 1 else f"{name} #{n}")
+    return out
+
+
 def read_csv(
     stream: BinaryIO, source: str, limits: ReaderLimits, compressed: bool, purview: bool
 ) -> Iterator[ReadItem]:
@@ -45,6 +58,7 @@ def read_csv(
         yield Rejected(source, 0, 1, f"CSV header cannot be read: {exc}")
         return
     header[0] = header[0].lstrip("\ufeff")
+    header = unique_names(header)
     audit_col = next((i for i, n in enumerate(header) if n.lower() == "auditdata"), -1)
     index = 0
     prev_line = reader.line_num

@@ -11,7 +11,7 @@ import orjson
 
 from ..errors import EventReadError, Location
 from .model import FileFormat
-from .unwrap import is_records_batch
+from .unwrap import is_graph_page, is_records_batch
 
 _HEADER_NAME = re.compile(r"[^\x00-\x1f\x7f]{1,200}")
 # a table export's column names: identifier-like (Sentinel: "TimeGenerated [UTC]", "UserId_")
@@ -33,7 +33,7 @@ def _looks_like_json_lines(head: bytes, complete: bool) -> bool:
             value = None
         if isinstance(value, dict):
             # a {"records": [...]} batch is streamed element by element, even on one line
-            return not is_records_batch(value)
+            return not is_records_batch(value) and not is_graph_page(value)
         tried += 1
         if tried >= _LINES_TO_TRY:
             break
@@ -88,9 +88,6 @@ def detect_format(path: Path, head: bytes, complete: bool) -> FileFormat:
         return FileFormat.JSON_LINES if _looks_like_json_lines(head, complete) else FileFormat.JSON_DOCUMENTS
     names = csv_header(head)
     if names is not None:
-        if len(set(names)) != len(names):
-            dup = next(n for n in names if names.count(n) > 1)
-            raise EventReadError(f"CSV header names column '{dup}' twice", Location(path, 1))
         if any(n.lower() == "auditdata" for n in names):
             return FileFormat.PURVIEW_CSV
         if all(_TABLE_NAME.fullmatch(n) for n in names) and _first_row_fits(head, complete, len(names)):

@@ -4,7 +4,10 @@
 * a ``Search-UnifiedAuditLog`` result (PowerShell ``ConvertTo-Json``, or a JSON Lines export of
   the cmdlet's objects) carries the real record in ``AuditData`` (an object or a JSON string):
   the record is that object;
-* an Entra diagnostic-settings / Event Hub batch ``{"records": [...]}`` holds several records.
+* an Entra diagnostic-settings / Event Hub batch ``{"records": [...]}`` holds several records;
+* a Microsoft Graph response page ``{"@odata.context": ..., "value": [...]}`` (``Invoke-MgGraphRequest``
+  output saved as is) holds the records of ``value``; its other keys are OData annotations
+  (``@odata.nextLink``...), https://learn.microsoft.com/en-us/graph/paging.
 """
 
 from __future__ import annotations
@@ -30,6 +33,12 @@ def is_records_batch(value: Any) -> bool:
     return isinstance(value, dict) and len(value) == 1 and isinstance(value.get("records"), list)
 
 
+def is_graph_page(value: Any) -> bool:
+    """A Graph collection response: ``value`` is a list, every other key an ``@`` annotation."""
+    return (isinstance(value, dict) and isinstance(value.get("value"), list)
+            and all(k == "value" or k.startswith("@") for k in value))
+
+
 def to_record(value: Any) -> dict[str, Any]:
     """The record a parsed JSON value stands for, or :class:`RecordShapeError`."""
     if not isinstance(value, dict):
@@ -51,5 +60,7 @@ def expand(value: Any) -> Iterator[Any]:
     """The values a parsed JSON value holds: the elements of a records batch, or itself."""
     if is_records_batch(value):
         yield from value["records"]
+    elif is_graph_page(value):
+        yield from value["value"]
     else:
         yield value

@@ -1,0 +1,126 @@
+"""Every export shape the hunt reads, brought back to the taxonomy's source shapes, and a
+one-line explanation for records that fit none.
+
+:class:`SourceShapes` is the hunt's ``convert`` step: per record it tries, in order,
+
+1. SIEM table rows (Sentinel ``OfficeActivity`` / ``SigninLogs`` / ``AuditLogs``, Defender
+   ``CloudAppEvents``): :func:`stormpack.shapes.inverse.normalise`;
+2. Microsoft Graph ``signIn`` / ``directoryAudit`` objects (camelCase or PascalCase):
+   :mod:`.graph`;
+3. rows of an Entra admin center download (sign-ins, audit logs): :mod:`.portal`.
+
+Raw records (UAL ``AuditData``, diagnostic-settings records) pass through unchanged.
+:func:`explain_unrecognised` names the log source an unrecognised record resembles and the
+columns it lacks (a partial projection such as a five-column ``OfficeActivity`` export).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from ..taxonomy import load_taxonomy
+from .graph import from_graph
+from .portal import from_portal, header_key
+
+
+@dataclass(frozen=True)
+class ConvertedShape:
+    """What a converted record was read as (``name`` is counted in the hunt summary)."""
+
+    name: str
+
+
+_SHAPES: dict[str, ConvertedShape] = {}
+
+
+def _shape(name: str) -> ConvertedShape:
+    got = _SHAPES.get(name)
+    if got is None:
+        got = _SHAPES[name] = ConvertedShape(name)
+    return got
+
+
+_PORTAL_QUICK = frozenset({"Date (UTC)"})
+_GRAPH_QUICK = frozenset({"createdDateTime", "activityDateTime", "CreatedDateTime", "ActivityDateTime"})
+
+
+class SourceShapes:
+    """The hunt's conversion step (see the module docstring); ``start_file`` gives the file
+    name, which alone tells the portal's non-interactive sign-ins download from the
+    interactive one (same columns)."""
+
+    def __init__(self) -> None:
+        self._non_interactive = False
+
+    def start_file(self, path: str | Path) -> None:
+        self._non_interactive = "noninteractive" in Path(path).name.lower().replace("-", "").replace("_", "")
+
+    def __call__(self, row: dict[str, Any]) -> tuple[dict[str, Any], Any]:
+        from ..shapes.inverse import normalise
+
+        out, shape = normalise(row)
+        if shape is not None:
+            return out, shape
+        if not _GRAPH_QUICK.isdisjoint(row):
+            got = from_graph(row)
+            if got is not None:
+                return got[0], _shape(got[1])
+        if not _PORTAL_QUICK.isdisjoint(row):
+            portal = from_portal(row, self._non_interactive)
+            if portal is not None:
+                return portal[0], _shape(portal[1])
+        return row, None
+
+
+# ------------------------------------------------------------------------------ explanation
+
+
+@cache
+def _candidates() -> tuple[tuple[str, frozenset[str], tuple[str, ...]], ...]:
+    """(name, columns, identifying columns) of every shape a record could come from."""
+    from ..shapes.inverse import export_shapes
+
+    tax = load_taxonomy()
+    out: list[tuple[str, frozenset[str], tuple[str, ...]]] = []
+    for s in export_shapes():
+        cols = frozenset(f.column for f in s.forms if f.kind in ("column", "container"))
+        ident = ("Type", *sorted(s.signature - {"Type"}))
+        out.append((s.name, cols, ident))
+    for key, ls in tax.logsources.items():
+        cols = frozenset(f.split(".", 1)[0] for f in ls.fields)
+        rec = ls.recognise
+        ident = tuple(rec.get("all_present", ())) + tuple(rec.get("any_present", ())) + tuple(
+            rec.get("equals", {}))
+        out.append((f"{ls.title} [{key}]", cols, ident))
+    return tuple(out)
+
+
+def explain_unrecognised(record: Mapping[str, Any]) -> str:
+    """One line: the log source ``record`` resembles most and the columns it lacks."""
+    keys = set(record)
+    norm = {header_key(k) for k in keys}
+    if {"Timestamp", "ActionType"} <= keys:
+        what = f"a Defender XDR advanced-hunting row (ActionType {str(record['ActionType'])!r})"
+        if not record.get("RawEventData"):
+            return (f"{what} of a table no rule of the pack reads; of Defender tables the pack reads "
+                    "CloudAppEvents, which needs RawEventData")
+        return f"{what} whose RawEventData is a record of no log source of the pack"
+    best: tuple[int, str, frozenset[str], tuple[str, ...]] | None = None
+    for name, cols, ident in _candidates():
+        n = sum(1 for c in cols if header_key(c) in norm)
+        if n and (best is None or n > best[0]):
+            best = (n, name, cols, ident)
+    shown = ", ".join(sorted(keys)[:8]) + (", ..." if len(keys) > 8 else "")
+    if best is None:
+        return f"columns ({shown}) fit no log source of the pack"
+    n, name, cols, ident = best
+    has = sorted(c for c in cols if header_key(c) in norm)
+    lacks = [c for c in ident if header_key(c) not in norm]
+    more = len([c for c in cols if header_key(c) not in norm]) - len([c for c in lacks if c in cols])
+    tail = f" (and {more} more of its columns)" if more > 0 else ""
+    return (f"resembles {name} (has {', '.join(has)}) but lacks {', '.join(lacks) or 'nothing it is told by'}"
+            f"{tail}: not enough to evaluate its rules")
