@@ -22,11 +22,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import IO, Any, Protocol
+from typing import IO, Any, Protocol, cast
 
 import orjson
 
 from .errors import EventReadError, Location, StormpackError
+from .hunt_parallel import MIN_PARALLEL_BYTES, ParallelEngine, ParallelHunt
 from .readers import EventFile, ReaderLimits, Record, Rejected, resolve_event_paths
 from .triage import parse_utc, utc_text
 
@@ -184,6 +185,10 @@ class JsonlSink:
     def single(self, hit: HitLike, record: Record) -> None:
         self._write(dumps(single_hit_object(hit, record)))
 
+    def lines(self, data: bytes) -> None:
+        """Hit lines serialised elsewhere (``--jobs``: in the worker processes)."""
+        self._write(data)
+
     def correlation(self, hit: CorrelationHitLike) -> None:
         self._write(dumps(correlation_hit_object(hit)))
 
@@ -241,6 +246,8 @@ def run_hunt(
     convert: Callable[[dict[str, Any]], tuple[dict[str, Any], Any]] | None = None,
     explain: Callable[[dict[str, Any]], str] | None = None,
     time_sort: bool = False,
+    jobs: int = 1,
+    parallel_min_bytes: int | None = None,
 ) -> HuntStats:
     """Read every file under ``paths``, evaluate each record, send hits to ``sink``.
 
@@ -259,6 +266,9 @@ def run_hunt(
 
     ``time_sort``: evaluate the records in time order (sorted on disk, see
     :mod:`stormpack.hunt_order`) instead of file order; the files are read once to sort them.
+
+    ``jobs``: worker processes for large plain JSON Lines files (:mod:`stormpack.hunt_parallel`;
+    files of at least ``parallel_min_bytes``); same hits and counts as ``jobs=1``.
     """
     files = resolve_event_paths(paths)
     stats = HuntStats(files=len(files))
@@ -284,78 +294,96 @@ def run_hunt(
         _hunt_sorted(engine, files, stats, sink, make_ref, limits, reject, on_unusable, on_warning,
                      convert, explain, correlations, drain)
         files = []
-    for fileno, path in enumerate(files, start=1):
-        try:
-            f = EventFile(path, limits)
-        except EventReadError as exc:
-            stats.unusable.append(exc)
-            if on_unusable is not None:
-                on_unusable(exc)
-            continue
-        if start_file is not None:
-            start_file(path)
-        with f:
-            read = evaluated = unrecognised = matched = nhits = 0
-            tick = progress is not None and progress.enabled
+    parallel: ParallelHunt | None = None
+    try:
+        for fileno, path in enumerate(files, start=1):
             try:
-                for item in f:
-                    read += 1
-                    if read & 1023 == 0:
-                        if drain is not None:
-                            correlations(drain())
-                        if tick:
-                            progress.update(fileno, len(files), f, stats.read + read)  # type: ignore[union-attr]
-                    if item.__class__ is not Record:
-                        assert isinstance(item, Rejected)
-                        reject(item)
-                        continue
-                    data = item.data
-                    shape = None
-                    if convert is not None:
-                        data, shape = convert(data)
-                        if shape is not None:  # a SIEM export row, now in its source shape
-                            name = str(getattr(shape, "name", shape))
-                            stats.converted[name] = stats.converted.get(name, 0) + 1
-                            item = Record(item.source, item.index, item.line, data)
-                    spec = classify(data)
-                    if spec is None:
-                        if not unrecognised and explain is not None:
-                            stats.unrecognised_why[f.source] = explain(data)
-                        unrecognised += 1
-                        continue
-                    evaluated += 1
-                    try:
-                        hits = process(data, make_ref(item.source, item.index), spec)
-                    except EventReadError as exc:
-                        # the matcher's TimestampError: the record's time field is unusable for
-                        # correlations; it carries the single-event hits already found.
-                        if not hasattr(exc, "hits"):
-                            raise
-                        hits = list(exc.hits)
-                        stats.warning_count += 1
-                        text = f"{item.source}:{item.line}: {exc.message}"
-                        if len(stats.warnings) < MAX_LISTED:
-                            stats.warnings.append(text)
-                        if on_warning is not None:
-                            on_warning(text)
-                    if shape is not None and hasattr(shape, "admits"):
-                        # a rule reading a field the exported table lacks cannot judge the row
-                        hits = [h for h in hits if shape.admits(h.rule.rule)]
-                    if hits:
-                        matched += 1
-                        nhits += len(hits)
-                        for hit in hits:
-                            single(hit, item)
-            finally:
-                stats.read += read
-                stats.evaluated += evaluated
-                stats.matched += matched
-                stats.hits += nhits
-                if unrecognised:
-                    stats.unrecognised += unrecognised
-                    stats.unrecognised_by_source[f.source] = unrecognised
-            if progress is not None:
-                progress.update(fileno, len(files), f, stats.read, force=True)
+                f = EventFile(path, limits)
+            except EventReadError as exc:
+                stats.unusable.append(exc)
+                if on_unusable is not None:
+                    on_unusable(exc)
+                continue
+            if start_file is not None:
+                start_file(path)
+            if jobs > 1 and hasattr(engine, "feed_extracted") and _parallel_ok(f, parallel_min_bytes):
+                with f:
+                    if parallel is None:
+                        parallel = ParallelHunt(engine, jobs, f.limits, convert, explain,
+                                                serialise=type(sink) is JsonlSink)
+                    _hunt_parallel(parallel, engine, f, stats, sink, make_ref, reject, on_warning,
+                                   correlations, drain)
+                if progress is not None:
+                    progress.update(fileno, len(files), f, stats.read, force=True)
+                continue
+            with f:
+                read = evaluated = unrecognised = matched = nhits = 0
+                tick = progress is not None and progress.enabled
+                try:
+                    for item in f:
+                        read += 1
+                        if read & 1023 == 0:
+                            if drain is not None:
+                                correlations(drain())
+                            if tick:
+                                progress.update(fileno, len(files), f, stats.read + read)  # type: ignore[union-attr]
+                        if item.__class__ is not Record:
+                            assert isinstance(item, Rejected)
+                            reject(item)
+                            continue
+                        data = item.data
+                        shape = None
+                        if convert is not None:
+                            data, shape = convert(data)
+                            if shape is not None:  # a SIEM export row, now in its source shape
+                                name = str(getattr(shape, "name", shape))
+                                stats.converted[name] = stats.converted.get(name, 0) + 1
+                                item = Record(item.source, item.index, item.line, data)
+                        spec = classify(data)
+                        if spec is None:
+                            if not unrecognised and explain is not None:
+                                stats.unrecognised_why[f.source] = explain(data)
+                            unrecognised += 1
+                            continue
+                        evaluated += 1
+                        try:
+                            hits = process(data, make_ref(item.source, item.index), spec)
+                        except EventReadError as exc:
+                            # the matcher's TimestampError: the record's time field is unusable for
+                            # correlations; it carries the single-event hits already found.
+                            if not hasattr(exc, "hits"):
+                                raise
+                            hits = list(exc.hits)
+                            stats.warning_count += 1
+                            text = f"{item.source}:{item.line}: {exc.message}"
+                            if len(stats.warnings) < MAX_LISTED:
+                                stats.warnings.append(text)
+                            if on_warning is not None:
+                                on_warning(text)
+                        if shape is not None and hasattr(shape, "admits"):
+                            # a rule reading a field the exported table lacks cannot judge the row
+                            hits = [h for h in hits if shape.admits(h.rule.rule)]
+                        if hits:
+                            matched += 1
+                            nhits += len(hits)
+                            for hit in hits:
+                                single(hit, item)
+                finally:
+                    stats.read += read
+                    stats.evaluated += evaluated
+                    stats.matched += matched
+                    stats.hits += nhits
+                    if unrecognised:
+                        stats.unrecognised += unrecognised
+                        stats.unrecognised_by_source[f.source] = unrecognised
+                if progress is not None:
+                    progress.update(fileno, len(files), f, stats.read, force=True)
+    except BaseException:
+        if parallel is not None:
+            parallel.terminate()
+        raise
+    if parallel is not None:
+        parallel.close()
     if progress is not None:
         progress.clear()
     correlations(engine.finish())
@@ -365,6 +393,67 @@ def run_hunt(
     if not stats.adds_up:  # pragma: no cover - an invariant of the loop above
         raise AssertionError(f"hunt counts do not add up: {stats}")
     return stats
+
+
+def _parallel_ok(f: EventFile, min_bytes: int | None) -> bool:
+    """A file the parallel hunt reads exactly as the serial one: plain UTF-8 JSON Lines on disk."""
+    from .readers import FileFormat
+
+    threshold = MIN_PARALLEL_BYTES if min_bytes is None else min_bytes
+    return (f.format is FileFormat.JSON_LINES and not f.compressed
+            and f.encoding in ("utf-8", "utf-8-sig") and f.size >= threshold)
+
+
+def _hunt_parallel(
+    par: ParallelHunt, engine: HuntEngine, f: EventFile, stats: HuntStats, sink: HitSink,
+    make_ref: RefFactory, reject: Callable[[Rejected], None],
+    on_warning: Callable[[str], None] | None, correlations: Callable[[Sequence[Any]], None],
+    drain: Callable[[], Sequence[Any]] | None,
+) -> None:
+    """One file through the worker pool; results taken in input order (see hunt_parallel)."""
+    from .matcher.results import Hit
+
+    eng = cast(ParallelEngine, engine)
+    rules, feed = eng.rules, eng.feed_extracted
+    source = f.source
+    lines = getattr(sink, "lines", None)
+    unrecognised = 0
+    for res in par.results(f.path, 3 if f.encoding == "utf-8-sig" else 0):
+        for item in res.rejected:
+            reject(item)
+        stats.read += res.read
+        stats.evaluated += res.evaluated
+        stats.matched += res.matched
+        stats.hits += res.hits
+        if res.unrecognised:
+            if not unrecognised and res.unrecognised_why is not None:
+                stats.unrecognised_why[source] = res.unrecognised_why
+            unrecognised += res.unrecognised
+        for name, n in res.converted.items():
+            stats.converted[name] = stats.converted.get(name, 0) + n
+        if res.serialised:
+            assert lines is not None
+            lines(res.serialised)
+        for pairs, index, line, rec in res.hit_records:
+            record = Record(source, index, line, rec)
+            ref = make_ref(source, index)
+            for i, ts in pairs:
+                sink.single(Hit(rules[i].loaded, ref, ts), record)
+        for index, line, epoch, ts, items in res.feeds:
+            if epoch is not None:
+                feed(make_ref(source, index), epoch, ts, items)
+            else:  # the worker's TimestampError: single hits kept, correlations cannot use it
+                stats.warning_count += 1
+                text = f"{source}:{line}: {ts}"
+                if len(stats.warnings) < MAX_LISTED:
+                    stats.warnings.append(text)
+                if on_warning is not None:
+                    on_warning(text)
+        if drain is not None:
+            correlations(drain())
+    if unrecognised:
+        stats.unrecognised += unrecognised
+        stats.unrecognised_by_source[source] = unrecognised
 
 
 def _hunt_sorted(

@@ -14,6 +14,7 @@ import orjson
 
 from ..errors import EventReadError, StormpackError
 from ..hunt import HitSink, HuntStats, JsonlSink, Progress, TableSink, atomic_output, run_hunt, stdout_binary
+from ..hunt_parallel import default_jobs
 from ..readers import Rejected, resolve_event_paths
 from ..report import HtmlReportSink, TeeSink, write_report
 from ..triage import LEVELS, FilteredSink, GroupedTableSink, HitFilter, parse_bound, rule_patterns
@@ -166,10 +167,13 @@ def format_summary(stats: HuntStats) -> str:
               help="Also write a self-contained HTML report (summary, timelines, hits, correlations).")
 @click.option("--group-by", "group_by", type=click.Choice(["user", "ip", "rule"]), default=None,
               help="Table: one row per user, address or rule with counts and first/last time.")
+@click.option("--jobs", "jobs", type=click.IntRange(min=1), default=None, metavar="N",
+              help="Worker processes for large JSON Lines files [default: the number of CPUs]; "
+                   "same hits as --jobs 1.")
 def hunt_cmd(rules: tuple[str, ...], events: tuple[str, ...], values: str | None, fmt: str,
              max_disorder: str, output: str | None, since: str | None, until: str | None,
              min_level: str | None, rule_filter: tuple[str, ...], report: str | None,
-             group_by: str | None) -> None:
+             group_by: str | None, jobs: int | None) -> None:
     """Replay exported audit logs (JSON Lines, JSON, Purview CSV, Entra exports, gzip) through rules.
 
     Exit status: 0 when every record was read, 1 when some record was rejected or some file was
@@ -230,6 +234,7 @@ def hunt_cmd(rules: tuple[str, ...], events: tuple[str, ...], values: str | None
                 engine, events, sink, EventRef,
                 on_reject=on_reject, on_unusable=on_unusable, on_warning=on_warning, progress=progress,
                 convert=SourceShapes(), explain=explain_unrecognised, time_sort=time_sort,
+                jobs=default_jobs() if jobs is None else jobs,
             )
             out.flush()
     except BrokenPipeError:

@@ -248,6 +248,14 @@ class CorrelationEvaluator:
         """Keep one record of the referenced rule ``ref_name`` (``epoch``: its time, UTC seconds).
         Only a small tuple is kept per record (no record, no datetime). Returns False, keeping
         nothing, when the record is late (see the module docstring)."""
+        raw, key, value = self.extract(ref_name, record)
+        return self.add_extracted(ref_name, raw, key, value, ref, epoch)
+
+    def extract(self, ref_name: str,
+                record: Mapping[str, Any]) -> tuple[tuple[Any, ...], tuple[Any, ...], Any]:
+        """What :meth:`add` reads of a record: the group values as found, the group key (lower
+        case) and the value field (value_* types). Picklable, so the parallel hunt's workers
+        compute it and the one correlation state only keeps it."""
         inp = self.inputs[ref_name]
         raw: list[Any] = []
         lowered: list[Any] = []
@@ -264,13 +272,18 @@ class CorrelationEvaluator:
                 v_text = v
             raw.append(v)
             lowered.append(v_text.lower())
-        key = tuple(lowered)
+        value = inp.value_reader(record) if inp.value_reader is not None else None
+        return tuple(raw), tuple(lowered), value
+
+    def add_extracted(self, ref_name: str, raw: tuple[Any, ...], key: tuple[Any, ...], value: Any,
+                      ref: EventRef, epoch: float) -> bool:
+        """:meth:`add` given what :meth:`extract` read of the record."""
+        inp = self.inputs[ref_name]
         if self.max_disorder is not None:
             sealed = self._sealed.get(key)
             if sealed is not None and (epoch < sealed if self._direction > 0 else epoch > sealed):
                 return False
             self._track(epoch)
-        value = inp.value_reader(record) if inp.value_reader is not None else None
         sid = self._source_ids.get(ref.source)
         if sid is None:
             sid = self._source_ids[ref.source] = len(self._sources)

@@ -11,9 +11,8 @@ match correlation base rules; ``finish()`` evaluates the correlations and clears
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +31,10 @@ from .results import CorrelationHit, EventRef, Hit, TimestampError
 from .values import ValueContext, number_of
 
 MAX_LATE_SAMPLES = 1000
+
+#: What one record gives one correlation: (correlation index, referenced rule name, group values,
+#: group key, value field) - see :meth:`Engine.feed_items`.
+FeedItem = tuple[int, str, tuple[Any, ...], tuple[Any, ...], Any]
 
 
 @dataclass(eq=False)
@@ -184,6 +187,7 @@ class Engine:
         self.taxonomy = taxonomy
         self.rules: list[CompiledRule] = []
         self.correlations: list[CorrelationEvaluator] = []
+        self._correlation_index: dict[int, int] = {}
         self.errors: dict[Path, StormpackError] = {}
         self._by_logsource: dict[str, _LogsourceRules] = {}
         self._by_rule: dict[int, CompiledRule] = {}
@@ -266,6 +270,7 @@ class Engine:
                 )
             bases.append((ref, compiled.loaded, compiled.logsource))
         evaluator = CorrelationEvaluator(lr, bases, self.taxonomy)
+        self._correlation_index[id(evaluator)] = len(self.correlations)
         for ref in refs:
             self._by_rule[id(ref.rule)].feeds.append((evaluator, ref.reference))
         self.correlations.append(evaluator)
@@ -308,38 +313,59 @@ class Engine:
         matched = self.matching_rules(record, logsource)
         if not matched:
             return []
-        # every matched rule is of the record's log source: one time field, read once
-        ts = matched[0].timestamp_reader(record)
-        ts_text = ts if ts.__class__ is str else (None if ts is MISSING or ts is None else str(ts))
-        hits: list[Hit] = []
-        when: datetime | None = None
-        epoch = 0.0
-        bad_time: str | None = None
+        hits = self.hits_of(matched, ref, record)
+        feeding = [r for r in matched if r.feeds]
+        if feeding:
+            self.feed(record, ref, feeding, hits)
+        return hits
+
+    @staticmethod
+    def time_text(rule: CompiledRule, record: Mapping[str, Any]) -> str | None:
+        """The record's time field as the hits carry it (every rule of a log source reads the same)."""
+        ts = rule.timestamp_reader(record)
+        return ts if ts.__class__ is str else (None if ts is MISSING or ts is None else str(ts))
+
+    def hits_of(self, matched: Sequence[CompiledRule], ref: EventRef, record: Mapping[str, Any]) -> list[Hit]:
+        """The hits of the matched rules that emit (the first half of :meth:`process`)."""
+        ts_text = self.time_text(matched[0], record)
+        return [Hit(r.loaded, ref, ts_text) for r in matched if r.emits]
+
+    def feed(self, record: Mapping[str, Any], ref: EventRef, feeding: Sequence[CompiledRule],
+             hits: list[Hit]) -> None:
+        """Give a record to the correlations its matched base rules feed (the second half of
+        :meth:`process`)."""
+        epoch, ts_text, items = self.feed_items(record, ref, feeding, hits)
+        self.feed_extracted(ref, epoch, ts_text, items)
+
+    def feed_items(self, record: Mapping[str, Any], ref: EventRef, feeding: Sequence[CompiledRule],
+                   hits: list[Hit]) -> tuple[float, str | None, list[FeedItem]]:
+        """What the record gives each correlation (picklable: the parallel hunt's workers compute
+        it, the one correlation state takes it in input order with :meth:`feed_extracted`).
+        Raises :class:`TimestampError` carrying ``hits`` when the time field is unusable."""
+        ts = feeding[0].timestamp_reader(record)
+        when = parse_timestamp(ts)
+        if when is None:
+            raise TimestampError(
+                f"record {ref.index}: time field '{feeding[0].logsource.timestamp}' is "
+                f"{'missing' if ts is MISSING else _short(ts)}, not an ISO-8601 timestamp; "
+                f"correlation rules cannot use it", Location(ref.source), ref, hits)
+        index = self._correlation_index
+        items = [(index[id(evaluator)], name, *evaluator.extract(name, record))
+                 for r in feeding for evaluator, name in r.feeds]
+        return when.timestamp(), self.time_text(feeding[0], record), items
+
+    def feed_extracted(self, ref: EventRef, epoch: float, ts_text: str | None,
+                       items: Sequence[FeedItem]) -> None:
         late: list[str] | None = None
-        for r in matched:
-            if r.emits:
-                hits.append(Hit(r.loaded, ref, ts_text))
-            if r.feeds:
-                if when is None:
-                    when = parse_timestamp(ts)
-                    if when is None:
-                        bad_time = (
-                            f"record {ref.index}: time field '{r.logsource.timestamp}' is "
-                            f"{'missing' if ts is MISSING else _short(ts)}, not an ISO-8601 timestamp; "
-                            f"correlation rules cannot use it"
-                        )
-                        continue
-                    epoch = when.timestamp()
-                for evaluator, name in r.feeds:
-                    if not evaluator.add(name, record, ref, epoch):
-                        if late is None:
-                            late = []
-                        late.append(evaluator.loaded.title)
+        correlations = self.correlations
+        for ci, name, raw, key, value in items:
+            evaluator = correlations[ci]
+            if not evaluator.add_extracted(name, raw, key, value, ref, epoch):
+                if late is None:
+                    late = []
+                late.append(evaluator.loaded.title)
         if late is not None:
             self._late(ref, ts_text, late)
-        if bad_time is not None:
-            raise TimestampError(bad_time, Location(ref.source), ref, hits)
-        return hits
 
     def _late(self, ref: EventRef, ts: str | None, titles: list[str]) -> None:
         self.late_records += 1

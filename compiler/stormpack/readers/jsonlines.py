@@ -22,13 +22,14 @@ def json_error(exc: orjson.JSONDecodeError) -> str:
 
 
 def read_json_lines(
-    stream: BinaryIO, source: str, limits: ReaderLimits, compressed: bool
+    stream: BinaryIO, source: str, limits: ReaderLimits, compressed: bool, first_line: int = 0
 ) -> Iterator[ReadItem]:
-    """Yield one item per non-blank line; index = 0-based line number."""
+    """Yield one item per non-blank line; index = 0-based line number (``first_line``: the number
+    of lines before the stream's first one, for a chunk of a file read on its own)."""
     readline = stream.readline
     loads = orjson.loads
     max_len = limits.max_record_bytes
-    lineno = 0
+    lineno = first_line
     while True:
         try:
             line = readline(max_len)
