@@ -23,6 +23,13 @@ settings.register_profile(
 )
 settings.load_profile("stormpack")
 
+# the on-disk start-up cache (stormpack.cache) of this run lives in a fresh directory, never in
+# the user's ~/.cache; subprocesses inherit it
+if "STORMPACK_CACHE_DIR" not in os.environ:
+    import tempfile
+
+    os.environ["STORMPACK_CACHE_DIR"] = tempfile.mkdtemp(prefix="stormpack-test-cache-")
+
 
 @pytest.fixture(scope="session")
 def repo_root() -> Path:

@@ -23,6 +23,7 @@ from sigma.conditions import (
 )
 from sigma.types import SigmaExists, SigmaFieldReference, SigmaNull, SigmaNumber, SigmaTimestampPart
 
+from ..cache import compiled_code
 from .conditions import ConditionCompiler, Node, RecordPred, any_of
 from .fields import MISSING, leaves
 from .values import LeafPred, TextTest, compile_value
@@ -139,7 +140,7 @@ def generate(cc: ConditionCompiler, nodes: list[Node], name: str = "rule") -> Re
     try:
         body = " or ".join(src.expr(n) for n in nodes)
         code = "def pred(r):\n    n = GEN.n\n    return " + body + "\n"
-        compiled = compile(code, f"<stormpack rule {name}>", "exec")
+        compiled = compiled_code(code, f"<stormpack rule {name}>")
         exec(compiled, src.ns)  # noqa: S102 - our own generated source; constants passed by name
     except (SyntaxError, RecursionError, MemoryError, ValueError):
         return None
