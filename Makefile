@@ -9,7 +9,7 @@ STAMP := $(VENV)/.stormpack-installed
 KQLCHECK := tools/kqlcheck
 NODE_STAMP := $(KQLCHECK)/node_modules/.stormpack-installed
 
-.PHONY: setup build test golden fuzz fmt lint typecheck bench clean
+.PHONY: setup build test golden fuzz fmt lint typecheck bench bench-jobs clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -54,6 +54,9 @@ typecheck: lint
 
 bench: setup
 	$(BIN)/python bench/run_bench.py
+
+bench-jobs: setup
+	$(BIN)/python bench/jobs_startup.py
 
 clean:
 	rm -rf build .pytest_cache .mypy_cache .ruff_cache
