@@ -65,11 +65,11 @@ class SourceShapes:
         out, shape = normalise(row)
         if shape is not None:
             return out, shape
-        if not _GRAPH_QUICK.isdisjoint(row):
+        if not row.keys().isdisjoint(_GRAPH_QUICK):
             got = from_graph(row)
             if got is not None:
                 return got[0], _shape(got[1])
-        if not _PORTAL_QUICK.isdisjoint(row):
+        if not row.keys().isdisjoint(_PORTAL_QUICK):
             portal = from_portal(row, self._non_interactive)
             if portal is not None:
                 return portal[0], _shape(portal[1])
