@@ -119,3 +119,55 @@ def test_strict_errors_are_the_python_loaders(tmp_path: Path, text: str, where: 
     with pytest.raises(yamlio.YamlError) as info:
         yamlio.load_yaml_file(path)
     assert where in f"{info.value}"
+
+
+RULE = """title: Cache Probe Rule
+id: 8a0f3c1e-5d7b-4a54-9d8e-3f1a2b4c5d6e
+status: experimental
+description: A rule used only by this test.
+author: stormpack tests
+date: 2026-12-07
+tags:
+    - attack.collection
+logsource:
+    product: m365
+    service: audit
+detection:
+    selection:
+        Operation: MailItemsAccessed
+        UserId|expand: '%org_soc_mail_reviewers%'
+    condition: selection
+level: low
+"""
+
+
+def _verdict(rule: Path, values: Path, user: str) -> bool:
+    engine = Engine.build(load_ruleset([rule]), load_values(values))
+    rec = {"RecordType": 50, "Operation": "MailItemsAccessed", "Workload": "Exchange",
+           "CreationTime": "2023-06-20T10:00:00", "UserId": user}
+    spec = engine.classify(rec)
+    assert spec is not None
+    return bool(engine.matching_rules(rec, spec))
+
+
+def test_a_warm_cache_never_gives_a_stale_verdict(cache_dir: Path, tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """A change to a rule, a values file or the package version is seen with the cache warm."""
+    rule = tmp_path / "probe.yml"
+    values = tmp_path / "values.yml"
+    rule.write_text(RULE, encoding="utf-8")
+    values.write_text("org_soc_mail_reviewers:\n  - soc1@contoso.com\n", encoding="utf-8")
+    assert _verdict(rule, values, "soc1@contoso.com")
+    assert not _verdict(rule, values, "soc2@contoso.com")
+    # values file changed, cache warm
+    values.write_text("org_soc_mail_reviewers:\n  - soc2@contoso.com\n", encoding="utf-8")
+    assert _verdict(rule, values, "soc2@contoso.com")
+    assert not _verdict(rule, values, "soc1@contoso.com")
+    # rule changed, cache warm
+    rule.write_text(RULE.replace("Operation: MailItemsAccessed", "Operation: Send"), encoding="utf-8")
+    assert not _verdict(rule, values, "soc2@contoso.com")
+    # another package version: other keys, the old entries are not read
+    before = set(_entries(cache_dir))
+    monkeypatch.setattr(cache, "__version__", "999.0")
+    assert not _verdict(rule, values, "soc2@contoso.com")
+    assert set(_entries(cache_dir)) > before
