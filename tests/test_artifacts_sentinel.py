@@ -151,10 +151,13 @@ def test_schedule_defaults_overrides_and_correlation_lookback(test_build: tuple[
     medium = settings.SCHEDULE_BY_LEVEL["medium"]
     plain = load("Test Python User Agent Sign-In")
     assert parse_duration(plain["queryFrequency"]) == medium.sentinel_frequency
-    assert parse_duration(plain["queryPeriod"]) == medium.sentinel_period
+    # one run interval plus the 24 hours of ingestion delay the pack covers (docs/deploy.md)
+    assert parse_duration(plain["queryPeriod"]) == medium.sentinel_frequency + timedelta(hours=24)
+    assert "\n| where ingestion_time() > ago(1h)\n" in plain["query"]
     corr = load("Test Mail Read From Several Addresses")  # medium, 2h window
     assert parse_duration(corr["queryFrequency"]) == medium.sentinel_frequency
-    assert parse_duration(corr["queryPeriod"]) == timedelta(hours=2) + medium.sentinel_frequency
+    assert parse_duration(corr["queryPeriod"]) == (timedelta(hours=2) + medium.sentinel_frequency
+                                                   + timedelta(hours=24))
     # a correlation returns only its group-by columns: the only entity is the grouped mailbox
     assert [e["entityType"] for e in corr["entityMappings"]] == ["Mailbox"]
     assert re.search(r"\| extend MailboxCustomEntity = \w+$", corr["query"].rstrip())

@@ -116,8 +116,6 @@ def test_savedsearches_one_stanza_per_rule_each_ending_in_its_filter_macro(splun
         assert saved.get(name, "quantity") == "0"
         sched = settings.SCHEDULE_BY_LEVEL[meta.level]
         assert saved.get(name, "cron_schedule") == sched.splunk_cron
-        assert saved.get(name, "dispatch.earliest_time") == sched.splunk_earliest
-        assert saved.get(name, "dispatch.latest_time") == sched.splunk_latest
         assert not saved.has_option(name, "action.notable")  # ES keys only behind the flag
         # every search starts from a data-source macro the app defines, never a literal index
         used = [ds for ds in data_sources().values() if f"`{ds.macro}`" in search]
@@ -219,7 +217,8 @@ def test_bad_cron_override_fails_the_build(tmp_path: Path) -> None:
     first = sorted(src)[0]
     (rules / first.name).write_text(first.read_text(encoding="utf-8") + "splunk_cron_schedule: hourly\n",
                                     encoding="utf-8")
-    with pytest.raises(ArtifactError, match=rf"{first.name}: Splunk saved search .* cron_schedule 'hourly'"):
+    with pytest.raises(ArtifactError,
+                       match=rf"{first.name}:\d+: custom attribute splunk_cron_schedule: 'hourly' is not"):
         build_pack([rules], PACK_VALUES, tmp_path / "build")
 
 

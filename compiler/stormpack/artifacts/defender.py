@@ -20,6 +20,7 @@ from typing import Any
 from ..errors import ArtifactError, Location
 from . import settings
 from .model import QueryLike, RuleMeta, base_table
+from .schedule import after_table, defender_plan, defender_slice
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -74,20 +75,6 @@ def not_applicable(query: QueryLike, meta: RuleMeta) -> str | None:
     return None
 
 
-def _period(meta: RuleMeta) -> str:
-    raw = meta.custom.get(settings.ATTR_DEFENDER_PERIOD)
-    if raw is None:
-        return settings.SCHEDULE_BY_LEVEL[meta.level].defender_period
-    value = str(raw).strip().upper()
-    if value not in settings.DEFENDER_PERIODS:
-        raise ArtifactError(
-            f"custom attribute {settings.ATTR_DEFENDER_PERIOD}: '{raw}' is not one of "
-            + ", ".join(settings.DEFENDER_PERIODS),
-            meta.location(f"{settings.ATTR_DEFENDER_PERIOD}:"),
-        )
-    return value
-
-
 def project_columns(query: QueryLike) -> list[str]:
     """Timestamp, ReportId, the asset column, the table's context columns and the simple
     columns the rule tests (dynamic paths such as RawEventData.AppId stay out of ``project``)."""
@@ -101,12 +88,14 @@ def project_columns(query: QueryLike) -> list[str]:
 
 def build_rule(query: QueryLike, meta: RuleMeta) -> DefenderRule:
     table = settings.DEFENDER_TABLES[base_table(query.table)]
-    text = query.query.rstrip() + "\n| project " + ", ".join(project_columns(query))
+    period, plan = defender_plan(meta)
+    text = after_table(query.query.rstrip(), defender_slice(plan), meta.location())
+    text += "\n| project " + ", ".join(project_columns(query))
     tactic = meta.attack.tactics[0] if meta.attack.tactics else "SuspiciousActivity"
     return DefenderRule(
         display_name=meta.title,
         query=text,
-        period=_period(meta),
+        period=period,
         title=meta.title,
         description=meta.description or meta.title,
         severity=settings.DEFENDER_SEVERITY_BY_LEVEL[meta.level],

@@ -22,9 +22,10 @@ import yaml
 
 from ..errors import ArtifactError, Location
 from . import settings
-from .durations import parse_duration, to_iso, to_short
+from .durations import to_iso, to_short
 from .entities import EntityColumn, entity_columns, extend_clause
 from .model import QueryLike, RuleMeta
+from .schedule import after_table, sentinel_plan
 
 TRIGGER_OPERATORS = {"gt": "GreaterThan", "lt": "LessThan", "eq": "Equal", "ne": "NotEqual"}
 _SEMVER = re.compile(r"^\d+\.\d+\.\d+$")
@@ -149,27 +150,17 @@ def _arm_literal(text: str) -> str:
 
 
 # ------------------------------------------------------------------------------- building
-def _duration_attr(meta: RuleMeta, key: str) -> timedelta | None:
-    raw = meta.custom.get(key)
-    if raw is None:
-        return None
-    try:
-        return parse_duration(str(raw))
-    except ValueError as exc:
-        raise ArtifactError(f"custom attribute {key}: {exc}", meta.location(f"{key}:")) from None
-
-
 def schedule(meta: RuleMeta) -> tuple[timedelta, timedelta]:
-    """(queryFrequency, queryPeriod): level defaults, per-rule overrides, correlations look back
-    their whole window plus one run interval (so no window falls between two runs)."""
-    sched = settings.SCHEDULE_BY_LEVEL[meta.level]
-    freq = _duration_attr(meta, settings.ATTR_SENTINEL_FREQUENCY) or sched.sentinel_frequency
-    period = _duration_attr(meta, settings.ATTR_SENTINEL_PERIOD)
-    if period is None:
-        period = max(sched.sentinel_period, freq)
-        if meta.is_correlation and meta.timespan is not None:
-            period = max(period, meta.timespan + freq)
-    return freq, period
+    """(queryFrequency, queryPeriod) of the schedule model (:func:`.schedule.sentinel_plan`)."""
+    plan = sentinel_plan(meta)
+    return plan.frequency, plan.lookback
+
+
+def ingestion_filter(frequency: timedelta) -> str:
+    """Keep the records that arrived since the previous run (Microsoft Learn, "Handle ingestion
+    delay in scheduled analytics rules"): with queryPeriod covering the delay, each record is
+    reported by exactly one run."""
+    return f"| where ingestion_time() > ago({to_short(frequency)})"
 
 
 def build_rule(query: QueryLike, meta: RuleMeta) -> SentinelRule:
@@ -187,6 +178,8 @@ def build_rule(query: QueryLike, meta: RuleMeta) -> SentinelRule:
                                 meta.location())
         connectors.append(conn)
     freq, period = schedule(meta)
+    if not meta.is_correlation:
+        text = after_table(text, ingestion_filter(freq), meta.location())
     version = str(meta.custom.get(settings.ATTR_VERSION, settings.DEFAULT_RULE_VERSION))
     description = meta.description or meta.title
     return SentinelRule(

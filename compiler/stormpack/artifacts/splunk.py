@@ -34,6 +34,7 @@ from ..errors import ArtifactError, Location
 from ..yamlio import load_yaml_text
 from . import settings
 from .model import QueryLike, RuleMeta
+from .schedule import SplunkTimes, splunk_plan
 
 
 @dataclass(frozen=True)
@@ -156,18 +157,31 @@ def with_datasource_macros(text: str, meta: RuleMeta) -> str:
     return out
 
 
+def with_index_slice(text: str, times: SplunkTimes) -> str:
+    """A single-event search keeps the events INDEXED since the previous run
+    (``_index_earliest`` / ``_index_latest`` after each base search), while the dispatch window
+    reaches back over the ingestion delay by event time: each event is reported by one run."""
+    terms = f"_index_earliest={times.index_earliest} _index_latest={times.index_latest}"
+    out = text
+    for ds in data_sources().values():
+        out = out.replace(f"`{ds.macro}`", f"`{ds.macro}` {terms}")
+    return out
+
+
 def build_search(query: QueryLike, meta: RuleMeta) -> SavedSearch:
-    sched = settings.SCHEDULE_BY_LEVEL[meta.level]
+    times = splunk_plan(meta)
     macro = filter_macro(meta.stem)
     text = with_datasource_macros(query.query.strip(), meta)
+    if not meta.is_correlation:
+        text = with_index_slice(text, times)
     return SavedSearch(
         stanza=stanza_name(meta),
         description=" ".join((meta.description or meta.title).split()),
         search=f"{text}\n| `{macro}`",
         filter_macro=macro,
-        cron=str(meta.custom.get(settings.ATTR_SPLUNK_CRON, sched.splunk_cron)),
-        earliest=str(meta.custom.get(settings.ATTR_SPLUNK_EARLIEST, sched.splunk_earliest)),
-        latest=str(meta.custom.get(settings.ATTR_SPLUNK_LATEST, sched.splunk_latest)),
+        cron=times.cron,
+        earliest=times.earliest,
+        latest=times.latest,
         severity=settings.SPLUNK_NOTABLE_SEVERITY_BY_LEVEL[meta.level],
         risk_score=settings.SPLUNK_RISK_SCORE_BY_LEVEL[meta.level],
         risk_objects=_risk_objects(query, meta),
