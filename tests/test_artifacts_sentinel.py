@@ -107,7 +107,21 @@ def test_one_yaml_per_compiled_rule_within_limits(built: tuple[Path, list]) -> N
     metas = collect_metas(rules)
     compiled = compile_rules([r.path for r in rules], "sentinel", _values_of(out))
     files = sorted((out / "sentinel").glob("*.yaml"))
-    assert {f.stem for f in files} == {metas[q.rule_id].stem for q in compiled.queries}
+    built = {metas[q.rule_id].stem: metas[q.rule_id] for q in compiled.queries}
+    assert {f.stem for f in files} == {stem for stem, m in built.items() if not m.is_hunting}
+    # time-bounded rules are hunting queries (no schedule, no ingestion slice), not analytics rules
+    hunts = sorted((out / "sentinel" / "hunting").glob("*.yaml"))
+    assert {f.stem for f in hunts} == {stem for stem, m in built.items() if m.is_hunting}
+    for f in hunts:
+        d = yaml.safe_load(f.read_text(encoding="utf-8"))
+        assert "queryFrequency" not in d and "kind" not in d and "ingestion_time()" not in d["query"]
+        tables = ("OfficeActivity", "SigninLogs", "AADNonInteractiveUserSignInLogs", "AuditLogs")
+        assert d["query"].split("\n", 1)[0] in tables
+        note = "Hunting query: matches only events from 2023-03-01 to 2023-08-31"
+        assert note in " ".join(d["description"].split())
+    arm = json.loads((out / "sentinel" / "azuredeploy.json").read_text(encoding="utf-8"))
+    assert {r["properties"]["displayName"] for r in arm["resources"]}.isdisjoint(
+        {metas[m.id].title for m in built.values() if m.is_hunting})
     for f in files:
         d = yaml.safe_load(f.read_text(encoding="utf-8"))
         meta = metas[d["id"]]

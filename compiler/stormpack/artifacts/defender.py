@@ -38,11 +38,12 @@ class DefenderRule:
     asset_identifier: str
     stem: str
     source: Location
+    enabled: bool = True  # ``isEnabled``: off while a tenant list holds placeholders
 
     def to_graph(self) -> dict[str, Any]:
         return {
             "displayName": self.display_name,
-            "isEnabled": True,
+            "isEnabled": self.enabled,
             "queryCondition": {"queryText": self.query},
             "schedule": {"period": self.period},
             "detectionAction": {
@@ -105,6 +106,26 @@ def build_rule(query: QueryLike, meta: RuleMeta) -> DefenderRule:
         stem=meta.stem,
         source=meta.location(),
     )
+
+
+def hunting_query(query: QueryLike, meta: RuleMeta) -> str:
+    """The advanced hunting query of a time-bounded rule: the compiled query and its columns,
+    no schedule and no settled slice (the analyst picks the time range)."""
+    assert meta.time_bound is not None
+    head = (f"// {meta.title}\n// Hunting query, not a custom detection: matches only events from "
+            f"{meta.time_bound.label()}, older than a custom detection's 30-day lookback.\n")
+    return head + query.query.rstrip() + "\n| project " + ", ".join(project_columns(query)) + "\n"
+
+
+def write_hunting(queries: Sequence[tuple[str, str]], out_dir: Path) -> list[Path]:
+    """``<stem>.kql`` per (stem, hunting query): save them as shared queries in advanced hunting."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for stem, text in queries:
+        p = out_dir / f"{stem}.kql"
+        p.write_text(text, encoding="utf-8")
+        written.append(p)
+    return written
 
 
 def problems(rule: DefenderRule) -> list[str]:

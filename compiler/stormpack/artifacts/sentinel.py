@@ -63,6 +63,7 @@ class SentinelRule:
     version: str
     stem: str
     source: Location
+    enabled: bool = True  # ARM ``enabled``: off while a tenant list holds placeholders
 
     @property
     def parent_techniques(self) -> list[str]:
@@ -99,7 +100,7 @@ class SentinelRule:
             "displayName": _arm_literal(self.name),
             "description": _arm_literal(self.description),
             "severity": self.severity,
-            "enabled": True,
+            "enabled": self.enabled,
             "query": _arm_literal(self.query),
             "queryFrequency": to_iso(self.frequency),
             "queryPeriod": to_iso(self.period),
@@ -202,6 +203,79 @@ def build_rule(query: QueryLike, meta: RuleMeta) -> SentinelRule:
         stem=meta.stem,
         source=meta.location(),
     )
+
+
+@dataclass(frozen=True)
+class HuntingQuery:
+    """A Sentinel hunting query (Azure-Sentinel ``Hunting Queries`` YAML schema): run on demand
+    over a time range the analyst picks, never scheduled."""
+
+    id: str
+    name: str
+    description: str
+    connectors: tuple[settings.Connector, ...]
+    tactics: tuple[str, ...]
+    techniques: tuple[str, ...]
+    query: str
+    entity_mappings: tuple[EntityMapping, ...]
+    version: str
+    stem: str
+    source: Location
+
+    def to_yaml_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {
+            "id": self.id,
+            "name": self.name,
+            "description": self.description,
+            "requiredDataConnectors": _connectors(self.connectors),
+            "tactics": list(self.tactics),
+            "relevantTechniques": list(self.techniques),
+            "query": self.query,
+        }
+        if self.entity_mappings:
+            d["entityMappings"] = _entities(self.entity_mappings)
+        d["version"] = self.version
+        return d
+
+
+def hunting_note(meta: RuleMeta) -> str:
+    """Why a time-bounded rule is a hunting query (catalogue, descriptions)."""
+    assert meta.time_bound is not None
+    return (f"matches only events from {meta.time_bound.label()}, older than any scheduled run reads "
+            "(Sentinel looks back at most 14 days, Defender XDR 30 days): shipped as a hunting query")
+
+
+def build_hunting(query: QueryLike, meta: RuleMeta) -> HuntingQuery:
+    """The hunting query of a time-bounded rule: the compiled query and its entities, with no
+    schedule and no ingestion-time slice (the analyst picks the time range, e.g. 2023)."""
+    rule = build_rule(query, meta)
+    text = query.query.rstrip()
+    ext = extend_clause(entity_columns(query, meta))
+    if ext:
+        text = f"{text}\n{ext}"
+    return HuntingQuery(
+        id=rule.id, name=rule.name,
+        description=f"{rule.description} Hunting query: {hunting_note(meta)}.",
+        connectors=rule.connectors, tactics=rule.tactics, techniques=rule.techniques, query=text,
+        entity_mappings=rule.entity_mappings, version=rule.version, stem=rule.stem, source=rule.source)
+
+
+def write_hunting(queries: Sequence[HuntingQuery], out_dir: Path) -> list[Path]:
+    """``<stem>.yaml`` per hunting query (Sentinel Repositories deploy the folder)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    for q in queries:
+        if len(q.query) > settings.SENTINEL_QUERY_MAX:
+            raise ArtifactError(f"Sentinel hunting query '{q.name}': query is {len(q.query)} characters, "
+                                f"more than {settings.SENTINEL_QUERY_MAX}", q.source)
+        d = q.to_yaml_dict()
+        for key in ("description", "query"):
+            d[key] = "\n".join(line.rstrip() for line in str(d[key]).splitlines())
+        p = out_dir / f"{q.stem}.yaml"
+        p.write_text(yaml.dump(d, Dumper=_BlockDumper, sort_keys=False, allow_unicode=True, width=100),
+                     encoding="utf-8")
+        written.append(p)
+    return written
 
 
 # ------------------------------------------------------------------------------- validation
