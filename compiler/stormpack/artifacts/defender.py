@@ -19,10 +19,13 @@ from typing import Any
 
 from ..errors import ArtifactError, Location
 from . import settings
+from .entities import defender_ip_expression
 from .model import QueryLike, RuleMeta, base_table
 from .schedule import after_table, defender_plan, defender_slice
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+#: the column holding the alert's IP entity (the table's address, else the record's)
+IP_ENTITY_COLUMN = "IPCustomEntity"
 
 
 @dataclass(frozen=True)
@@ -39,28 +42,34 @@ class DefenderRule:
     stem: str
     source: Location
     enabled: bool = True  # ``isEnabled``: off while a tenant list holds placeholders
+    ip_column: str | None = None  # the projected column of the alert's IP entity
 
     def to_graph(self) -> dict[str, Any]:
+        alert: dict[str, Any] = {
+            "title": self.title,
+            "description": self.description,
+            "severity": self.severity,
+            "category": self.category,
+            "recommendedActions": None,
+            "mitreTechniques": list(self.techniques),
+            "impactedAssets": [
+                {
+                    "@odata.type": "#microsoft.graph.security.impactedUserAsset",
+                    "identifier": self.asset_identifier,
+                }
+            ],
+        }
+        if self.ip_column:
+            # https://learn.microsoft.com/en-us/graph/api/resources/security-entitymappingconfiguration
+            alert["entityMappings"] = {"ips": [{"@odata.type": "#microsoft.graph.security.ipEntityMapping",
+                                                "addressColumn": self.ip_column}]}
         return {
             "displayName": self.display_name,
             "isEnabled": self.enabled,
             "queryCondition": {"queryText": self.query},
             "schedule": {"period": self.period},
             "detectionAction": {
-                "alertTemplate": {
-                    "title": self.title,
-                    "description": self.description,
-                    "severity": self.severity,
-                    "category": self.category,
-                    "recommendedActions": None,
-                    "mitreTechniques": list(self.techniques),
-                    "impactedAssets": [
-                        {
-                            "@odata.type": "#microsoft.graph.security.impactedUserAsset",
-                            "identifier": self.asset_identifier,
-                        }
-                    ],
-                },
+                "alertTemplate": alert,
                 "organizationalScope": None,
                 "responseActions": [],
             },
@@ -91,7 +100,11 @@ def build_rule(query: QueryLike, meta: RuleMeta) -> DefenderRule:
     table = settings.DEFENDER_TABLES[base_table(query.table)]
     period, plan = defender_plan(meta)
     text = after_table(query.query.rstrip(), defender_slice(plan), meta.location())
-    text += "\n| project " + ", ".join(project_columns(query))
+    columns = project_columns(query)
+    if table.ip_column:
+        text += f"\n| extend {IP_ENTITY_COLUMN} = {defender_ip_expression(query, table.ip_column)}"
+        columns.append(IP_ENTITY_COLUMN)
+    text += "\n| project " + ", ".join(columns)
     tactic = meta.attack.tactics[0] if meta.attack.tactics else "SuspiciousActivity"
     return DefenderRule(
         display_name=meta.title,
@@ -105,6 +118,7 @@ def build_rule(query: QueryLike, meta: RuleMeta) -> DefenderRule:
         asset_identifier=table.asset_identifier,
         stem=meta.stem,
         source=meta.location(),
+        ip_column=IP_ENTITY_COLUMN if table.ip_column else None,
     )
 
 
@@ -139,7 +153,7 @@ def problems(rule: DefenderRule) -> list[str]:
     if rule.asset_identifier not in settings.DEFENDER_USER_ASSET_IDENTIFIERS:
         out.append(f"impacted-asset identifier '{rule.asset_identifier}' is not allowed")
     last = rule.query.rsplit("\n", 1)[-1]
-    for col in settings.DEFENDER_REQUIRED_COLUMNS:
+    for col in (*settings.DEFENDER_REQUIRED_COLUMNS, *([rule.ip_column] if rule.ip_column else [])):
         if not re.search(rf"\b{col}\b", last):
             out.append(f"the query's final project does not return {col}")
     return out

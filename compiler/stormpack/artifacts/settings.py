@@ -218,6 +218,9 @@ class DefenderTable:
     asset_column: str  # the impacted-asset column
     asset_identifier: str  # impactedUserAsset.identifier
     extra_columns: tuple[str, ...]  # always projected too (context for the analyst)
+    #: the table's client address column, mapped to the alert's IP entity
+    #: (alertTemplate.entityMappings.ips, Graph ipEntityMapping.addressColumn)
+    ip_column: str | None = None
 
 
 #: Tables a Defender XDR custom detection can run on for our log sources.
@@ -225,10 +228,12 @@ DEFENDER_TABLES: Final = MappingProxyType({
     "CloudAppEvents": DefenderTable(
         "AccountObjectId", "accountObjectId",
         ("AccountId", "AccountDisplayName", "ActionType", "Application", "IPAddress"),
+        "IPAddress",
     ),
     "EntraIdSignInEvents": DefenderTable(
         "AccountObjectId", "accountObjectId",
         ("AccountUpn", "Application", "ApplicationId", "IPAddress", "ErrorCode"),
+        "IPAddress",
     ),
 })
 DEFENDER_REQUIRED_COLUMNS: Final = ("Timestamp", "ReportId")
