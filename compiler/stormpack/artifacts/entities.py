@@ -17,8 +17,8 @@ from ..compiler.targets import kql_expression, load_target, resolve_field
 from ..errors import StormpackError
 from ..taxonomy import load_taxonomy
 from . import settings
-from .settings import EntitySource
 from .model import QueryLike, RuleMeta
+from .settings import EntitySource
 
 
 @dataclass(frozen=True)
