@@ -223,6 +223,7 @@ def test_splunk_correlations_alert_once_per_group_with_late_halves(
     failures, exact = [], 0
     for stem, case, mode, want, per_group, rule in _corr_alerts(build, "splunk", stems):
         assert rule.suppression is not None and rule.suppression.duration == rule.lookback, stem
+        assert rule.suppression.fields, stem  # per group (per-result alerts), not the whole rule
         extra = set(per_group) - want
         twice = {g: n for g, n in per_group.items() if n > 1}
         missing = want - set(per_group)

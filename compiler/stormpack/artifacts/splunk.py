@@ -294,7 +294,9 @@ def render_savedsearches(searches: Sequence[SavedSearch], *, es: bool) -> str:
             ("relation", "greater than"),
             ("quantity", "0"),
             ("alert.track", "1"),
-            ("alert.digest_mode", "1"),
+            # a correlation alerts per result (one per group), so that alert.suppress.fields
+            # throttles each group on its own (Alerting Manual, "Throttle alerts": per-result)
+            ("alert.digest_mode", "0" if s.suppress_fields else "1"),
         ]
         if s.suppress_fields:
             items += [("alert.suppress", "1"),

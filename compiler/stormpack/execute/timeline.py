@@ -15,7 +15,9 @@ that a simulation over it tests the pack rather than restating it. Sources: docs
 * **Splunk** saved search (``build/splunk/<app>/default/savedsearches.conf``): runs at its
   ``cron_schedule``; ``dispatch.earliest_time``/``latest_time`` bound ``_time``; an event is
   searchable once indexed (``_indextime``). ``alert.suppress`` with ``alert.suppress.fields``
-  throttles results whose field values alerted within ``alert.suppress.period``.
+  throttles, for ``alert.suppress.period``, per-result alerts (``alert.digest_mode = 0``) whose
+  field values already alerted; a once-per-run alert is throttled as a whole (Alerting Manual,
+  "Throttle alerts").
 
 An :class:`Alert` is one run whose query returned rows (after suppression). Records are
 :class:`Arrival` s: a fixture record, its event time and when the product ingested it.
@@ -205,8 +207,12 @@ def load_splunk(app: Path) -> dict[str, Deployed]:
         lookback = timedelta(seconds=resolve(latest, ref) - resolve(earliest, ref))
         supp = None
         if kv.get("alert.suppress") == "1":
+            # field-based throttling applies to per-result alerts (alert.digest_mode = 0); an
+            # alert that triggers once per run is throttled as a whole
             fields = tuple(f.strip() for f in kv.get("alert.suppress.fields", "").split(",") if f.strip())
-            supp = Suppression(parse_iso_duration(kv["alert.suppress.period"]), fields or None)
+            per_result = kv.get("alert.digest_mode", "1") == "0"
+            supp = Suppression(parse_iso_duration(kv["alert.suppress.period"]),
+                               fields if per_result and fields else None)
         out[stanza] = Deployed("splunk", stanza, kv["search"], freq, lookback, runs, supp,
                                kv.get("disabled", "0") != "1", earliest, latest)
     return out
