@@ -254,3 +254,39 @@ def test_sentinel_correlations_alert_on_late_halves_but_repeat_per_run(
         repeated += any(n > 1 for n in per_group.values())
     assert not failures, "\n".join(failures)
     assert repeated >= 6  # the limitation is real and measured, not assumed
+
+
+# ------------------------------------------------------------------------------- hunting queries
+def test_hunting_queries_find_the_campaign_positives_when_run_over_2023(
+        build: Path, stems: dict[str, tuple[str, bool]]) -> None:
+    """The time-bounded rules are shipped as hunting queries (never scheduled: no loader above
+    finds them). Run once by an analyst over the campaign, each finds its positives and no
+    negative, on Sentinel (hunting YAML) and Defender XDR (advanced hunting .kql)."""
+    import yaml
+
+    from stormpack.execute.kql import KqlExecutor
+    from stormpack.execute.timeline import Deployed
+
+    checked = 0
+    for target in ("sentinel", "defender"):
+        tl = _timeline(build, target)
+        folder = build / target / "hunting"
+        files = sorted(folder.glob("*.yaml" if target == "sentinel" else "*.kql"))
+        assert len(files) == (4 if target == "sentinel" else 3)
+        scheduled = _deployed(build, target, ANCHORS[0], stems)
+        for f in files:
+            assert f.stem.endswith("_during_campaign") and f.stem not in scheduled
+            text = f.read_text(encoding="utf-8")
+            query = str(yaml.safe_load(text)["query"]) if target == "sentinel" else text
+            assert isinstance(tl.kql, KqlExecutor)
+            for case, i, positive in _single_cases(f.stem):
+                arr = arrival(case.events[i].record, timedelta(0))
+                assert arr is not None
+                if tl.rows(arr) is None:
+                    continue
+                once = Deployed(target, f.stem, query, timedelta(days=1), timedelta(days=3650),
+                                lambda s, e: iter([e]))
+                rows = tl.run_once(once, arr.event_time + timedelta(hours=1), [arr])
+                assert bool(rows) is positive, (target, f.stem, case.path.name, i)
+                checked += 1
+    assert checked > 40

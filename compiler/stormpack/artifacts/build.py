@@ -41,6 +41,8 @@ class ArtifactReport:
     lists: list[lists.TenantList] = field(default_factory=list)
     #: rule id -> the unfilled tenant lists that keep it disabled (empty with ``enable_all``)
     disabled: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    #: rule id -> title (for messages)
+    titles: dict[str, str] = field(default_factory=dict)
 
 
 def _meta_for(query: QueryLike, metas: Mapping[str, RuleMeta]) -> RuleMeta:
@@ -112,6 +114,7 @@ def write_artifacts(
 
     unfilled = unfilled_lists(report.lists)
     report.disabled = {} if opts.enable_all else unfilled
+    report.titles = {m.id: m.title for m in metas.values()}
 
     def enabled(rule_id: str) -> bool:
         return rule_id not in report.disabled

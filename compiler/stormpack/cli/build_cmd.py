@@ -58,6 +58,6 @@ def build_cmd(output: Path, values: Path | None, splunk_es: bool, enable_all: bo
     click.echo(report_text(results), nl=False)
     for report in reports:
         for rid, names in sorted(report.disabled.items()):
-            click.echo(f"disabled  {rid}: tenant list(s) {', '.join(names)} still hold placeholders "
-                       "(fill them in values/, or --enable-all)")
+            click.echo(f"disabled  '{report.titles.get(rid, rid)}': tenant list(s) {', '.join(names)} "
+                       "still hold placeholders (fill them in values/, or --enable-all)")
     click.echo(f"build written to {out}")
