@@ -235,25 +235,43 @@ def test_splunk_correlations_alert_once_per_group_with_late_halves(
     assert exact >= 12  # positive cases x delay modes alerting exactly once
 
 
-def test_sentinel_correlations_alert_on_late_halves_but_repeat_per_run(
+def test_sentinel_correlations_alert_once_per_group_with_late_halves(
         build: Path, stems: dict[str, tuple[str, bool]]) -> None:
-    """Sentinel, with the correlation rendering of today (``bin()`` buckets, no new-since-last-run
-    cut, no per-group suppression in the product): negatives never alert; positives alert, late
-    halves included (queryPeriod = window + interval + delay); but a group re-alerts on every
-    run whose lookback still holds it: at most queryPeriod / queryFrequency + 1 alerts. Exactly
-    once needs the sliding-window rendering to carry the cut (docs/deploy.md)."""
+    """Sentinel: queryPeriod covers window + interval + delay, and the query leaves out (leftanti
+    join on the group-by columns) the groups it already finds over the records ingested up to
+    the previous run, so each group alerts in the run that completes it. Known bucket-edge cases
+    may miss their group, never alert twice."""
     edges = _known_bucket_edges("sentinel")
-    failures, repeated = [], 0
+    failures, exact = [], 0
     for stem, case, mode, want, per_group, rule in _corr_alerts(build, "sentinel", stems):
-        bound = rule.lookback // rule.frequency + 1
+        assert rule.suppression is None, stem  # rule-wide suppression would hide other groups
+        assert "| join kind=leftanti (stormpack_prior) on " in rule.query, stem
         extra = set(per_group) - want
+        twice = {g: n for g, n in per_group.items() if n > 1}
         missing = want - set(per_group)
         known = (stem, case.path.name) in edges
-        if extra or (missing and not known) or any(n > bound for n in per_group.values()):
+        if extra or twice or (missing and not known):
             failures.append(f"{stem}/{case.path.name} [{mode}]: alerts {per_group}, want {sorted(want)}")
-        repeated += any(n > 1 for n in per_group.values())
+        exact += not missing and bool(want)
     assert not failures, "\n".join(failures)
-    assert repeated >= 6  # the limitation is real and measured, not assumed
+    assert exact >= 12
+
+
+def test_without_the_cut_a_sentinel_correlation_alerts_on_every_run(
+        build: Path, stems: dict[str, tuple[str, bool]]) -> None:
+    """The simulation can fail: the same correlation without its previous-run cut re-alerts on
+    every run whose lookback still holds the group (the review's finding, issue 10 point 3)."""
+    stem = "corr_m365_audit_owa_resource_token_issuance_burst"
+    rule = _deployed(build, "sentinel", ANCHORS[1], stems)[stem]
+    head, _, tail = rule.query.partition("\n| join kind=leftanti (stormpack_prior) on UserId")
+    bare_query = head.split(";\n")[-1] + tail
+    assert bare_query.startswith("OfficeActivity\n")
+    bare = Deployed(rule.target, rule.name, bare_query, rule.frequency, rule.lookback, rule.runs_at)
+    case = next(c for c in load_fixture_dir(FIXTURES / stem) if c.expect == "match")
+    arrivals = [a for e in case.events if (a := arrival(e.record, timedelta(0))) is not None]
+    tl = _timeline(build, "sentinel")
+    assert len(tl.simulate(rule, arrivals)) == 1
+    assert len(tl.simulate(bare, arrivals)) >= 20
 
 
 # ------------------------------------------------------------------------------- hunting queries

@@ -23,7 +23,7 @@ import yaml
 from ..errors import ArtifactError, Location
 from . import settings
 from .durations import to_iso, to_short
-from .entities import EntityColumn, entity_columns, extend_clause
+from .entities import EntityColumn, entity_columns, extend_clause, kql_ident
 from .model import QueryLike, RuleMeta
 from .schedule import after_table, sentinel_plan
 
@@ -164,10 +164,35 @@ def ingestion_filter(frequency: timedelta) -> str:
     return f"| where ingestion_time() > ago({to_short(frequency)})"
 
 
+PRIOR_PREFIX = "stormpack_prior_"
+
+
+def new_groups_only(text: str, meta: RuleMeta, frequency: timedelta) -> str:
+    """A correlation that alerts on a group only in the run that completes it: the query as
+    compiled, less (``join kind=leftanti`` on the group-by columns) the groups the same query
+    finds over the records ingested up to the previous run (each table read through
+    ``let stormpack_prior_<T> = T | where ingestion_time() <= ago(<interval>)``). Without it,
+    every run whose lookback holds a group alerts on it again (docs/deploy.md, section 5)."""
+    tables = [c.data_type for c in settings.SENTINEL_CONNECTORS.values()]
+    ref = re.compile(r"(^|\()(\s*)(" + "|".join(map(re.escape, tables)) + r")\b", re.M)
+    used = list(dict.fromkeys(m.group(3) for m in ref.finditer(text)))
+    if not used or not meta.group_by:
+        raise ArtifactError(f"correlation '{meta.title}': no table reference or no group-by to cut "
+                            "already alerted groups on", meta.location())
+    prior = ref.sub(lambda m: f"{m.group(1)}{m.group(2)}{PRIOR_PREFIX}{m.group(3)}", text)
+    lets = "".join(f"let {PRIOR_PREFIX}{t} = {t} | where ingestion_time() <= ago({to_short(frequency)});\n"
+                   for t in used)
+    keys = ", ".join(kql_ident(g) for g in meta.group_by)
+    return (f"{lets}let stormpack_prior = {prior};\n{text}\n"
+            f"| join kind=leftanti (stormpack_prior) on {keys}")
+
+
 def build_rule(query: QueryLike, meta: RuleMeta) -> SentinelRule:
     """The analytics rule of one compiled Sentinel query (not yet validated)."""
     cols: list[EntityColumn] = entity_columns(query, meta)
     text = query.query.rstrip()
+    if meta.is_correlation:
+        text = new_groups_only(text, meta, sentinel_plan(meta).frequency)
     ext = extend_clause(cols)
     if ext:
         text = f"{text}\n{ext}"
