@@ -13,19 +13,20 @@ record twice and a record that arrives late is still reported once:
   With ``lookback >= delay + frequency`` every record has arrived when its slice is evaluated:
   reported exactly once, ``delay`` late.
 
-A correlation (window ``w``) reads ``frequency + delay + w`` and alerts on a group when its
-condition holds over everything read and did not hold over the records that had already
-arrived by the previous run (the query's ``since`` cut, ``t - frequency``): one alert per burst,
-in the run that completes it, however late its records arrive (up to ``delay``).
+A correlation (window ``w``) reads ``frequency + delay + w`` and alerts on a group once:
+Sentinel's query keeps the groups that hold over everything read but not over the records
+ingested by the previous run (:func:`.sentinel.new_groups_only`); Splunk throttles each group
+(``alert.suppress.fields``) for the dispatch window.
 
-Every product behaviour used here is documented, with its source, in docs/deploy.md.
+Every product behaviour used here is documented, with its source, in docs/deploy.md; the
+product side is simulated by :mod:`stormpack.execute.timeline` (tests/test_schedule_simulation.py).
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Literal
 
 from ..errors import ArtifactError, Location
@@ -45,35 +46,9 @@ class RunPlan:
     lookback: timedelta  # event-time range each run reads
     delay: timedelta  # ingestion delay tolerated (records later than this may be missed)
     window: timedelta | None  # correlation timespan
+    #: how a run keeps only new records: by ingestion time (Sentinel ``ingestion_time()``,
+    #: Splunk ``_indextime``) or by a settled event-time slice (Defender XDR)
     new_by: Literal["ingestion", "event"]
-    #: which end of a time range is closed: "right" (KQL: ``> ago(x)``) or "left" (Splunk
-    #: earliest/latest, KQL ``>= ago(a) and < ago(b)``)
-    closed: Literal["left", "right"] = "right"
-
-    @property
-    def settle(self) -> timedelta:
-        """How long after its event time a record is first evaluated (event slicing only)."""
-        return self.delay if self.new_by == "event" else timedelta(0)
-
-    def _inside(self, value: datetime, lo: datetime, hi: datetime) -> bool:
-        return lo <= value < hi if self.closed == "left" else lo < value <= hi
-
-    def reads(self, run_at: datetime, event_time: datetime, arrived: datetime) -> bool:
-        """Does the run at ``run_at`` see the record?"""
-        if arrived > run_at:
-            return False
-        return self._inside(event_time, run_at - self.lookback, run_at)
-
-    def is_new(self, run_at: datetime, event_time: datetime, arrived: datetime) -> bool:
-        """Is the record one the run at ``run_at`` may alert on (and no other run)?"""
-        if self.new_by == "ingestion":
-            return self._inside(arrived, run_at - self.frequency, run_at)
-        end = run_at - self.delay
-        return end - self.frequency <= event_time < end
-
-    def since(self, run_at: datetime) -> datetime:
-        """The correlation cut: records that arrived before it were read by the previous run."""
-        return run_at - self.frequency
 
 
 def rule_delay(meta: RuleMeta) -> timedelta:
@@ -135,7 +110,7 @@ def sentinel_plan(meta: RuleMeta) -> RunPlan:
             f"{settings.ATTR_INGESTION_DELAY} to accept that)",
             meta.location(f"{settings.ATTR_SENTINEL_PERIOD}:"))
     return RunPlan("sentinel", freq, period, delay, meta.timespan if meta.is_correlation else None,
-                   "ingestion", "right")
+                   "ingestion")
 
 
 # ------------------------------------------------------------------------------- Defender XDR
@@ -161,7 +136,7 @@ def defender_plan(meta: RuleMeta) -> tuple[str, RunPlan]:
         freq, lookback = settings.DEFENDER_LOOKBACK[name]
         if lookback >= delay + freq + _window(meta):
             return name, RunPlan("defender", freq, lookback, delay,
-                                 meta.timespan if meta.is_correlation else None, "event", "left")
+                                 meta.timespan if meta.is_correlation else None, "event")
     raise ArtifactError(
         f"no Defender XDR schedule period reads far enough back for an ingestion delay of "
         f"{to_short(delay)}", meta.location())
@@ -234,14 +209,6 @@ def splunk_plan(meta: RuleMeta) -> SplunkTimes:
     delay = rule_delay(meta)
     lookback = freq + delay + _window(meta)
     plan = RunPlan("splunk", freq, lookback, delay, meta.timespan if meta.is_correlation else None,
-                   "ingestion", "left")
+                   "ingestion")
     return SplunkTimes(cron=cron, earliest=f"-{_minutes(lookback)}m@m", latest="@m",
                        index_earliest=f"-{_minutes(freq)}m@m", index_latest="@m", plan=plan)
-
-
-def relative_minutes(value: str) -> int | None:
-    """``-1500m@m`` -> 1500; ``@m`` / ``now`` -> 0; None for any other form."""
-    if value in ("@m", "now"):
-        return 0
-    m = re.fullmatch(r"-(\d+)m@m", value)
-    return int(m.group(1)) if m else None
