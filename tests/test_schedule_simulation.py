@@ -308,3 +308,50 @@ def test_hunting_queries_find_the_campaign_positives_when_run_over_2023(
                 assert bool(rows) is positive, (target, f.stem, case.path.name, i)
                 checked += 1
     assert checked > 40
+
+
+# ------------------------------------------------------------------------------- the product side
+def test_cron_runs_of_the_forms_the_pack_uses() -> None:
+    from stormpack.execute.timeline import TimelineError, cron_runs
+
+    day = datetime(2024, 5, 1, tzinfo=UTC)
+    step, runs = cron_runs("5 * * * *")
+    assert step == timedelta(hours=1)
+    assert list(runs(day, day + timedelta(hours=2))) == [day + timedelta(minutes=m) for m in (5, 65)]
+    step, runs = cron_runs("*/15 * * * *")
+    assert list(runs(day, day + timedelta(minutes=31))) == [day + timedelta(minutes=m) for m in (0, 15, 30)]
+    step, runs = cron_runs("15 2 * * *")
+    assert step == timedelta(days=1)
+    assert list(runs(day, day + timedelta(days=1))) == [day + timedelta(hours=2, minutes=15)]
+    for bad in ("0 0 * * 1", "*/15 3 * * *", "hourly"):
+        with pytest.raises(TimelineError, match="not a form the simulation schedules"):
+            cron_runs(bad)
+
+
+def test_suppression_per_group_and_whole_rule() -> None:
+    from stormpack.execute.timeline import Suppression
+
+    t0 = datetime(2024, 5, 1, tzinfo=UTC)
+    quiet: dict[tuple[str, ...], datetime] = {}
+    per_user = Suppression(timedelta(hours=2), ("UserId",))
+    rows = [{"UserId": "A"}, {"UserId": "b"}]
+    assert Timeline._unsuppressed(per_user, t0, rows, quiet) == rows
+    later = [{"UserId": "a"}, {"UserId": "C"}]  # A again (case-insensitive), C new
+    assert Timeline._unsuppressed(per_user, t0 + timedelta(hours=1), later, quiet) == [{"UserId": "C"}]
+    assert Timeline._unsuppressed(per_user, t0 + timedelta(hours=2), later, quiet) == [{"UserId": "a"}]
+    whole: dict[tuple[str, ...], datetime] = {}
+    rule = Suppression(timedelta(hours=2))
+    assert Timeline._unsuppressed(rule, t0, rows, whole)
+    assert Timeline._unsuppressed(rule, t0 + timedelta(hours=1), later, whole) == []
+
+
+def test_unschedulable_splunk_cron_names_the_stanza(tmp_path: Path) -> None:
+    from stormpack.execute.timeline import TimelineError
+
+    app = tmp_path / "app"
+    (app / "default").mkdir(parents=True)
+    (app / "default" / "savedsearches.conf").write_text(
+        "[weekly]\nsearch = index=* a=1\nenableSched = 1\ncron_schedule = 0 0 * * 1\n"
+        "dispatch.earliest_time = -7d@d\ndispatch.latest_time = @d\n", encoding="utf-8")
+    with pytest.raises(TimelineError, match=r"savedsearches.conf \[weekly\]: cron_schedule '0 0 \* \* 1'"):
+        load_splunk(app)

@@ -200,7 +200,11 @@ def load_splunk(app: Path) -> dict[str, Deployed]:
     for stanza, kv in read_layered(app, "savedsearches.conf").items():
         if "search" not in kv or kv.get("enableSched") != "1":
             continue
-        freq, runs = cron_runs(kv["cron_schedule"])
+        try:
+            freq, runs = cron_runs(kv["cron_schedule"])
+        except TimelineError as exc:
+            conf = app / "default" / "savedsearches.conf"
+            raise TimelineError(f"{conf} [{stanza}]: {exc.message}") from None
         earliest, latest = kv.get("dispatch.earliest_time"), kv.get("dispatch.latest_time")
         if not earliest or not latest:
             raise TimelineError(f"[{stanza}]: no dispatch.earliest_time/latest_time")
