@@ -85,7 +85,8 @@ def _bound(node: Any, field: str) -> tuple[datetime, datetime] | None:
         known = [p for p in (_bound(a, field) for a in node.args) if p is not None]
         if not known:
             return None
-        return max(p[0] for p in known), min(p[1] for p in known)
+        start, end = max(p[0] for p in known), min(p[1] for p in known)
+        return start, max(start, end)  # disjoint parts: an empty range, still bounded
     return None
 
 
