@@ -15,6 +15,7 @@ from stormpack.artifacts.catalogue import TARGETS, Entry, render_html, render_ma
 from stormpack.cli import main
 from stormpack.compiler import compile_rules
 from stormpack.compiler.build import register_build_hook, write_build
+from stormpack.execute.spl import parse_conf
 from stormpack.navigator import check_layer
 from stormpack.ruleset import load_ruleset
 
@@ -41,13 +42,25 @@ def test_build_writes_every_artifact(build: Path) -> None:
         assert (build / name).is_file(), name
 
 
-def _artifact(build: Path, target: str, stem: str) -> bool:
+def _artifact(build: Path, target: str, stem: str) -> str | None:
+    """"rule" (scheduled), "hunt" (hunting query) or None, from the built files."""
     if target == "sentinel":
-        return (build / "sentinel" / f"{stem}.yaml").is_file()
+        if (build / "sentinel" / f"{stem}.yaml").is_file():
+            return "rule"
+        return "hunt" if (build / "sentinel" / "hunting" / f"{stem}.yaml").is_file() else None
     if target == "defender":
-        return (build / "defender" / f"{stem}.json").is_file()
-    conf = (build / "splunk" / "stormpack" / "default" / "savedsearches.conf").read_text(encoding="utf-8")
-    return f"`{stem}_filter`" in conf
+        if (build / "defender" / f"{stem}.json").is_file():
+            return "rule"
+        return "hunt" if (build / "defender" / "hunting" / f"{stem}.kql").is_file() else None
+    saved = parse_conf((build / "splunk" / "stormpack" / "default" / "savedsearches.conf")
+                       .read_text(encoding="utf-8"))
+    for kv in saved.values():
+        if f"`{stem}_filter`" in kv.get("search", ""):
+            return "rule" if kv["enableSched"] == "1" else "hunt"
+    return None
+
+
+MARKS = {"rule": "✓", "hunt": "H", None: "–"}
 
 
 def test_markdown_catalogue_lists_every_rule_with_its_targets(build: Path) -> None:
@@ -56,12 +69,13 @@ def test_markdown_catalogue_lists_every_rule_with_its_targets(build: Path) -> No
     assert f"{len(metas)} rules." in md
     rows = [line for line in md.splitlines() if line.startswith("| [")]
     assert len(rows) == len(metas)
+    hunts = 0
     for meta in metas.values():
         [row] = [r for r in rows if f"](#{meta.stem})" in r]
         assert f"| {meta.level} |" in row
         marks = row.rstrip(" |").split(" | ")[-3:]
         for target, mark in zip(TARGETS, marks, strict=True):
-            assert (mark == "✓") == _artifact(build, target, meta.stem), (meta.stem, target)
+            assert mark == MARKS[_artifact(build, target, meta.stem)], (meta.stem, target)
         section = md.split(f'<a id="{meta.stem}"></a>', 1)[1].split('<a id="', 1)[0]
         assert f"## {meta.title}" in section
         assert f"`{meta.id}`" in section
@@ -74,7 +88,11 @@ def test_markdown_catalogue_lists_every_rule_with_its_targets(build: Path) -> No
             assert key in section
         for target in TARGETS:
             built = _artifact(build, target, meta.stem)
-            assert (f"- **{target}**: built" in section) == built
+            assert (f"- **{target}**: built" in section) == (built == "rule")
+            if built == "hunt":
+                hunts += 1
+                assert f"- **{target}**: hunting query, not a scheduled rule" in section
+    assert hunts == 11  # 4 "During Campaign" rules x 3 targets, less Defender's missing AuditLogs
 
 
 class _Sections(HTMLParser):

@@ -41,6 +41,20 @@ def pack(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out / "defender"
 
 
+def _with_placeholders() -> set[str]:
+    """Ids of the rules reading a tenant list whose shipped default (values/) is a stand-in:
+    an address in the reserved .invalid domain or the nil GUID."""
+    values = load_values(PACK_VALUES)
+    nil = "00000000-0000-0000-0000-000000000000"
+    stand_ins = {k for k, vs in values.items() if any(str(v).endswith(".invalid") or v == nil for v in vs)}
+    out = set()
+    for lr in load_ruleset([PACK_RULES]).rules:
+        if any(f"%{name}%" in lr.text for name in stand_ins):
+            out.add(lr.id)
+    assert out, "the shipped values hold stand-ins"
+    return out
+
+
 def _detections(folder: Path) -> dict[str, dict[str, object]]:
     return {p.stem: json.loads(p.read_text(encoding="utf-8")) for p in sorted(folder.glob("*.json"))}
 
@@ -48,10 +62,15 @@ def _detections(folder: Path) -> dict[str, dict[str, object]]:
 def test_one_detection_per_single_event_rule_on_a_detection_table(pack: Path) -> None:
     compiled = compile_rules([PACK_RULES], "defender", load_values(PACK_VALUES))
     metas = collect_metas(list(load_ruleset([PACK_RULES])))
-    expected = {metas[q.rule_id].stem for q in compiled.queries
+    runnable = {metas[q.rule_id].stem: metas[q.rule_id] for q in compiled.queries
                 if not q.is_correlation and q.table.split(" ")[0] in DETECTION_TABLES}
+    expected = {stem for stem, m in runnable.items() if not m.is_hunting}
     assert expected, "the pack has rules a custom detection can run"
     assert set(_detections(pack)) == expected
+    # a time-bounded rule is an advanced hunting query, not a custom detection
+    hunts = {p.stem for p in (pack / "hunting").glob("*.kql")}
+    assert hunts == {stem for stem, m in runnable.items() if m.is_hunting}
+    assert hunts and all(s.endswith("_during_campaign") for s in hunts)
 
 
 def test_graph_shape_and_allowed_values(pack: Path) -> None:
@@ -59,10 +78,14 @@ def test_graph_shape_and_allowed_values(pack: Path) -> None:
     for stem, d in _detections(pack).items():
         assert set(d) == {"displayName", "isEnabled", "queryCondition", "schedule", "detectionAction"}, stem
         meta = metas[str(d["displayName"])]
-        assert d["isEnabled"] is True
+        # enabled unless a tenant list it reads still holds a shipped placeholder
+        assert d["isEnabled"] is (meta.id not in _with_placeholders()), stem
         schedule = d["schedule"]
         assert isinstance(schedule, dict) and schedule["period"] in ALLOWED_PERIODS
-        assert schedule["period"] == settings.SCHEDULE_BY_LEVEL[meta.level].defender_period
+        # never more often than the level asks; raised until the lookback holds the slice
+        order = ["1H", "3H", "12H", "24H"]
+        assert order.index(schedule["period"]) >= order.index(
+            settings.SCHEDULE_BY_LEVEL[meta.level].defender_period)
         action = d["detectionAction"]
         assert isinstance(action, dict)
         assert action["organizationalScope"] is None and action["responseActions"] == []
@@ -103,8 +126,10 @@ def test_schedule_override_and_correlations_not_applicable(tmp_path: Path) -> No
     report = build_pack([TEST_RULES], TEST_VALUES, tmp_path)
     detections = _detections(tmp_path / "defender")
     assert detections["m365_audit_test_mail_read_by_unlisted_app"]["schedule"] == {"period": "3H"}
-    medium = settings.SCHEDULE_BY_LEVEL["medium"].defender_period
-    assert detections["azure_signin_test_python_user_agent"]["schedule"] == {"period": medium}
+    # medium runs every 3 hours, whose 12-hour lookback cannot hold a 24-hour ingestion delay
+    # plus one run: raised to every 12 hours (48-hour lookback)
+    assert settings.SCHEDULE_BY_LEVEL["medium"].defender_period == "3H"
+    assert detections["azure_signin_test_python_user_agent"]["schedule"] == {"period": "12H"}
     reasons = {(stem, target): why for stem, target, why in report.not_built}
     corr = "corr_m365_audit_test_mail_read_from_several_addresses__test_mail_read_from_several_addresses"
     assert "ReportId" in reasons[(corr, "defender")]

@@ -107,7 +107,21 @@ def test_one_yaml_per_compiled_rule_within_limits(built: tuple[Path, list]) -> N
     metas = collect_metas(rules)
     compiled = compile_rules([r.path for r in rules], "sentinel", _values_of(out))
     files = sorted((out / "sentinel").glob("*.yaml"))
-    assert {f.stem for f in files} == {metas[q.rule_id].stem for q in compiled.queries}
+    built = {metas[q.rule_id].stem: metas[q.rule_id] for q in compiled.queries}
+    assert {f.stem for f in files} == {stem for stem, m in built.items() if not m.is_hunting}
+    # time-bounded rules are hunting queries (no schedule, no ingestion slice), not analytics rules
+    hunts = sorted((out / "sentinel" / "hunting").glob("*.yaml"))
+    assert {f.stem for f in hunts} == {stem for stem, m in built.items() if m.is_hunting}
+    for f in hunts:
+        d = yaml.safe_load(f.read_text(encoding="utf-8"))
+        assert "queryFrequency" not in d and "kind" not in d and "ingestion_time()" not in d["query"]
+        tables = ("OfficeActivity", "SigninLogs", "AADNonInteractiveUserSignInLogs", "AuditLogs")
+        assert d["query"].split("\n", 1)[0] in tables
+        note = "Hunting query: matches only events from 2023-03-01 to 2023-08-31"
+        assert note in " ".join(d["description"].split())
+    arm = json.loads((out / "sentinel" / "azuredeploy.json").read_text(encoding="utf-8"))
+    assert {r["properties"]["displayName"] for r in arm["resources"]}.isdisjoint(
+        {metas[m.id].title for m in built.values() if m.is_hunting})
     for f in files:
         d = yaml.safe_load(f.read_text(encoding="utf-8"))
         meta = metas[d["id"]]
@@ -151,10 +165,13 @@ def test_schedule_defaults_overrides_and_correlation_lookback(test_build: tuple[
     medium = settings.SCHEDULE_BY_LEVEL["medium"]
     plain = load("Test Python User Agent Sign-In")
     assert parse_duration(plain["queryFrequency"]) == medium.sentinel_frequency
-    assert parse_duration(plain["queryPeriod"]) == medium.sentinel_period
+    # one run interval plus the 24 hours of ingestion delay the pack covers (docs/deploy.md)
+    assert parse_duration(plain["queryPeriod"]) == medium.sentinel_frequency + timedelta(hours=24)
+    assert "\n| where ingestion_time() > ago(1h)\n" in plain["query"]
     corr = load("Test Mail Read From Several Addresses")  # medium, 2h window
     assert parse_duration(corr["queryFrequency"]) == medium.sentinel_frequency
-    assert parse_duration(corr["queryPeriod"]) == timedelta(hours=2) + medium.sentinel_frequency
+    assert parse_duration(corr["queryPeriod"]) == (timedelta(hours=2) + medium.sentinel_frequency
+                                                   + timedelta(hours=24))
     # a correlation returns only its group-by columns: the only entity is the grouped mailbox
     assert [e["entityType"] for e in corr["entityMappings"]] == ["Mailbox"]
     assert re.search(r"\| extend MailboxCustomEntity = \w+$", corr["query"].rstrip())

@@ -100,24 +100,32 @@ def test_savedsearches_one_stanza_per_rule_each_ending_in_its_filter_macro(splun
     generated = {q.title for q in compiled.queries}
     assert len(generated) >= 30
     stanzas = saved.sections()
-    titles = sorted(s.removeprefix("stormpack - ").removesuffix(" - Rule") for s in stanzas)
+    titles = sorted(s.removeprefix("stormpack - ").removesuffix(" - Rule").removesuffix(" - Hunt")
+                    for s in stanzas)
     assert titles == sorted(generated)
     by_title = {m.title: m for m in metas.values()}
+    hunts = 0
     for name in stanzas:
-        meta = by_title[name.removeprefix("stormpack - ").removesuffix(" - Rule")]
+        meta = by_title[name.removeprefix("stormpack - ").removesuffix(" - Rule").removesuffix(" - Hunt")]
         search = saved.get(name, "search")
         macro = f"{meta.stem}_filter"
         assert search.rstrip().endswith(f"| `{macro}`"), name
         assert macros.get(macro, "definition") == "search *"
-        assert saved.get(name, "disabled") == "1"
+        if meta.is_hunting:
+            # a report over the rule's fixed range: no schedule, no alert keys
+            hunts += 1
+            assert name.endswith(" - Hunt") and saved.get(name, "enableSched") == "0"
+            assert saved.get(name, "dispatch.earliest_time") == "03/01/2023:00:00:00"
+            assert saved.get(name, "dispatch.latest_time") == "09/01/2023:00:00:00"
+            for key in ("cron_schedule", "counttype", "alert.track", "quantity"):
+                assert not saved.has_option(name, key), (name, key)
+            continue
         assert saved.get(name, "enableSched") == "1"
         assert saved.get(name, "counttype") == "number of events"
         assert saved.get(name, "relation") == "greater than"
         assert saved.get(name, "quantity") == "0"
         sched = settings.SCHEDULE_BY_LEVEL[meta.level]
         assert saved.get(name, "cron_schedule") == sched.splunk_cron
-        assert saved.get(name, "dispatch.earliest_time") == sched.splunk_earliest
-        assert saved.get(name, "dispatch.latest_time") == sched.splunk_latest
         assert not saved.has_option(name, "action.notable")  # ES keys only behind the flag
         # every search starts from a data-source macro the app defines, never a literal index
         used = [ds for ds in data_sources().values() if f"`{ds.macro}`" in search]
@@ -125,12 +133,16 @@ def test_savedsearches_one_stanza_per_rule_each_ending_in_its_filter_macro(splun
         assert "index=" not in search
         for ds in used:
             assert macros.get(ds.macro, "definition") == ds.definition
+    assert hunts == 4
 
 
 def test_enterprise_security_keys_behind_the_flag(splunk_es_dir: Path) -> None:
     saved = _parse(splunk_es_dir / APP / "default" / "savedsearches.conf")
     metas = {m.title: m for m in collect_metas(list(load_ruleset([PACK_RULES]))).values()}
     for name in saved.sections():
+        if name.endswith(" - Hunt"):  # a hunting report is no correlation search
+            assert not saved.has_option(name, "action.notable"), name
+            continue
         meta = metas[name.removeprefix("stormpack - ").removesuffix(" - Rule")]
         assert saved.get(name, "action.correlationsearch.enabled") == "1"
         assert saved.get(name, "action.notable") == "1"
@@ -219,7 +231,8 @@ def test_bad_cron_override_fails_the_build(tmp_path: Path) -> None:
     first = sorted(src)[0]
     (rules / first.name).write_text(first.read_text(encoding="utf-8") + "splunk_cron_schedule: hourly\n",
                                     encoding="utf-8")
-    with pytest.raises(ArtifactError, match=rf"{first.name}: Splunk saved search .* cron_schedule 'hourly'"):
+    with pytest.raises(ArtifactError,
+                       match=rf"{first.name}:\d+: custom attribute splunk_cron_schedule: 'hourly' is not"):
         build_pack([rules], PACK_VALUES, tmp_path / "build")
 
 
@@ -230,5 +243,7 @@ def test_build_command_flag_adds_enterprise_security_keys(tmp_path: Path) -> Non
     saved = _parse(out / "splunk" / APP / "default" / "savedsearches.conf")
     assert saved.sections()
     for name in saved.sections():
+        if name.endswith(" - Hunt"):
+            continue
         assert saved.get(name, "action.notable") == "1"
         assert saved.get(name, "action.correlationsearch.enabled") == "1"

@@ -166,12 +166,17 @@ def render_text(report: CoverageReport) -> str:
     return "\n".join(lines) + "\n"
 
 
-def coverage_layer(report: CoverageReport, name: str = "stormpack: Storm-0558 coverage") -> Layer:
+def coverage_layer(report: CoverageReport, name: str = "stormpack: Storm-0558 coverage",
+                   hunting: frozenset[str] | set[str] = frozenset()) -> Layer:
+    """The Navigator layer; rules titled in ``hunting`` are hunting queries (time-bounded, never
+    scheduled): listed as such and not counted in the score."""
     techniques = []
     for t in report.techniques:
         if not t.rules and not t.is_campaign:
             continue  # generic technique no rule covers yet: not part of either set
         c = t.campaign
+        detections = [r for r in t.rules if r not in hunting]
+        hunts = [r for r in t.rules if r in hunting]
         if t.status == "covered":
             color = COLORS["covered"] if t.is_campaign else COLORS["generic-covered"]
         elif t.status == "related":
@@ -181,12 +186,14 @@ def coverage_layer(report: CoverageReport, name: str = "stormpack: Storm-0558 co
         comment_parts = []
         if c is not None:
             comment_parts.append(f"{c.attribution}: {c.behaviour} [{c.source}]")
-        if t.rules:
-            comment_parts.append("Rules: " + "; ".join(t.rules))
+        if detections:
+            comment_parts.append("Rules: " + "; ".join(detections))
+        if hunts:
+            comment_parts.append("Hunting queries (time-bounded, not scheduled): " + "; ".join(hunts))
         techniques.append(
             LayerTechnique(
                 technique_id=t.id,
-                score=len(t.rules) if t.status == "covered" else 0,
+                score=len(detections) if t.status == "covered" else 0,
                 color=color,
                 comment=" | ".join(comment_parts),
                 metadata=(("status", t.status), ("attribution", c.attribution if c else "pack only")),
@@ -195,7 +202,8 @@ def coverage_layer(report: CoverageReport, name: str = "stormpack: Storm-0558 co
     return Layer(
         name=name,
         description="Techniques the stormpack rules are tagged with, against the techniques attributed to "
-        "Storm-0558 (score = number of rules).",
+        "Storm-0558 (score = number of rules)." + (" Hunting queries (time-bounded rules) are named "
+                                                   "in the comment, not counted." if hunting else ""),
         attack_version=report.attack_version,
         techniques=techniques,
         legend=(

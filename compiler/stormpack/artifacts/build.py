@@ -29,6 +29,8 @@ from .model import QueryLike, RuleMeta, rule_meta
 class ArtifactOptions:
     splunk_es: bool = False  # write Enterprise Security correlation-search / notable / risk keys
     splunk_app_id: str = settings.SPLUNK_APP_ID
+    #: enable every rule, even those whose tenant lists still hold placeholders (``--enable-all``)
+    enable_all: bool = False
 
 
 @dataclass
@@ -37,6 +39,10 @@ class ArtifactReport:
     #: (rule stem, target, reason) of every rule a target got no artifact for
     not_built: list[tuple[str, str, str]] = field(default_factory=list)
     lists: list[lists.TenantList] = field(default_factory=list)
+    #: rule id -> the unfilled tenant lists that keep it disabled (empty with ``enable_all``)
+    disabled: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    #: rule id -> title (for messages)
+    titles: dict[str, str] = field(default_factory=dict)
 
 
 def _meta_for(query: QueryLike, metas: Mapping[str, RuleMeta]) -> RuleMeta:
@@ -106,29 +112,53 @@ def write_artifacts(
             raise ArtifactError(f"compiled query of '{q.title}' has unknown target '{q.target}'")
         by_target[q.target].append(q)
 
+    unfilled = unfilled_lists(report.lists)
+    report.disabled = {} if opts.enable_all else unfilled
+    report.titles = {m.id: m.title for m in metas.values()}
+
+    def enabled(rule_id: str) -> bool:
+        return rule_id not in report.disabled
+
     # Sentinel
-    s_rules = [sentinel.build_rule(q, _meta_for(q, metas)) for q in by_target["sentinel"]]
+    s_rules = []
+    s_hunts = []
+    for q in by_target["sentinel"]:
+        meta = _meta_for(q, metas)
+        if meta.is_hunting:
+            s_hunts.append(sentinel.build_hunting(q, meta))
+        else:
+            s_rules.append(replace(sentinel.build_rule(q, meta), enabled=enabled(meta.id)))
     if s_rules:
         report.written += sentinel.write(s_rules, out_dir / "sentinel")
+    if s_hunts:
+        report.written += sentinel.write_hunting(s_hunts, out_dir / "sentinel" / "hunting")
+    if s_rules or s_hunts:
         report.written += lists.write_watchlists(report.lists, out_dir / "sentinel" / "watchlists")
     for q in by_target["sentinel"]:
         status[q.rule_id]["sentinel"] = None
 
     # Defender XDR
     d_rules = []
+    d_hunts = []
     for q in by_target["defender"]:
         meta = _meta_for(q, metas)
         why = defender.not_applicable(q, meta)
-        if why is None:
-            d_rules.append(defender.build_rule(q, meta))
+        if why is None and meta.is_hunting:
+            d_hunts.append((meta.stem, defender.hunting_query(q, meta)))
+            status[q.rule_id]["defender"] = None
+        elif why is None:
+            d_rules.append(replace(defender.build_rule(q, meta), enabled=enabled(meta.id)))
             status[q.rule_id]["defender"] = None
         else:
             status[q.rule_id]["defender"] = why
     if d_rules:
         report.written += defender.write(d_rules, out_dir / "defender")
+    if d_hunts:
+        report.written += defender.write_hunting(d_hunts, out_dir / "defender" / "hunting")
 
     # Splunk
-    searches = [splunk.build_search(q, _meta_for(q, metas)) for q in by_target["splunk"]]
+    searches = [replace(splunk.build_search(q, _meta_for(q, metas)), enabled=enabled(q.rule_id))
+                for q in by_target["splunk"]]
     if searches:
         tgz = splunk.write(searches, splunk_lookups(report.lists), out_dir / "splunk",
                            es=opts.splunk_es, app_id=opts.splunk_app_id)
@@ -144,25 +174,41 @@ def write_artifacts(
                      for tl in report.lists if m.id in tl.rule_ids)
         st = status.get(m.id, {})
         entries.append(catalogue.Entry(m, {t: st.get(t, "not compiled for this target")
-                                           for t in catalogue.TARGETS}, used))
+                                           for t in catalogue.TARGETS}, used,
+                                       report.disabled.get(m.id, ())))
         for t in catalogue.TARGETS:
             if t not in st:
                 report.not_built.append((m.stem, t, "not compiled for this target"))
             elif (why := st[t]) is not None:
                 report.not_built.append((m.stem, t, why))
     report.written += catalogue.write(entries, out_dir)
-    report.written.append(write_navigator_layer(rules, out_dir / NAVIGATOR_LAYER))
+    hunting = {m.title for m in metas.values() if m.is_hunting}
+    report.written.append(write_navigator_layer(rules, out_dir / NAVIGATOR_LAYER, hunting))
     return report
+
+
+def unfilled_lists(tenant: Sequence[lists.TenantList]) -> dict[str, tuple[str, ...]]:
+    """Rule id -> the tenant lists it reads that are empty or still hold placeholders
+    (:attr:`.lists.TenantList.is_filled`); such rules are built disabled."""
+    out: dict[str, list[str]] = {}
+    for tl in tenant:
+        if tl.is_filled:
+            continue
+        for rid in tl.rule_ids:
+            out.setdefault(rid, []).append(tl.name)
+    return {rid: tuple(names) for rid, names in out.items()}
 
 
 NAVIGATOR_LAYER = "attack-navigator-layer.json"
 
 
-def write_navigator_layer(rules: Sequence[LoadedRule], path: Path) -> Path:
-    """The ATT&CK Navigator layer of the pack (``stormpack coverage``'s layer, reused)."""
+def write_navigator_layer(rules: Sequence[LoadedRule], path: Path,
+                          hunting: frozenset[str] | set[str] = frozenset()) -> Path:
+    """The ATT&CK Navigator layer of the pack (``stormpack coverage``'s layer, reused); rules
+    titled in ``hunting`` are hunting queries: named as such, not counted in the score."""
     from ..coverage import compute_coverage, coverage_layer
     from ..navigator import write_layer
 
     files = sorted({str(lr.path): lr.path for lr in rules}.values(), key=str)
-    write_layer(path, coverage_layer(compute_coverage(files)))
+    write_layer(path, coverage_layer(compute_coverage(files), hunting=hunting))
     return path

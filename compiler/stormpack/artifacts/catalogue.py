@@ -23,6 +23,24 @@ class Entry:
     meta: RuleMeta
     targets: Mapping[str, str | None]  # target -> None (built) or the reason it was not
     lists: tuple[str, ...]  # tenant lists the rule reads (watchlist / lookup, or inlined)
+    disabled_by: tuple[str, ...] = ()  # unfilled tenant lists that keep the built rule disabled
+
+    def mark(self, target: str) -> str:
+        """✓ scheduled rule built, H hunting query built, – not built."""
+        if self.targets.get(target, "not compiled") is not None:
+            return "–"
+        return "H" if self.meta.is_hunting else "✓"
+
+    def built_as(self, target: str) -> str:
+        reason = self.targets.get(target, "not compiled")
+        if reason is not None:
+            return f"not built: {reason}"
+        if self.meta.time_bound is not None:
+            return (f"hunting query, not a scheduled rule: it matches only events from "
+                    f"{self.meta.time_bound.label()}, older than any scheduled run reads")
+        if self.disabled_by:
+            return "built, disabled until " + ", ".join(self.disabled_by) + " hold tenant values"
+        return "built"
 
 
 def _logsource_titles(meta: RuleMeta) -> list[str]:
@@ -40,14 +58,15 @@ def render_markdown(entries: Sequence[Entry]) -> str:
         "# stormpack rule catalogue",
         "",
         f"{len(entries)} rules. Targets: **S** Sentinel analytics rule, **D** Defender XDR custom "
-        "detection, **P** Splunk saved search (✓ built, – not applicable, see the rule's section).",
+        "detection, **P** Splunk saved search (✓ built, H built as a hunting query because the rule "
+        "matches only a past period, – not applicable, see the rule's section).",
         "",
         "| Rule | Level | Log sources | ATT&CK | S | D | P |",
         "|---|---|---|---|---|---|---|",
     ]
     for e in entries:
         m = e.meta
-        marks = ["✓" if e.targets.get(t, "not compiled") is None else "–" for t in TARGETS]
+        marks = [e.mark(t) for t in TARGETS]
         attack = ", ".join(m.attack.techniques) or "–"
         lines.append(
             f"| [{_md_cell(m.title)}](#{m.stem}) | {m.level} | {', '.join(m.logsources)} | {attack} | "
@@ -69,8 +88,7 @@ def render_markdown(entries: Sequence[Entry]) -> str:
         if e.lists:
             lines.append(f"- **Tenant lists**: {', '.join(f'`{n}`' for n in e.lists)}")
         for t in TARGETS:
-            reason = e.targets.get(t, "not compiled")
-            lines.append(f"- **{t}**: " + ("built" if reason is None else f"not built: {_md_cell(reason)}"))
+            lines.append(f"- **{t}**: {_md_cell(e.built_as(t))}")
         lines += ["", "**What it detects.** " + " ".join(m.description.split()), ""]
         if m.falsepositives:
             lines.append("**False positives.**")
@@ -100,7 +118,7 @@ section{border-top:1px solid #ddd;margin-top:1.5rem}code{background:#f6f6f6;padd
 <td>{{ e.meta.logsources|join(", ") }}</td>
 <td>{{ e.meta.attack.techniques|join(", ") or "–" }}</td>
 {% for t in targets %}{% set r = e.targets.get(t, "not compiled") %}
-<td{% if r is not none %} class="no" title="{{ r }}"{% endif %}>{{ "✓" if r is none else "–" }}</td>
+<td{% if r is not none %} class="no" title="{{ r }}"{% endif %}>{{ e.mark(t) }}</td>
 {% endfor %}</tr>
 {% endfor %}</tbody></table>
 {% for e in entries %}<section id="{{ e.meta.stem }}"><h2>{{ e.meta.title }}</h2>
@@ -112,8 +130,8 @@ section{border-top:1px solid #ddd;margin-top:1.5rem}code{background:#f6f6f6;padd
  techniques {{ e.meta.attack.techniques|join(", ") or "–" }}</p>
 {% if e.lists %}<p><b>Tenant lists</b>:
 {% for n in e.lists %}<code>{{ n }}</code>{% if not loop.last %}, {% endif %}{% endfor %}</p>{% endif %}
-<ul>{% for t in targets %}{% set r = e.targets.get(t, "not compiled") %}
-<li><b>{{ t }}</b>: {{ "built" if r is none else "not built: " ~ r }}</li>{% endfor %}</ul>
+<ul>{% for t in targets %}
+<li><b>{{ t }}</b>: {{ e.built_as(t) }}</li>{% endfor %}</ul>
 <p><b>What it detects.</b> {{ e.meta.description }}</p>
 {% if e.meta.falsepositives %}<p><b>False positives.</b></p>
 <ul>{% for fp in e.meta.falsepositives %}<li>{{ fp }}</li>{% endfor %}</ul>{% endif %}

@@ -19,9 +19,13 @@ from typing import Any
 
 from ..errors import ArtifactError, Location
 from . import settings
+from .entities import defender_ip_expression
 from .model import QueryLike, RuleMeta, base_table
+from .schedule import after_table, defender_plan, defender_slice
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+#: the column holding the alert's IP entity (the table's address, else the record's)
+IP_ENTITY_COLUMN = "IPCustomEntity"
 
 
 @dataclass(frozen=True)
@@ -37,28 +41,35 @@ class DefenderRule:
     asset_identifier: str
     stem: str
     source: Location
+    enabled: bool = True  # ``isEnabled``: off while a tenant list holds placeholders
+    ip_column: str | None = None  # the projected column of the alert's IP entity
 
     def to_graph(self) -> dict[str, Any]:
+        alert: dict[str, Any] = {
+            "title": self.title,
+            "description": self.description,
+            "severity": self.severity,
+            "category": self.category,
+            "recommendedActions": None,
+            "mitreTechniques": list(self.techniques),
+            "impactedAssets": [
+                {
+                    "@odata.type": "#microsoft.graph.security.impactedUserAsset",
+                    "identifier": self.asset_identifier,
+                }
+            ],
+        }
+        if self.ip_column:
+            # https://learn.microsoft.com/en-us/graph/api/resources/security-entitymappingconfiguration
+            alert["entityMappings"] = {"ips": [{"@odata.type": "#microsoft.graph.security.ipEntityMapping",
+                                                "addressColumn": self.ip_column}]}
         return {
             "displayName": self.display_name,
-            "isEnabled": True,
+            "isEnabled": self.enabled,
             "queryCondition": {"queryText": self.query},
             "schedule": {"period": self.period},
             "detectionAction": {
-                "alertTemplate": {
-                    "title": self.title,
-                    "description": self.description,
-                    "severity": self.severity,
-                    "category": self.category,
-                    "recommendedActions": None,
-                    "mitreTechniques": list(self.techniques),
-                    "impactedAssets": [
-                        {
-                            "@odata.type": "#microsoft.graph.security.impactedUserAsset",
-                            "identifier": self.asset_identifier,
-                        }
-                    ],
-                },
+                "alertTemplate": alert,
                 "organizationalScope": None,
                 "responseActions": [],
             },
@@ -74,20 +85,6 @@ def not_applicable(query: QueryLike, meta: RuleMeta) -> str | None:
     return None
 
 
-def _period(meta: RuleMeta) -> str:
-    raw = meta.custom.get(settings.ATTR_DEFENDER_PERIOD)
-    if raw is None:
-        return settings.SCHEDULE_BY_LEVEL[meta.level].defender_period
-    value = str(raw).strip().upper()
-    if value not in settings.DEFENDER_PERIODS:
-        raise ArtifactError(
-            f"custom attribute {settings.ATTR_DEFENDER_PERIOD}: '{raw}' is not one of "
-            + ", ".join(settings.DEFENDER_PERIODS),
-            meta.location(f"{settings.ATTR_DEFENDER_PERIOD}:"),
-        )
-    return value
-
-
 def project_columns(query: QueryLike) -> list[str]:
     """Timestamp, ReportId, the asset column, the table's context columns and the simple
     columns the rule tests (dynamic paths such as RawEventData.AppId stay out of ``project``)."""
@@ -101,12 +98,18 @@ def project_columns(query: QueryLike) -> list[str]:
 
 def build_rule(query: QueryLike, meta: RuleMeta) -> DefenderRule:
     table = settings.DEFENDER_TABLES[base_table(query.table)]
-    text = query.query.rstrip() + "\n| project " + ", ".join(project_columns(query))
+    period, plan = defender_plan(meta)
+    text = after_table(query.query.rstrip(), defender_slice(plan), meta.location())
+    columns = project_columns(query)
+    if table.ip_column:
+        text += f"\n| extend {IP_ENTITY_COLUMN} = {defender_ip_expression(query, table.ip_column)}"
+        columns.append(IP_ENTITY_COLUMN)
+    text += "\n| project " + ", ".join(columns)
     tactic = meta.attack.tactics[0] if meta.attack.tactics else "SuspiciousActivity"
     return DefenderRule(
         display_name=meta.title,
         query=text,
-        period=_period(meta),
+        period=period,
         title=meta.title,
         description=meta.description or meta.title,
         severity=settings.DEFENDER_SEVERITY_BY_LEVEL[meta.level],
@@ -115,7 +118,28 @@ def build_rule(query: QueryLike, meta: RuleMeta) -> DefenderRule:
         asset_identifier=table.asset_identifier,
         stem=meta.stem,
         source=meta.location(),
+        ip_column=IP_ENTITY_COLUMN if table.ip_column else None,
     )
+
+
+def hunting_query(query: QueryLike, meta: RuleMeta) -> str:
+    """The advanced hunting query of a time-bounded rule: the compiled query and its columns,
+    no schedule and no settled slice (the analyst picks the time range)."""
+    assert meta.time_bound is not None
+    head = (f"// {meta.title}\n// Hunting query, not a custom detection: matches only events from "
+            f"{meta.time_bound.label()}, older than a custom detection's 30-day lookback.\n")
+    return head + query.query.rstrip() + "\n| project " + ", ".join(project_columns(query)) + "\n"
+
+
+def write_hunting(queries: Sequence[tuple[str, str]], out_dir: Path) -> list[Path]:
+    """``<stem>.kql`` per (stem, hunting query): save them as shared queries in advanced hunting."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for stem, text in queries:
+        p = out_dir / f"{stem}.kql"
+        p.write_text(text, encoding="utf-8")
+        written.append(p)
+    return written
 
 
 def problems(rule: DefenderRule) -> list[str]:
@@ -129,7 +153,7 @@ def problems(rule: DefenderRule) -> list[str]:
     if rule.asset_identifier not in settings.DEFENDER_USER_ASSET_IDENTIFIERS:
         out.append(f"impacted-asset identifier '{rule.asset_identifier}' is not allowed")
     last = rule.query.rsplit("\n", 1)[-1]
-    for col in settings.DEFENDER_REQUIRED_COLUMNS:
+    for col in (*settings.DEFENDER_REQUIRED_COLUMNS, *([rule.ip_column] if rule.ip_column else [])):
         if not re.search(rf"\b{col}\b", last):
             out.append(f"the query's final project does not return {col}")
     return out

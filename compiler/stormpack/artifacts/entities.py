@@ -18,6 +18,7 @@ from ..errors import StormpackError
 from ..taxonomy import load_taxonomy
 from . import settings
 from .model import QueryLike, RuleMeta
+from .settings import EntitySource
 
 
 @dataclass(frozen=True)
@@ -28,7 +29,7 @@ class EntityColumn:
     identifier: str
     column: str
     expression: str
-    field: str  # taxonomy field it comes from
+    field: str  # taxonomy field(s) it comes from, comma-separated in preference order
 
 
 def kql_ident(name: str) -> str:
@@ -39,11 +40,13 @@ def kql_ident(name: str) -> str:
 
 
 def entity_columns(query: QueryLike, meta: RuleMeta) -> list[EntityColumn]:
-    """The first available source of every entity type, in ``settings.ENTITY_SOURCES`` order."""
-    chosen: dict[str, EntityColumn] = {}
+    """Every entity type with at least one available source, in ``settings.ENTITY_SOURCES``
+    order. Several available sources of one type become ``coalesce(a, b, ...)``: the first
+    non-empty value (https://learn.microsoft.com/en-us/kusto/query/coalesce-function), since
+    one table's records fill different columns (OfficeActivity: admin records ``ClientIP``,
+    mailbox records ``Client_IPAddress``)."""
+    found: dict[str, list[tuple[str, str, EntitySource]]] = {}
     for src in settings.ENTITY_SOURCES:
-        if src.entity_type in chosen:
-            continue
         expr: str | None = None
         if meta.is_correlation:
             name = meta.group_column_for(src.field)
@@ -51,25 +54,44 @@ def entity_columns(query: QueryLike, meta: RuleMeta) -> list[EntityColumn]:
                 expr = kql_ident(name)  # a correlation returns each group under its group-by name
         else:
             expr = query.fields.get(src.field) or _table_expression(query.logsource, src.field)
-        if expr:
-            chosen[src.entity_type] = EntityColumn(
-                src.entity_type, src.identifier, src.column, expr, src.field
-            )
-    return list(chosen.values())
+        if expr and all(expr != e for e, _f, _s in found.get(src.entity_type, [])):
+            found.setdefault(src.entity_type, []).append((expr, src.field, src))
+    out: list[EntityColumn] = []
+    for _etype, options in found.items():
+        first = options[0][2]
+        exprs = [e for e, _f, _s in options]
+        expr = exprs[0] if len(exprs) == 1 else "coalesce(" + ", ".join(exprs) + ")"
+        out.append(EntityColumn(first.entity_type, first.identifier, first.column, expr,
+                                ", ".join(f for _e, f, _s in options)))
+    return out
 
 
-def _table_expression(logsource: str, field: str) -> str | None:
-    """The Sentinel expression of a taxonomy field the rule itself does not test, if it has one."""
+def _table_expression(logsource: str, field: str, target_name: str = "sentinel") -> str | None:
+    """The KQL expression of a taxonomy field the rule itself does not test, if the target has one."""
     tax = load_taxonomy()
     ls = tax.logsources.get(logsource)
     if ls is None or ls.field(field) is None:
         return None
-    target = load_target("sentinel")
+    target = load_target(target_name)
     try:
         ref = resolve_field(target, target.logsource(logsource), ls, tax, field)
-    except StormpackError:  # not available on Sentinel: no entity from it
+    except StormpackError:  # not available on this target: no entity from it
         return None
     return kql_expression(ref)
+
+
+def defender_ip_expression(query: QueryLike, native: str) -> str:
+    """The alert IP of a Defender XDR row: the table's native address column, else the first
+    non-empty taxonomy address field of the record (CloudAppEvents keeps the audit record's
+    ``ClientIP`` / ``ClientIPAddress`` in ``RawEventData``), normalised as the rules' IP tests."""
+    exprs = [native]
+    for src in settings.ENTITY_SOURCES:
+        if src.entity_type != "IP":
+            continue
+        expr = query.fields.get(src.field) or _table_expression(query.logsource, src.field, "defender")
+        if expr and expr not in exprs:
+            exprs.append(expr)
+    return exprs[0] if len(exprs) == 1 else "coalesce(" + ", ".join(exprs) + ")"
 
 
 def extend_clause(columns: list[EntityColumn]) -> str:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .build import ArtifactOptions
+from .build import ArtifactOptions, ArtifactReport
 from .pack import build_pack
 
 Values = str | Path | Mapping[str, Sequence[str]] | None
@@ -28,17 +28,21 @@ Values = str | Path | Mapping[str, Sequence[str]] | None
 class _Request:
     values: Values
     options: ArtifactOptions
+    reports: list[ArtifactReport]
 
 
 _REQUEST: ContextVar[_Request | None] = ContextVar("stormpack_artifacts", default=None)
 
 
 @contextmanager
-def artifacts_enabled(values: Values, options: ArtifactOptions | None = None) -> Iterator[None]:
-    """Within the block, builds also write the deployable artifacts (with these values)."""
-    token = _REQUEST.set(_Request(values, options or ArtifactOptions()))
+def artifacts_enabled(values: Values, options: ArtifactOptions | None = None
+                      ) -> Iterator[list[ArtifactReport]]:
+    """Within the block, builds also write the deployable artifacts (with these values); the
+    block gets the list the report of each artifact build is appended to."""
+    reports: list[ArtifactReport] = []
+    token = _REQUEST.set(_Request(values, options or ArtifactOptions(), reports))
     try:
-        yield
+        yield reports
     finally:
         _REQUEST.reset(token)
 
@@ -63,4 +67,4 @@ def build_hook(results: Mapping[str, Any], build_dir: Path) -> None:
         return
     paths = rule_paths_of(results)
     if paths:
-        build_pack(paths, request.values, build_dir, options=request.options)
+        request.reports.append(build_pack(paths, request.values, build_dir, options=request.options))

@@ -56,12 +56,35 @@ class TenantList:
         return self.inline_reason is None
 
     @property
+    def placeholders(self) -> tuple[str, ...]:
+        """The shipped placeholder values still in the list (see :func:`is_placeholder`)."""
+        return tuple(v for v in self.values if is_placeholder(v))
+
+    @property
+    def is_filled(self) -> bool:
+        """Holds at least one value and no placeholder: safe to enable the rules reading it
+        (an empty allow-list, or one of placeholders only, allows nothing: the rule fires on
+        every matching record)."""
+        return bool(self.values) and not self.placeholders
+
+    @property
     def watchlist(self) -> str:
         return watchlist_alias(self.name)
 
     @property
     def lookup(self) -> str:
         return lookup_name(self.name)
+
+
+#: Values the shipped defaults use where only the tenant knows the real value: the reserved
+#: ``.invalid`` top-level domain (RFC 2606) and the nil GUID (RFC 4122).
+_PLACEHOLDER_VALUE = re.compile(r"\.invalid$|^0{8}-0{4}-0{4}-0{4}-0{12}$", re.IGNORECASE)
+
+
+def is_placeholder(value: str) -> bool:
+    """``soc-analyst@accepted-domain.invalid``, ``@accepted-domain.invalid`` or
+    ``00000000-0000-0000-0000-000000000000``: a shipped stand-in, not a tenant value."""
+    return _PLACEHOLDER_VALUE.search(value.strip()) is not None
 
 
 def watchlist_alias(name: str) -> str:

@@ -20,6 +20,7 @@ from ..errors import ArtifactError, Location, StormpackError
 from ..ruleset import LoadedRule
 from ..taxonomy import load_taxonomy
 from . import settings
+from .timebound import TimeBound, event_time_bound
 
 
 class QueryLike(Protocol):
@@ -127,6 +128,13 @@ class RuleMeta:
     text: str = ""
     #: group-by name -> the taxonomy fields it stands for (an alias stands for one per rule)
     group_fields: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    #: the fixed event-time range the condition confines matches to (:mod:`.timebound`):
+    #: such a rule is shipped as a hunting query, never as a scheduled rule
+    time_bound: TimeBound | None = None
+
+    @property
+    def is_hunting(self) -> bool:
+        return self.time_bound is not None
 
     def group_column_for(self, taxonomy_field: str) -> str | None:
         """The group-by name a correlation returns ``taxonomy_field`` under, if any."""
@@ -161,6 +169,7 @@ def rule_meta(loaded: LoadedRule) -> RuleMeta:
     group_by: tuple[str, ...] = ()
     timespan: timedelta | None = None
     group_fields: dict[str, tuple[str, ...]] = {}
+    bound: TimeBound | None = None
     if isinstance(rule, SigmaCorrelationRule):
         keys: list[str] = []
         for ref in rule.rules or []:
@@ -179,6 +188,7 @@ def rule_meta(loaded: LoadedRule) -> RuleMeta:
         timespan = timedelta(seconds=int(rule.timespan.seconds))
     else:
         logsources = (_logsource_key(rule, loaded.title, loaded.path),)
+        bound = event_time_bound(rule, load_taxonomy().logsources[logsources[0]].timestamp)
     level = rule.level.name.lower() if rule.level is not None else "medium"
     author = str(rule.author or "")
     return RuleMeta(
@@ -200,4 +210,5 @@ def rule_meta(loaded: LoadedRule) -> RuleMeta:
         custom=dict(rule.custom_attributes or {}),
         text=loaded.text,
         group_fields=group_fields,
+        time_bound=bound,
     )

@@ -22,9 +22,10 @@ import yaml
 
 from ..errors import ArtifactError, Location
 from . import settings
-from .durations import parse_duration, to_iso, to_short
-from .entities import EntityColumn, entity_columns, extend_clause
+from .durations import to_iso, to_short
+from .entities import EntityColumn, entity_columns, extend_clause, kql_ident
 from .model import QueryLike, RuleMeta
+from .schedule import after_table, sentinel_plan
 
 TRIGGER_OPERATORS = {"gt": "GreaterThan", "lt": "LessThan", "eq": "Equal", "ne": "NotEqual"}
 _SEMVER = re.compile(r"^\d+\.\d+\.\d+$")
@@ -62,6 +63,7 @@ class SentinelRule:
     version: str
     stem: str
     source: Location
+    enabled: bool = True  # ARM ``enabled``: off while a tenant list holds placeholders
 
     @property
     def parent_techniques(self) -> list[str]:
@@ -98,7 +100,7 @@ class SentinelRule:
             "displayName": _arm_literal(self.name),
             "description": _arm_literal(self.description),
             "severity": self.severity,
-            "enabled": True,
+            "enabled": self.enabled,
             "query": _arm_literal(self.query),
             "queryFrequency": to_iso(self.frequency),
             "queryPeriod": to_iso(self.period),
@@ -149,33 +151,48 @@ def _arm_literal(text: str) -> str:
 
 
 # ------------------------------------------------------------------------------- building
-def _duration_attr(meta: RuleMeta, key: str) -> timedelta | None:
-    raw = meta.custom.get(key)
-    if raw is None:
-        return None
-    try:
-        return parse_duration(str(raw))
-    except ValueError as exc:
-        raise ArtifactError(f"custom attribute {key}: {exc}", meta.location(f"{key}:")) from None
-
-
 def schedule(meta: RuleMeta) -> tuple[timedelta, timedelta]:
-    """(queryFrequency, queryPeriod): level defaults, per-rule overrides, correlations look back
-    their whole window plus one run interval (so no window falls between two runs)."""
-    sched = settings.SCHEDULE_BY_LEVEL[meta.level]
-    freq = _duration_attr(meta, settings.ATTR_SENTINEL_FREQUENCY) or sched.sentinel_frequency
-    period = _duration_attr(meta, settings.ATTR_SENTINEL_PERIOD)
-    if period is None:
-        period = max(sched.sentinel_period, freq)
-        if meta.is_correlation and meta.timespan is not None:
-            period = max(period, meta.timespan + freq)
-    return freq, period
+    """(queryFrequency, queryPeriod) of the schedule model (:func:`.schedule.sentinel_plan`)."""
+    plan = sentinel_plan(meta)
+    return plan.frequency, plan.lookback
+
+
+def ingestion_filter(frequency: timedelta) -> str:
+    """Keep the records that arrived since the previous run (Microsoft Learn, "Handle ingestion
+    delay in scheduled analytics rules"): with queryPeriod covering the delay, each record is
+    reported by exactly one run."""
+    return f"| where ingestion_time() > ago({to_short(frequency)})"
+
+
+PRIOR_PREFIX = "stormpack_prior_"
+
+
+def new_groups_only(text: str, meta: RuleMeta, frequency: timedelta) -> str:
+    """A correlation that alerts on a group only in the run that completes it: the query as
+    compiled, less (``join kind=leftanti`` on the group-by columns) the groups the same query
+    finds over the records ingested up to the previous run (each table read through
+    ``let stormpack_prior_<T> = T | where ingestion_time() <= ago(<interval>)``). Without it,
+    every run whose lookback holds a group alerts on it again (docs/deploy.md, section 5)."""
+    tables = [c.data_type for c in settings.SENTINEL_CONNECTORS.values()]
+    ref = re.compile(r"(^|\()(\s*)(" + "|".join(map(re.escape, tables)) + r")\b", re.M)
+    used = list(dict.fromkeys(m.group(3) for m in ref.finditer(text)))
+    if not used or not meta.group_by:
+        raise ArtifactError(f"correlation '{meta.title}': no table reference or no group-by to cut "
+                            "already alerted groups on", meta.location())
+    prior = ref.sub(lambda m: f"{m.group(1)}{m.group(2)}{PRIOR_PREFIX}{m.group(3)}", text)
+    lets = "".join(f"let {PRIOR_PREFIX}{t} = {t} | where ingestion_time() <= ago({to_short(frequency)});\n"
+                   for t in used)
+    keys = ", ".join(kql_ident(g) for g in meta.group_by)
+    return (f"{lets}let stormpack_prior = {prior};\n{text}\n"
+            f"| join kind=leftanti (stormpack_prior) on {keys}")
 
 
 def build_rule(query: QueryLike, meta: RuleMeta) -> SentinelRule:
     """The analytics rule of one compiled Sentinel query (not yet validated)."""
     cols: list[EntityColumn] = entity_columns(query, meta)
     text = query.query.rstrip()
+    if meta.is_correlation:
+        text = new_groups_only(text, meta, sentinel_plan(meta).frequency)
     ext = extend_clause(cols)
     if ext:
         text = f"{text}\n{ext}"
@@ -187,6 +204,8 @@ def build_rule(query: QueryLike, meta: RuleMeta) -> SentinelRule:
                                 meta.location())
         connectors.append(conn)
     freq, period = schedule(meta)
+    if not meta.is_correlation:
+        text = after_table(text, ingestion_filter(freq), meta.location())
     version = str(meta.custom.get(settings.ATTR_VERSION, settings.DEFAULT_RULE_VERSION))
     description = meta.description or meta.title
     return SentinelRule(
@@ -209,6 +228,79 @@ def build_rule(query: QueryLike, meta: RuleMeta) -> SentinelRule:
         stem=meta.stem,
         source=meta.location(),
     )
+
+
+@dataclass(frozen=True)
+class HuntingQuery:
+    """A Sentinel hunting query (Azure-Sentinel ``Hunting Queries`` YAML schema): run on demand
+    over a time range the analyst picks, never scheduled."""
+
+    id: str
+    name: str
+    description: str
+    connectors: tuple[settings.Connector, ...]
+    tactics: tuple[str, ...]
+    techniques: tuple[str, ...]
+    query: str
+    entity_mappings: tuple[EntityMapping, ...]
+    version: str
+    stem: str
+    source: Location
+
+    def to_yaml_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {
+            "id": self.id,
+            "name": self.name,
+            "description": self.description,
+            "requiredDataConnectors": _connectors(self.connectors),
+            "tactics": list(self.tactics),
+            "relevantTechniques": list(self.techniques),
+            "query": self.query,
+        }
+        if self.entity_mappings:
+            d["entityMappings"] = _entities(self.entity_mappings)
+        d["version"] = self.version
+        return d
+
+
+def hunting_note(meta: RuleMeta) -> str:
+    """Why a time-bounded rule is a hunting query (catalogue, descriptions)."""
+    assert meta.time_bound is not None
+    return (f"matches only events from {meta.time_bound.label()}, older than any scheduled run reads "
+            "(Sentinel looks back at most 14 days, Defender XDR 30 days): shipped as a hunting query")
+
+
+def build_hunting(query: QueryLike, meta: RuleMeta) -> HuntingQuery:
+    """The hunting query of a time-bounded rule: the compiled query and its entities, with no
+    schedule and no ingestion-time slice (the analyst picks the time range, e.g. 2023)."""
+    rule = build_rule(query, meta)
+    text = query.query.rstrip()
+    ext = extend_clause(entity_columns(query, meta))
+    if ext:
+        text = f"{text}\n{ext}"
+    return HuntingQuery(
+        id=rule.id, name=rule.name,
+        description=f"{rule.description} Hunting query: {hunting_note(meta)}.",
+        connectors=rule.connectors, tactics=rule.tactics, techniques=rule.techniques, query=text,
+        entity_mappings=rule.entity_mappings, version=rule.version, stem=rule.stem, source=rule.source)
+
+
+def write_hunting(queries: Sequence[HuntingQuery], out_dir: Path) -> list[Path]:
+    """``<stem>.yaml`` per hunting query (Sentinel Repositories deploy the folder)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    for q in queries:
+        if len(q.query) > settings.SENTINEL_QUERY_MAX:
+            raise ArtifactError(f"Sentinel hunting query '{q.name}': query is {len(q.query)} characters, "
+                                f"more than {settings.SENTINEL_QUERY_MAX}", q.source)
+        d = q.to_yaml_dict()
+        for key in ("description", "query"):
+            d[key] = "\n".join(line.rstrip() for line in str(d[key]).splitlines())
+        p = out_dir / f"{q.stem}.yaml"
+        p.write_text(yaml.dump(d, Dumper=_BlockDumper, sort_keys=False, allow_unicode=True, width=100),
+                     encoding="utf-8")
+        written.append(p)
+    return written
 
 
 # ------------------------------------------------------------------------------- validation

@@ -90,28 +90,26 @@ SENTINEL_CONNECTORS: Final = MappingProxyType({
 # ------------------------------------------------------------------------------- schedules
 @dataclass(frozen=True)
 class Schedule:
-    """How often a rule of one level runs on each product (overridable per rule)."""
+    """How often a rule of one level runs on each product (overridable per rule). How far back a
+    run reads follows from the run interval, the ingestion delay and the correlation window
+    (:mod:`stormpack.artifacts.schedule`)."""
 
     sentinel_frequency: timedelta
-    sentinel_period: timedelta
     defender_period: str
     splunk_cron: str
-    splunk_earliest: str
-    splunk_latest: str
 
 
 SCHEDULE_BY_LEVEL: Final = MappingProxyType({
-    "critical": Schedule(timedelta(minutes=15), timedelta(minutes=15), "1H",
-                         "*/15 * * * *", "-20m@m", "-5m@m"),
-    "high": Schedule(timedelta(hours=1), timedelta(hours=1), "1H", "5 * * * *", "-70m@m", "-10m@m"),
-    "medium": Schedule(timedelta(hours=1), timedelta(hours=1), "3H", "10 * * * *", "-70m@m", "-10m@m"),
-    "low": Schedule(timedelta(days=1), timedelta(days=1), "12H", "15 2 * * *", "-1450m@m", "-10m@m"),
-    "informational": Schedule(timedelta(days=1), timedelta(days=1), "24H", "20 2 * * *",
-                              "-1450m@m", "-10m@m"),
+    "critical": Schedule(timedelta(minutes=15), "1H", "*/15 * * * *"),
+    "high": Schedule(timedelta(hours=1), "1H", "5 * * * *"),
+    "medium": Schedule(timedelta(hours=1), "3H", "10 * * * *"),
+    "low": Schedule(timedelta(days=1), "12H", "15 2 * * *"),
+    "informational": Schedule(timedelta(days=1), "24H", "20 2 * * *"),
 })
 
 #: Custom attributes a rule may carry to override its schedule (pySigma keeps unknown keys in
 #: ``rule.custom_attributes``). Durations are Sentinel-style (``30m``, ``2h``, ``1d``) or ISO-8601.
+#: ``splunk_earliest_time`` / ``splunk_latest_time`` are refused: the dispatch window is derived.
 ATTR_SENTINEL_FREQUENCY: Final = "sentinel_query_frequency"
 ATTR_SENTINEL_PERIOD: Final = "sentinel_query_period"
 ATTR_DEFENDER_PERIOD: Final = "defender_schedule_period"
@@ -119,8 +117,43 @@ ATTR_SPLUNK_CRON: Final = "splunk_cron_schedule"
 ATTR_SPLUNK_EARLIEST: Final = "splunk_earliest_time"
 ATTR_SPLUNK_LATEST: Final = "splunk_latest_time"
 ATTR_VERSION: Final = "version"
+#: The ingestion delay a rule's schedule must tolerate (default: its log sources' covered delay).
+ATTR_INGESTION_DELAY: Final = "ingestion_delay"
 
 DEFAULT_RULE_VERSION: Final = "1.0.0"
+
+
+# ------------------------------------------------------------------------------- ingestion latency
+@dataclass(frozen=True)
+class IngestionLatency:
+    """How late a log source's records reach the products, and how much of that we cover."""
+
+    typical: str  # what the source documents
+    covered: timedelta  # the delay every schedule of the pack tolerates (exactly-once up to it)
+    source: str  # where the typical latency is documented
+
+
+O365_TROUBLESHOOTING: Final = ("https://learn.microsoft.com/en-us/office/office-365-management-api/"
+                               "troubleshooting-the-office-365-management-activity-api")
+ENTRA_LATENCY: Final = ("https://learn.microsoft.com/en-us/entra/identity/monitoring-health/"
+                        "reference-reports-latencies")
+
+#: Taxonomy log source -> its latency. 24 hours everywhere: the Management Activity API has no
+#: SLA ("typically 60 to 90 minutes" for Exchange, longer for other services) and the pack's
+#: Entra rules correlate with those records; a rule can lower it (custom attribute
+#: ``ingestion_delay``) at the price of missing later records.
+INGESTION_LATENCY: Final = MappingProxyType({
+    "m365_audit": IngestionLatency(
+        "60-90 minutes for Exchange, SharePoint, OneDrive and Teams; no guaranteed maximum (no SLA)",
+        timedelta(hours=24), O365_TROUBLESHOOTING),
+    "azure_signinlogs": IngestionLatency(
+        "minutes; no guaranteed maximum", timedelta(hours=24), ENTRA_LATENCY),
+    "azure_noninteractivesigninlogs": IngestionLatency(
+        "minutes; no guaranteed maximum", timedelta(hours=24), ENTRA_LATENCY),
+    "azure_auditlogs": IngestionLatency(
+        "minutes; no guaranteed maximum", timedelta(hours=24), ENTRA_LATENCY),
+})
+DEFAULT_INGESTION_DELAY: Final = timedelta(hours=24)
 
 # ------------------------------------------------------------------------------- entities
 @dataclass(frozen=True)
@@ -156,6 +189,16 @@ ENTITY_SOURCES: Final = (
 
 # ------------------------------------------------------------------------------- Defender XDR
 DEFENDER_PERIODS: Final = ("0", "1H", "3H", "12H", "24H")
+#: Run interval and lookback of each scheduled period (learn.microsoft.com/en-us/defender-xdr/
+#: custom-detection-rules, "Rule frequency"): every hour reads 4 hours, every 3 hours 12 hours,
+#: every 12 hours 48 hours, every 24 hours 30 days. Lookback is by Timestamp (event time);
+#: advanced hunting documents no ingestion-time column.
+DEFENDER_LOOKBACK: Final = MappingProxyType({
+    "1H": (timedelta(hours=1), timedelta(hours=4)),
+    "3H": (timedelta(hours=3), timedelta(hours=12)),
+    "12H": (timedelta(hours=12), timedelta(hours=48)),
+    "24H": (timedelta(hours=24), timedelta(days=30)),
+})
 #: impactedUserAsset identifiers we may emit (a subset of the Graph enum, the documented ones).
 DEFENDER_USER_ASSET_IDENTIFIERS: Final = (
     "accountObjectId", "accountSid", "accountUpn", "accountName", "accountDomain",
@@ -175,6 +218,9 @@ class DefenderTable:
     asset_column: str  # the impacted-asset column
     asset_identifier: str  # impactedUserAsset.identifier
     extra_columns: tuple[str, ...]  # always projected too (context for the analyst)
+    #: the table's client address column, mapped to the alert's IP entity
+    #: (alertTemplate.entityMappings.ips, Graph ipEntityMapping.addressColumn)
+    ip_column: str | None = None
 
 
 #: Tables a Defender XDR custom detection can run on for our log sources.
@@ -182,10 +228,12 @@ DEFENDER_TABLES: Final = MappingProxyType({
     "CloudAppEvents": DefenderTable(
         "AccountObjectId", "accountObjectId",
         ("AccountId", "AccountDisplayName", "ActionType", "Application", "IPAddress"),
+        "IPAddress",
     ),
     "EntraIdSignInEvents": DefenderTable(
         "AccountObjectId", "accountObjectId",
         ("AccountUpn", "Application", "ApplicationId", "IPAddress", "ErrorCode"),
+        "IPAddress",
     ),
 })
 DEFENDER_REQUIRED_COLUMNS: Final = ("Timestamp", "ReportId")

@@ -24,6 +24,7 @@ import shutil
 import tarfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -34,6 +35,7 @@ from ..errors import ArtifactError, Location
 from ..yamlio import load_yaml_text
 from . import settings
 from .model import QueryLike, RuleMeta
+from .schedule import SplunkTimes, splunk_plan
 
 
 @dataclass(frozen=True)
@@ -72,6 +74,12 @@ class SavedSearch:
     tactics: tuple[str, ...]
     source: Location
     extra: Mapping[str, str] = field(default_factory=dict)
+    enabled: bool = False  # ``disabled = 0``: only when the rule's tenant lists are filled
+    #: a hunting report (time-bounded rule): no schedule, no alert; earliest/latest absolute
+    hunting: bool = False
+    #: alert.suppress.fields / period of a correlation (one alert per group and burst)
+    suppress_fields: tuple[str, ...] = ()
+    suppress_period: str = ""
 
 
 # ------------------------------------------------------------------------------- data sources
@@ -156,24 +164,69 @@ def with_datasource_macros(text: str, meta: RuleMeta) -> str:
     return out
 
 
-def build_search(query: QueryLike, meta: RuleMeta) -> SavedSearch:
-    sched = settings.SCHEDULE_BY_LEVEL[meta.level]
+def with_index_slice(text: str, times: SplunkTimes) -> str:
+    """A single-event search keeps the events INDEXED since the previous run
+    (``_index_earliest`` / ``_index_latest`` after each base search), while the dispatch window
+    reaches back over the ingestion delay by event time: each event is reported by one run."""
+    terms = f"_index_earliest={times.index_earliest} _index_latest={times.index_latest}"
+    out = text
+    for ds in data_sources().values():
+        out = out.replace(f"`{ds.macro}`", f"`{ds.macro}` {terms}")
+    return out
+
+
+_ABSOLUTE = "%m/%d/%Y:%H:%M:%S"  # Search Reference, Time modifiers: absolute time format
+
+
+def build_hunting(query: QueryLike, meta: RuleMeta) -> SavedSearch:
+    """A time-bounded rule as a report: the search over its fixed event-time range, no schedule
+    and no alert action (docs/deploy.md, "Time-bounded rules are hunting queries")."""
+    assert meta.time_bound is not None
     macro = filter_macro(meta.stem)
     text = with_datasource_macros(query.query.strip(), meta)
+    description = " ".join((meta.description or meta.title).split())
+    return SavedSearch(
+        stanza=stanza_name(meta).removesuffix(" - Rule") + " - Hunt",
+        description=f"{description} Hunting report (no schedule, no alert): matches only events "
+                    f"from {meta.time_bound.label()}.",
+        search=f"{text}\n| `{macro}`", filter_macro=macro, cron="",
+        earliest=meta.time_bound.start.strftime(_ABSOLUTE),
+        latest=meta.time_bound.end.strftime(_ABSOLUTE),
+        severity=settings.SPLUNK_NOTABLE_SEVERITY_BY_LEVEL[meta.level],
+        risk_score=settings.SPLUNK_RISK_SCORE_BY_LEVEL[meta.level],
+        risk_objects=_risk_objects(query, meta), techniques=meta.attack.techniques,
+        tactics=meta.attack.tactic_tags, source=meta.location(), hunting=True)
+
+
+def build_search(query: QueryLike, meta: RuleMeta) -> SavedSearch:
+    if meta.is_hunting:
+        return build_hunting(query, meta)
+    times = splunk_plan(meta)
+    macro = filter_macro(meta.stem)
+    text = with_datasource_macros(query.query.strip(), meta)
+    suppress: tuple[str, ...] = ()
+    if meta.is_correlation:
+        # one alert per group: the group stays in the dispatch window for as long as the window
+        # is long, so its later runs are suppressed for that long (alert.suppress.fields)
+        suppress = meta.group_by
+    else:
+        text = with_index_slice(text, times)
     return SavedSearch(
         stanza=stanza_name(meta),
         description=" ".join((meta.description or meta.title).split()),
         search=f"{text}\n| `{macro}`",
         filter_macro=macro,
-        cron=str(meta.custom.get(settings.ATTR_SPLUNK_CRON, sched.splunk_cron)),
-        earliest=str(meta.custom.get(settings.ATTR_SPLUNK_EARLIEST, sched.splunk_earliest)),
-        latest=str(meta.custom.get(settings.ATTR_SPLUNK_LATEST, sched.splunk_latest)),
+        cron=times.cron,
+        earliest=times.earliest,
+        latest=times.latest,
         severity=settings.SPLUNK_NOTABLE_SEVERITY_BY_LEVEL[meta.level],
         risk_score=settings.SPLUNK_RISK_SCORE_BY_LEVEL[meta.level],
         risk_objects=_risk_objects(query, meta),
         techniques=meta.attack.techniques,
         tactics=meta.attack.tactic_tags,
         source=meta.location(),
+        suppress_fields=suppress,
+        suppress_period=times.earliest.removeprefix("-").removesuffix("@m") if suppress else "",
     )
 
 
@@ -185,10 +238,15 @@ _CRON_FIELD = re.compile(r"^(\*|\d+(-\d+)?)(/\d+)?(,(\*|\d+(-\d+)?)(/\d+)?)*$")
 def problems(s: SavedSearch) -> list[str]:
     out: list[str] = []
     parts = s.cron.split()
-    if len(parts) != 5 or not all(_CRON_FIELD.match(p) for p in parts):
+    if not s.hunting and (len(parts) != 5 or not all(_CRON_FIELD.match(p) for p in parts)):
         out.append(f"cron_schedule '{s.cron}' is not a 5-field cron expression")
     for label, value in (("dispatch.earliest_time", s.earliest), ("dispatch.latest_time", s.latest)):
-        if not _RELATIVE_TIME.fullmatch(value):
+        if s.hunting:
+            try:
+                datetime.strptime(value, _ABSOLUTE)
+            except ValueError:
+                out.append(f"{label} '{value}' is not an absolute time such as 03/01/2023:00:00:00")
+        elif not _RELATIVE_TIME.fullmatch(value):
             out.append(f"{label} '{value}' is not a relative time such as -70m@m")
     for line in s.search.splitlines():
         if line.endswith("\\"):
@@ -214,6 +272,16 @@ def _stanza(name: str, items: Sequence[tuple[str, str]]) -> str:
 def render_savedsearches(searches: Sequence[SavedSearch], *, es: bool) -> str:
     out = ["# Generated by stormpack; tune in local/savedsearches.conf and local/macros.conf.\n"]
     for s in searches:
+        if s.hunting:
+            out.append("\n" + _stanza(s.stanza, [
+                ("description", s.description),
+                ("search", s.search),
+                ("enableSched", "0"),
+                ("dispatch.earliest_time", s.earliest),
+                ("dispatch.latest_time", s.latest),
+                ("disabled", "0" if s.enabled else "1"),
+            ]))
+            continue
         items: list[tuple[str, str]] = [
             ("description", s.description),
             ("search", s.search),
@@ -226,9 +294,15 @@ def render_savedsearches(searches: Sequence[SavedSearch], *, es: bool) -> str:
             ("relation", "greater than"),
             ("quantity", "0"),
             ("alert.track", "1"),
-            ("alert.digest_mode", "1"),
-            ("disabled", "1"),
+            # a correlation alerts per result (one per group), so that alert.suppress.fields
+            # throttles each group on its own (Alerting Manual, "Throttle alerts": per-result)
+            ("alert.digest_mode", "0" if s.suppress_fields else "1"),
         ]
+        if s.suppress_fields:
+            items += [("alert.suppress", "1"),
+                      ("alert.suppress.fields", ",".join(s.suppress_fields)),
+                      ("alert.suppress.period", s.suppress_period)]
+        items.append(("disabled", "0" if s.enabled else "1"))
         if es:
             annotations: dict[str, Any] = {"mitre_attack": list(s.techniques)}
             if s.tactics:

@@ -12,7 +12,9 @@ https://help.splunk.com/en/splunk-enterprise/search/search-manual/9.3/expression
 * ``field IN (a, b)`` is ``field=a OR field=b``
   (https://docs.splunk.com/Documentation/Splunk/latest/Search/Usesearchoperators).
 * ``<``/``>``/``<=``/``>=`` compare numbers numerically, other values as text.
-* ``earliest=``/``latest=`` are time modifiers on ``_time`` (``latest`` exclusive).
+* ``earliest=``/``latest=`` are time modifiers on ``_time`` (``latest`` exclusive);
+  ``_index_earliest=``/``_index_latest=`` the same on ``_indextime``, when the event was indexed
+  (https://docs.splunk.com/Documentation/Splunk/latest/SearchReference/SearchTimeModifiers).
 * A bare term (no field) matches the raw event: ``*`` every event; otherwise the term (its
   ``*`` a wildcard) case-insensitively inside ``_raw``; ``TERM(x)`` the same for the exact
   text. Splunk matches bare terms against the indexed segments of ``_raw``; this executor's
@@ -70,11 +72,11 @@ def _literal(tok: Token) -> str:
 
 def _field_pred(name: str, op: str, value: str, ctx: SearchContext) -> Pred:
     if name in ("earliest", "latest", "_index_earliest", "_index_latest"):
-        if name.startswith("_index"):
-            raise UnsupportedConstruct(f"search time modifier {name}")
-        bound = resolve(value, ctx.now)
         if op != "=":
             raise UnsupportedConstruct(f"search time modifier {name}{op}")
+        bound = resolve(value, ctx.now)
+        if name.startswith("_index"):
+            return _index_time_pred(name, bound)
         if name == "earliest":
             return lambda ev: float(ev.get("_time", 0)) >= bound
         return lambda ev: float(ev.get("_time", 0)) < bound
@@ -87,6 +89,21 @@ def _field_pred(name: str, op: str, value: str, ctx: SearchContext) -> Pred:
         return ne
     cmp = ordered(op)
     return lambda ev: any(cmp(v, value) for v in values_of(ev.get(name)))
+
+
+def _index_time_pred(name: str, bound: float) -> Pred:
+    """``_index_earliest`` / ``_index_latest`` bound ``_indextime`` (when the event was indexed)
+    as ``earliest`` / ``latest`` bound ``_time``: earliest inclusive, latest exclusive (Search
+    Reference, Time modifiers). Every indexed event has ``_indextime``; an event without one is
+    an error, never a silent match."""
+    def indexed_at(ev: Row) -> float:
+        t = ev.get("_indextime")
+        if t is None:
+            raise UnsupportedConstruct(f"{name}: the event has no _indextime (when was it indexed?)")
+        return float(t)
+    if name == "_index_earliest":
+        return lambda ev: indexed_at(ev) >= bound
+    return lambda ev: indexed_at(ev) < bound
 
 
 def _raw_pred(term: str, exact: bool = False) -> Pred:

@@ -2,7 +2,7 @@
 
 https://docs.splunk.com/Documentation/Splunk/latest/SearchReference/SearchTimeModifiers
 Relative form: ``[+|-]<integer><unit>`` steps, optionally ``@<unit>`` to snap down to the start
-of that unit; ``now`` / ``0`` (epoch); absolute ``%m/%d/%Y:%H:%M:%S``; a bare epoch number.
+of that unit; ``now`` / ``now()`` / ``0`` (epoch); absolute ``%m/%d/%Y:%H:%M:%S``; a bare epoch number.
 The clock is UTC (Splunk snaps in the user's time zone; UTC here).
 """
 
@@ -54,7 +54,7 @@ def _snap(t: datetime, unit: str) -> datetime:
 def resolve(spec: str, now: datetime) -> float:
     """The epoch seconds a time modifier names at ``now``."""
     s = spec.strip().strip('"').lower()
-    if s == "now":
+    if s in ("now", "now()"):
         return now.timestamp()
     if re.fullmatch(r"\d+(\.\d+)?", s):
         return float(s)
