@@ -3,11 +3,14 @@ aliases) compile to the exact KQL and SPL reviewed in tests/data/compile/correla
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from stormpack.compiler import EXTENSIONS, TARGETS, compile_rules
+from stormpack.execute.base import Dataset
+from stormpack.execute.spl import executor, splunk_events
 
 DATA = Path(__file__).parent / "data" / "compile" / "correlations"
 CASES = ["event_count", "value_count", "temporal", "temporal_unordered"]
@@ -83,3 +86,32 @@ level: low
         assert len(res.errors) == 1
         assert "more than two rules" in str(res.errors[0])
         assert res.errors[0].target == target
+
+
+def test_splunk_correlation_outputs_the_group_by_names_the_rule_writes(tmp_path: Path) -> None:
+    """A group-by on a computed column (a normalised address, a name/value element) is renamed
+    back after `stats`, so Splunk rows carry the rule's names as the KQL projection does."""
+    rules = tmp_path / "r.yml"
+    rules.write_text(
+        "title: Failed\nid: 0b1c5e0a-2222-4000-8000-000000000011\nname: failed\nstatus: test\n"
+        "logsource: {product: m365, service: audit}\n"
+        "detection: {sel: {Operation: UserLoginFailed}, condition: sel}\nlevel: low\n---\n"
+        "title: Spray\nid: 0b1c5e0a-2222-4000-8000-000000000012\nstatus: test\n"
+        "correlation: {type: value_count, rules: [failed],"
+        " group-by: [ClientIP, ExtendedProperties.UserAgent], timespan: 30m,"
+        " condition: {field: UserId, gte: 2}}\nlevel: medium\n", encoding="utf-8")
+    q = compile_rules([rules], "splunk", {}).queries[0].query
+    assert q.endswith('\n| rename ClientIP_addr AS ClientIP, '
+                      'ExtendedProperties_UserAgent AS "ExtendedProperties.UserAgent"')
+    kql = compile_rules([rules], "sentinel", {}).queries[0].query
+    assert "ClientIP = tostring(ClientIP_addr)" in kql and "['ExtendedProperties.UserAgent'] = " in kql
+    recs = [{"CreationTime": f"2023-07-12T12:38:4{i}", "Operation": "UserLoginFailed", "RecordType": 15,
+             "UserId": u, "ClientIP": "203.0.113.9:4431", "Workload": "AzureActiveDirectory",
+             "ExtendedProperties": [{"Name": "UserAgent", "Value": "python-requests/2.28.2"}]}
+            for i, u in enumerate(["a@x.test", "b@x.test"])]
+    now = datetime(2023, 7, 12, 13, 0, tzinfo=UTC)
+    rows = executor().run(q, Dataset(tables=splunk_events("m365_audit", recs), now=now))
+    assert [(r.get("ClientIP"), r.get("ExtendedProperties.UserAgent")) for r in rows] == [
+        ("203.0.113.9", "python-requests/2.28.2")]
+    # a group-by on a plain column is left alone
+    assert "| rename" not in compile_rules([DATA / "value_count.yml"], "splunk", {}).queries[0].query

@@ -29,7 +29,7 @@ from . import kql_correlation
 from .kusto import StormKustoBackend, Unexpressible
 from .pipeline_gen import CLI_STATE_KEY, load_pipeline_text
 from .placeholders import Values, check_placeholders, expand_for_check, placeholder_items, resolve_values
-from .splunk import StormSplunkBackend
+from .splunk import StormSplunkBackend, splunk_rename
 from .targets import TARGETS, FieldRef, TargetSpec, load_target, resolve_field, resolve_for_rule
 
 
@@ -227,6 +227,26 @@ class _Compiler:
             )
         return out
 
+    def splunk_group_names(self, corr: SigmaCorrelationRule, query: str) -> str:
+        """Give the output columns of a Splunk correlation the group-by names the rule writes.
+
+        pySigma's field mapping turns a group-by field into the column the search computes
+        (``ClientIP`` -> ``ClientIP_addr``, the normalised address), so ``stats ... by`` outputs
+        that name; the KQL rendering projects the written name. A trailing ``rename`` makes the
+        Splunk result carry the same column names as the rule and the KQL queries."""
+        group, _, aliases = self.corr[id(corr)]
+        renames: dict[str, str] = {}
+        for name in group:
+            if name in aliases:
+                continue
+            for ref in corr.rules or []:
+                rule = ref.rule
+                if isinstance(rule, SigmaRule):
+                    col = self.correlation_refs(corr, rule)[name].name
+                    if col != name:
+                        renames.setdefault(col, name)
+        return splunk_rename(query, renames)
+
     def kql_correlation(self, corr: SigmaCorrelationRule) -> str:
         subs = []
         for rule in kql_correlation.referenced(corr):
@@ -364,7 +384,10 @@ class _Compiler:
                     if not queries:
                         result.not_generated.append(lr)
                     for q in queries:
-                        result.queries.append(self.compiled(lr, str(q)))
+                        text = str(q)
+                        if isinstance(rule, SigmaCorrelationRule) and not self.target.is_kql:
+                            text = self.splunk_group_names(rule, text)
+                        result.queries.append(self.compiled(lr, text))
                     continue
             self.failed[id(rule)] = err
             result.errors.append(err)

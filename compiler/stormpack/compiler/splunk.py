@@ -28,6 +28,16 @@ from .kusto import Unexpressible
 from .refbackend import FieldRefBackend
 
 
+def splunk_rename(query: str, renames: dict[str, str]) -> str:
+    """``query`` followed by ``| rename`` of each computed column to its written name (quoted when
+    the name is not a plain word); unchanged when there is nothing to rename."""
+    if not renames:
+        return query
+    def q(name: str) -> str:
+        return name if re.fullmatch(r"\w+", name) else f'"{name}"'
+    return query + "\n| rename " + ", ".join(f"{q(c)} AS {q(n)}" for c, n in renames.items())
+
+
 class StormSplunkBackend(FieldRefBackend, SplunkBackend):
     name: ClassVar[str] = "stormpack Splunk backend"
     finalize_correlation_subqueries = True
