@@ -94,7 +94,7 @@ def _candidates() -> tuple[tuple[str, frozenset[str], tuple[str, ...]], ...]:
         cols = frozenset(f.split(".", 1)[0] for f in ls.fields)
         rec = ls.recognise
         ident = tuple(rec.get("all_present", ())) + tuple(rec.get("any_present", ())) + tuple(
-            rec.get("equals", {}))
+            rec.get("equals", {})) + tuple(rec.get("one_of", {}))
         out.append((f"{ls.title} [{key}]", cols, ident))
     return tuple(out)
 
