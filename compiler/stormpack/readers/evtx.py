@@ -8,7 +8,8 @@ process-creation names (see :mod:`.windows`).
 
 ``index`` is the 0-based position of the event in the file's reading order; ``line`` carries the
 record number of the event's record header in this file (1-based in an exported file), so a
-rejection names the file and the record; the ``EventRecordID`` field keeps the channel's number. A chunk the parser cannot read is one :class:`Rejected` item naming the parser's reason;
+rejection names the file and the record; the ``EventRecordID`` field keeps the channel's
+number. A chunk the parser cannot read is one :class:`Rejected` item naming the parser's reason;
 reading goes on with the next chunk.
 """
 
@@ -103,6 +104,10 @@ def read_evtx(path: Path, source: str) -> Iterator[ReadItem]:
                 return
             continue
         failures = 0
+        if raw is None:
+            yield Rejected(source, index, None, "EVTX parser returned no record")
+            index += 1
+            continue
         record_id = raw.get("event_record_id")
         line = record_id if isinstance(record_id, int) else None
         try:
@@ -112,5 +117,6 @@ def read_evtx(path: Path, source: str) -> Iterator[ReadItem]:
                 raise TypeError("the record is not an <Event> element")
             yield Record(source, index, line if line is not None else index + 1, flatten_event(event))
         except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
-            yield Rejected(source, index, line, f"EVTX record {record_id}: cannot be read as an event ({exc})")
+            yield Rejected(source, index, line,
+                           f"EVTX record {record_id}: cannot be read as an event ({exc})")
         index += 1

@@ -107,7 +107,8 @@ def _explain_windows(record: Mapping[str, Any]) -> str:
         if "EventID" in one_of:
             ids = "/".join(str(i) for i in one_of["EventID"])
             read.append(f"EventID {ids} with {', '.join(ls.recognise.get('all_present', ()))} [{key}]")
-    return (f"a Windows event (Channel {record.get('Channel')!r}, EventID {record.get('EventID')!r}) of a type "
+    what = f"Channel {record.get('Channel')!r}, EventID {record.get('EventID')!r}"
+    return (f"a Windows event ({what}) of a type "
             f"no log source of the pack reads (the pack reads: {'; '.join(read) or 'none'})")
 
 
