@@ -9,7 +9,7 @@ STAMP := $(VENV)/.stormpack-installed
 KQLCHECK := tools/kqlcheck
 NODE_STAMP := $(KQLCHECK)/node_modules/.stormpack-installed
 
-.PHONY: setup build test golden fuzz fmt lint typecheck bench bench-jobs clean
+.PHONY: setup build test golden fuzz fmt lint typecheck bench bench-jobs bench-evtx clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -57,6 +57,9 @@ bench: setup
 
 bench-jobs: setup
 	$(BIN)/python bench/jobs_startup.py
+
+bench-evtx: setup
+	$(BIN)/python bench/evtx_throughput.py
 
 clean:
 	rm -rf build .pytest_cache .mypy_cache .ruff_cache

@@ -56,6 +56,23 @@ def test_unknown_field_names_rule_field_target_and_line(tmp_path: Path, target: 
 def test_logsource_outside_the_taxonomy(tmp_path: Path, target: str) -> None:
     p = write_rule(
         tmp_path,
+        "product: windows\n  category: driver_load",
+        """
+        sel:
+          ImageLoaded|endswith: '\\evil.sys'
+        condition: sel
+    """,
+    )
+    err = only_error(p, target)
+    assert isinstance(err, UnmappedLogsourceError)
+    assert err.rule == "Broken Rule" and err.target == target
+    assert "windows/driver_load" in str(err)
+
+
+@pytest.mark.parametrize("target", ["sentinel", "defender", "splunk"])
+def test_windows_process_creation_is_not_available_yet_with_its_reason(tmp_path: Path, target: str) -> None:
+    p = write_rule(
+        tmp_path,
         "product: windows\n  category: process_creation",
         """
         sel:
@@ -66,7 +83,7 @@ def test_logsource_outside_the_taxonomy(tmp_path: Path, target: str) -> None:
     err = only_error(p, target)
     assert isinstance(err, UnmappedLogsourceError)
     assert err.rule == "Broken Rule" and err.target == target
-    assert "windows/process_creation" in str(err)
+    assert f"log source windows_process_creation is not available on {target}: not mapped yet" in str(err)
 
 
 def test_logsource_a_target_does_not_have(tmp_path: Path) -> None:

@@ -48,7 +48,7 @@ def test_logsources_and_fields() -> None:
     assert tax.name_value_root("Parameters.ForwardTo") == (tax.name_value_arrays["Parameters"], "ForwardTo")
     assert tax.name_value_root("Operation") is None
     with pytest.raises(TaxonomyError, match="not in the taxonomy"):
-        tax.logsource_for(SigmaLogSource(product="windows", category="process_creation"))
+        tax.logsource_for(SigmaLogSource(product="windows", category="driver_load"))
 
 
 def test_classify_records() -> None:

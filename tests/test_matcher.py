@@ -508,7 +508,7 @@ def test_timestamp_part_modifiers(tmp_path: Path) -> None:
 
 def test_rule_of_an_unknown_log_source_is_an_error_naming_the_file(tmp_path: Path) -> None:
     with pytest.raises(MatcherError) as exc:
-        build(tmp_path, sel(Image="x"), logsource={"product": "windows", "category": "process_creation"},
+        build(tmp_path, sel(ImageLoaded="x"), logsource={"product": "windows", "category": "driver_load"},
               name="win_rule")
     assert "win_rule.yml" in str(exc.value) and "not in the taxonomy" in str(exc.value)
 

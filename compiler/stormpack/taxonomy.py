@@ -81,6 +81,9 @@ class LogsourceSpec:
         for k, v in rec.get("equals", {}).items():
             if record.get(k) != v:
                 return False
+        for k, allowed in rec.get("one_of", {}).items():
+            if record.get(k) not in allowed:
+                return False
         for k in rec.get("all_present", ()):
             if k not in record:
                 return False

@@ -94,9 +94,22 @@ def _candidates() -> tuple[tuple[str, frozenset[str], tuple[str, ...]], ...]:
         cols = frozenset(f.split(".", 1)[0] for f in ls.fields)
         rec = ls.recognise
         ident = tuple(rec.get("all_present", ())) + tuple(rec.get("any_present", ())) + tuple(
-            rec.get("equals", {}))
+            rec.get("equals", {})) + tuple(rec.get("one_of", {}))
         out.append((f"{ls.title} [{key}]", cols, ident))
     return tuple(out)
+
+
+def _explain_windows(record: Mapping[str, Any]) -> str:
+    """A Windows event of an event type (channel + EventID) that no log source reads."""
+    read = []
+    for key, ls in load_taxonomy().logsources.items():
+        one_of = ls.recognise.get("one_of", {})
+        if "EventID" in one_of:
+            ids = "/".join(str(i) for i in one_of["EventID"])
+            read.append(f"EventID {ids} with {', '.join(ls.recognise.get('all_present', ()))} [{key}]")
+    what = f"Channel {record.get('Channel')!r}, EventID {record.get('EventID')!r}"
+    return (f"a Windows event ({what}) of a type "
+            f"no log source of the pack reads (the pack reads: {'; '.join(read) or 'none'})")
 
 
 def explain_unrecognised(record: Mapping[str, Any]) -> str:
@@ -109,6 +122,8 @@ def explain_unrecognised(record: Mapping[str, Any]) -> str:
             return (f"{what} of a table no rule of the pack reads; of Defender tables the pack reads "
                     "CloudAppEvents, which needs RawEventData")
         return f"{what} whose RawEventData is a record of no log source of the pack"
+    if {"EventID", "Channel"} <= keys:
+        return _explain_windows(record)
     best: tuple[int, str, frozenset[str], tuple[str, ...]] | None = None
     for name, cols, ident in _candidates():
         n = sum(1 for c in cols if header_key(c) in norm)

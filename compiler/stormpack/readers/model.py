@@ -15,6 +15,7 @@ class FileFormat(Enum):
     JSON_DOCUMENTS = "json"  # one pretty-printed document, a {"records": [...]} wrapper, or several
     PURVIEW_CSV = "purview-csv"  # Search-UnifiedAuditLog / Purview export: the record is AuditData
     TABLE_CSV = "csv"  # any other CSV with a header row (e.g. a Sentinel table export)
+    EVTX = "evtx"  # a binary Windows event log (ElfFile magic), read with the Rust evtx parser
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ from pathlib import Path
 from ..errors import EventReadError, Location
 from .csvexport import read_csv
 from .detect import detect_format
+from .evtx import is_evtx, read_evtx
 from .jsondoc import read_json_documents
 from .jsonlines import read_json_lines
 from .model import FileFormat, ReaderLimits, ReadItem
@@ -27,30 +28,36 @@ class EventFile:
         self.limits = limits or ReaderLimits()
         if self.path.is_dir():
             raise EventReadError("is a directory", Location(self.path))
-        self._opened: OpenedSource
+        try:
+            self.size = self.path.stat().st_size
+        except OSError:
+            self.size = 0
+        self._opened: OpenedSource | None = None
+        if is_evtx(self.path):
+            self.format = FileFormat.EVTX
+            return
         self._opened, head, complete = open_source(self.path)
         try:
             self.format = detect_format(self.path, head, complete)
         except BaseException:
             self._opened.close()
             raise
-        try:
-            self.size = self.path.stat().st_size
-        except OSError:
-            self.size = 0
 
     @property
     def compressed(self) -> bool:
-        return self._opened.layers.compressed
+        return self._opened is not None and self._opened.layers.compressed
 
     @property
     def encoding(self) -> str:
-        return self._opened.layers.encoding
+        return self._opened.layers.encoding if self._opened is not None else "evtx"
 
     def position(self) -> int:
-        return self._opened.position()
+        # the Rust parser reads the file itself: progress is known only at the end
+        return self._opened.position() if self._opened is not None else 0
 
     def __iter__(self) -> Iterator[ReadItem]:
+        if self._opened is None:
+            return read_evtx(self.path, self.source)
         stream, limits, src, gz = self._opened.stream, self.limits, self.source, self.compressed
         fmt = self.format
         if fmt is FileFormat.JSON_LINES:
@@ -60,7 +67,8 @@ class EventFile:
         return read_csv(stream, src, limits, gz, purview=fmt is FileFormat.PURVIEW_CSV)
 
     def close(self) -> None:
-        self._opened.close()
+        if self._opened is not None:
+            self._opened.close()
 
     def __enter__(self) -> EventFile:
         return self

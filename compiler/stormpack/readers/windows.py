@@ -1,0 +1,49 @@
+"""Windows Security 4688 (process creation) under the Sysmon / Sigma process_creation names.
+
+Sigma's Windows taxonomy uses the Sysmon EventID 1 names for ``process_creation``. A Security 4688
+event ("A new process has been created", https://learn.microsoft.com/en-us/previous-versions/windows/it-pro/windows-10/security/threat-protection/auditing/event-4688)
+holds the same facts under other names. The record keeps every original field and gains:
+
+====================  =======================================================================
+Sysmon name           4688 field
+====================  =======================================================================
+Image                 NewProcessName ("full path and the name of the executable")
+ParentImage           ParentProcessName (event version 2, Windows 10 / Server 2016 and later)
+CommandLine           CommandLine (already the same name; present only when the command-line
+                      audit policy is on)
+ProcessId             NewProcessId (hexadecimal, as logged)
+ParentProcessId       ProcessId of the 4688 event ("the process ID of the process which
+                      created the new process", hexadecimal); the original value moves here
+                      because the Sysmon ``ProcessId`` is the new process
+User                  SubjectDomainName\\SubjectUserName
+LogonId               SubjectLogonId
+IntegrityLevel        MandatoryLabel (a SID such as S-1-16-12288; Sysmon writes the word)
+====================  =======================================================================
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+SECURITY_PROCESS_CREATION = 4688
+
+
+def to_sysmon_names(record: dict[str, Any]) -> dict[str, Any]:
+    """Add the Sysmon process_creation names to a flat Security 4688 record (others unchanged)."""
+    if record.get("EventID") != SECURITY_PROCESS_CREATION or record.get("Channel") != "Security":
+        return record
+    out = dict(record)
+    parent_pid = record.get("ProcessId")
+    out["Image"] = record.get("NewProcessName")
+    if "ParentProcessName" in record:
+        out["ParentImage"] = record["ParentProcessName"]
+    out["ProcessId"] = record.get("NewProcessId")
+    out["ParentProcessId"] = parent_pid
+    domain, user = record.get("SubjectDomainName"), record.get("SubjectUserName")
+    if user is not None:
+        out["User"] = f"{domain}\\{user}" if domain else user
+    if "SubjectLogonId" in record:
+        out["LogonId"] = record["SubjectLogonId"]
+    if "MandatoryLabel" in record:
+        out["IntegrityLevel"] = record["MandatoryLabel"]
+    return out
