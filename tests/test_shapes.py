@@ -268,3 +268,66 @@ detection:
 """)
     with pytest.raises(Uninterpretable, match=r"Item\.Subject.*strcat"):
         target_rule(lr, "sentinel", {})
+
+
+# ------------------------------------------------------------------------------ Kusto has no null strings
+_PARAM_RULE = """title: Probe
+id: 0b7a8f4e-1f0c-4a3e-9d55-2b1f8c3e6a04
+logsource: {product: m365, service: audit}
+detection:
+  sel:
+    Operation: Add-MailboxPermission
+  cleared:
+    Parameters.User: ''
+  condition: sel and not cleared
+"""
+
+
+def _permission(params: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"CreationTime": "2023-06-14T02:41:07", "Operation": "Add-MailboxPermission", "RecordType": 1,
+            "Parameters": params}
+
+
+@pytest.mark.parametrize("target", ["sentinel", "defender"])
+def test_a_kql_alias_of_a_missing_element_is_an_empty_string(tmp_path: Path, target: str) -> None:
+    """tostring(bag["User"]) is "" when the bag lacks the key: the row holds "", not nothing."""
+    row = target_rule(_rule(tmp_path, _PARAM_RULE), target, {}).row(_permission([{"Name": "Identity", "Value": "x"}]))
+    assert row["Parameters_User"] == ""
+
+
+@pytest.mark.parametrize("target", ["sentinel", "defender", "splunk"])
+@pytest.mark.parametrize(("params", "fires"), [
+    ([{"Name": "Identity", "Value": "x"}], True),                      # parameter missing
+    ([{"Name": "User", "Value": ""}], False),                          # present and empty
+    ([{"Name": "User", "Value": "eve@contoso.example"}], True),        # present
+], ids=["missing", "present-and-empty", "present"])
+def test_an_empty_value_filter_is_present_and_empty_on_every_target(
+    tmp_path: Path, target: str, params: list[dict[str, Any]], fires: bool
+) -> None:
+    """Regression (issue 9): `Parameters.X: ''` must not drop the records that lack X. With the
+    alias "" (as Kusto holds it) the old `not(X =~ "")` rendering would drop them; the compiled
+    `(bag_has_key(bag, "X") and X == "")` keeps them, and the agreement reads '' that way."""
+    lr = _rule(tmp_path, _PARAM_RULE)
+    record = _permission(params)
+    engine = Engine.build(load_ruleset([tmp_path / "probe.yml"]), {})
+    assert bool(engine.matching_rules(record)) is fires
+    assert target_rule(lr, target, {}).verdict(record) is fires
+
+
+def test_kusto_compares_a_column_the_record_lacks_as_empty(tmp_path: Path) -> None:
+    """A string column the record does not fill is "" in the table, so `ClientAppId =~ ""` holds
+    on it (Sigma: a missing field is not ''); the derived row says so."""
+    lr = _rule(tmp_path, """title: Probe
+id: 0b7a8f4e-1f0c-4a3e-9d55-2b1f8c3e6a05
+logsource: {product: m365, service: audit}
+detection:
+  sel:
+    Operation: MailItemsAccessed
+    ClientAppId: ''
+  condition: sel
+""")
+    record = {k: v for k, v in MAIL_READ.items() if k != "ClientAppId"}
+    assert derive("sentinel", "m365_audit", record).row["ClientAppId"] == ""
+    engine = Engine.build(load_ruleset([tmp_path / "probe.yml"]), {})
+    assert engine.matching_rules(record) == []
+    assert target_rule(lr, "sentinel", {}).verdict(record) is True

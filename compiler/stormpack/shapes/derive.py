@@ -184,10 +184,10 @@ def _native(table: str | None, columns: Mapping[str, str], record: Mapping[str, 
             value = col.read(record)
             if value is not NULL and value is not None:
                 row[col.column] = _column_value(value, columns[col.column])
-        if spec.same_name:
-            for key, value in record.items():
-                if key in columns and key not in row and value is not None:
-                    row[key] = _column_value(value, columns[key])
+        declared = {c.column for c in spec.columns}
+        for column, _, value in spec.same_named(record):
+            if column in columns and column not in row and column not in declared and value is not None:
+                row[column] = _column_value(value, columns[column])
     for column, ctype in columns.items():
         if ctype == "string" and column not in row and not column.startswith("_"):
             row[column] = ""

@@ -31,6 +31,7 @@ from ..compiler.targets import load_target
 from ..taxonomy import FieldSpec, Taxonomy, load_taxonomy
 from .forms import ColumnForm, column_forms
 from .kqlexpr import NULL
+from .native import native_tables
 from .source import get_path, set_path
 
 # Log Analytics CSV exports suffix some headers: "TimeGenerated [UTC]", "DeviceDetail_dynamic".
@@ -250,11 +251,46 @@ def to_source(row: Mapping[str, Any], shape: ExportShape, taxonomy: Taxonomy | N
             continue
         value = _typed(_unmapped(value, form), ls.field(form.field), with_zone)
         set_path(record, form.source, value)
+    _native_back(row, shape, record)
     # the row IS of this table: its log source's identifying values hold whatever a projected
     # column of the same name says (an export may overwrite `Type` with e.g. targetType)
     for k, v in ls.recognise.get("equals", {}).items():
         record[k] = v
     return record
+
+
+# columns of the table itself, never a key of the record (the workspace, the table, ingestion)
+_TABLE_COLUMNS = frozenset({"TenantId", "Type", "SourceSystem", "TimeGenerated"})
+
+
+def _native_back(row: Mapping[str, Any], shape: ExportShape, record: dict[str, Any]) -> None:
+    """The product-filled columns (:mod:`.native`) back into the record, where the forms have
+    not written the source path already: ``from`` columns without a value map, and the
+    same-name rule (``MailboxGuid`` -> ``MailboxGuid``, ``RiskDetail`` ->
+    ``properties.riskDetail``). Constants and the table's own columns are not record data."""
+    spec = native_tables().get(shape.table)
+    if spec is None:
+        return
+    target = load_target(shape.target)
+    columns = target.columns(target.logsource(shape.logsource))
+    formed = {f.column for f in shape.forms}
+    native = {c.column for c in spec.columns}
+    for col in spec.columns:
+        value = _cell(row, col.column)
+        if col.source is None or col.values or value is None or col.column in formed:
+            continue
+        if get_path(record, col.source) is NULL:
+            set_path(record, col.source, _parsed(value) if columns.get(col.column) == "dynamic" else value)
+    for column, ctype in columns.items():
+        if column in formed or column in native or column in _TABLE_COLUMNS or column.startswith("_"):
+            continue
+        source = spec.same_name_source(column)
+        value = _cell(row, column)
+        if source is None or value is None or get_path(record, source) is not NULL:
+            continue
+        if ctype == "datetime":
+            value = _iso(value, True)
+        set_path(record, source, _parsed(value) if ctype == "dynamic" else value)
 
 
 _QUICK: list[frozenset[str]] = []

@@ -11,7 +11,7 @@ https://learn.microsoft.com/en-us/kusto/query/tostring-function;
 https://learn.microsoft.com/en-us/kusto/query/scalar-data-types/null-values), so a comparison
 with ``""`` holds on it, exactly as in the product; the agreement evaluates a rule's ``null``
 as ``isempty()`` there (:mod:`.agreement`). A Splunk alias without a value is no field
-(``mvindex`` of a missing position is null). A form outside what this module interprets raises
+(``mvindex`` of a missing position is null); one of an empty value is an empty field. A form outside what this module interprets raises
 :class:`~.kqlexpr.Uninterpretable`; the caller names it.
 """
 
@@ -30,8 +30,10 @@ Materialise = Callable[[Row], None]
 
 
 def _put(row: Row, name: str, value: Any) -> None:
-    """Splunk: an alias without a value is no field (``eval`` of null removes it)."""
-    if value is NULL or value is None or value == "":
+    """Splunk: an alias without a value is no field (``eval`` of null removes it); an empty
+    JSON string is a field whose value is empty, which ``X=""`` matches (as the SPL executor
+    evaluates ``NOT X=""``)."""
+    if value is NULL or value is None:
         row.pop(name, None)
     else:
         row[name] = value

@@ -54,8 +54,29 @@ class NativeColumn:
 
 @dataclass(frozen=True)
 class NativeTable:
-    same_name: bool
+    """``same_name``: None, ``"top"`` (top-level keys) or ``"properties"`` (keys under
+    ``properties``, capitalised)."""
+
+    same_name: str | None
     columns: tuple[NativeColumn, ...]
+
+    def same_named(self, record: Mapping[str, Any]) -> list[tuple[str, str, Any]]:
+        """``(column, source path, value)`` for each key the same-name rule carries over."""
+        if self.same_name == "top":
+            return [(k, k, v) for k, v in record.items()]
+        if self.same_name == "properties":
+            props = record.get("properties")
+            if isinstance(props, Mapping):
+                return [(k[:1].upper() + k[1:], f"properties.{k}", v) for k, v in props.items()]
+        return []
+
+    def same_name_source(self, column: str) -> str | None:
+        """The source path a column comes from under the same-name rule (the inverse)."""
+        if self.same_name == "top":
+            return column
+        if self.same_name == "properties":
+            return f"properties.{column[:1].lower()}{column[1:]}"
+        return None
 
 
 def _address(text: str) -> str:
@@ -90,7 +111,10 @@ def parse_native(text: str) -> dict[str, NativeTable]:
         if not isinstance(spec, Mapping):
             raise StormpackError(f"{NATIVE_FILE}: {table} must be a mapping")
         cols = spec.get("columns") or {}
-        out[str(table)] = NativeTable(bool(spec.get("same_name", False)),
+        same = spec.get("same_name")
+        if same not in (None, True, "properties"):
+            raise StormpackError(f"{NATIVE_FILE}: {table}.same_name must be true or 'properties'")
+        out[str(table)] = NativeTable("top" if same is True else same,
                                       tuple(_column(str(table), str(c), s) for c, s in cols.items()))
     return out
 
