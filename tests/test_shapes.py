@@ -291,7 +291,8 @@ def _permission(params: list[dict[str, Any]]) -> dict[str, Any]:
 @pytest.mark.parametrize("target", ["sentinel", "defender"])
 def test_a_kql_alias_of_a_missing_element_is_an_empty_string(tmp_path: Path, target: str) -> None:
     """tostring(bag["User"]) is "" when the bag lacks the key: the row holds "", not nothing."""
-    row = target_rule(_rule(tmp_path, _PARAM_RULE), target, {}).row(_permission([{"Name": "Identity", "Value": "x"}]))
+    tr = target_rule(_rule(tmp_path, _PARAM_RULE), target, {})
+    row = tr.row(_permission([{"Name": "Identity", "Value": "x"}]))
     assert row["Parameters_User"] == ""
 
 

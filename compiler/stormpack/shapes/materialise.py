@@ -11,8 +11,9 @@ https://learn.microsoft.com/en-us/kusto/query/tostring-function;
 https://learn.microsoft.com/en-us/kusto/query/scalar-data-types/null-values), so a comparison
 with ``""`` holds on it, exactly as in the product; the agreement evaluates a rule's ``null``
 as ``isempty()`` there (:mod:`.agreement`). A Splunk alias without a value is no field
-(``mvindex`` of a missing position is null); one of an empty value is an empty field. A form outside what this module interprets raises
-:class:`~.kqlexpr.Uninterpretable`; the caller names it.
+(``mvindex`` of a missing position is null); one of an empty value is an empty field. A form
+outside what this module interprets raises :class:`~.kqlexpr.Uninterpretable`; the caller
+names it.
 """
 
 from __future__ import annotations
