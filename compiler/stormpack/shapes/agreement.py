@@ -7,7 +7,7 @@ the matcher's own predicates over the target's column and alias names. :meth:`Ta
 evaluates it on a record derived for the target (:mod:`.derive`) after materialising the aliases
 (:mod:`.materialise`) and applying the table filter / Splunk base search. The verdict must equal
 the matcher's verdict on the source record; where it cannot, the difference is named in
-data/agreement_differences.yml.
+stormpack/shapes/differences.yml.
 """
 
 from __future__ import annotations
