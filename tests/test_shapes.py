@@ -332,3 +332,37 @@ detection:
     engine = Engine.build(load_ruleset([tmp_path / "probe.yml"]), {})
     assert engine.matching_rules(record) == []
     assert target_rule(lr, "sentinel", {}).verdict(record) is True
+
+
+# ------------------------------------------------------------------------------ product-filled columns
+def test_a_ual_key_naming_an_officeactivity_column_fills_it_and_others_are_not_columns() -> None:
+    row = derive("sentinel", "m365_audit", {**MAIL_READ, "ClientMachineName": "WS01", "Version": 1,
+                                            "OperationCount": 7}).row
+    assert row["ClientMachineName"] == "WS01"  # same-name rule (no taxonomy field maps it)
+    assert "Version" not in row and "OperationCount" not in row  # not columns of OfficeActivity
+    assert row["SourceRecordId"] == row["OfficeId"] == "b1c2"
+    assert row["SourceSystem"] == "OfficeActivityManager"
+
+
+def test_entra_properties_fill_the_capitalised_column() -> None:
+    record = {**SIGN_IN, "category": "SignInLogs",
+              "properties": {**SIGN_IN["properties"], "riskDetail": "none", "mfaDetail": {"authMethod": "x"}}}
+    row = derive("sentinel", "azure_signinlogs", record).row
+    assert row["RiskDetail"] == "none" and row["MfaDetail"] == {"authMethod": "x"}  # MfaDetail is dynamic
+    non_interactive = derive("sentinel", "azure_noninteractivesigninlogs", record).row
+    assert json.loads(non_interactive["MfaDetail"]) == {"authMethod": "x"}  # a string column there
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("tables: {T: {columns: {C: {from: a, value: b}}}}", "T.C: needs exactly one of from / address / value"),
+    ("tables: {T: {columns: {C: {address: a}}}}", "T.C: address must be a list"),
+    ("tables: {T: {same_name: yes please}}", "T.same_name must be true or 'properties'"),
+    ("nothing: here", "no 'tables' mapping"),
+])
+def test_a_malformed_native_entry_is_an_error_naming_it(text: str, message: str) -> None:
+    from stormpack.errors import StormpackError
+    from stormpack.shapes.native import parse_native
+
+    with pytest.raises(StormpackError, match="shapes/native.yml") as info:
+        parse_native(text)
+    assert message in str(info.value)
