@@ -30,7 +30,7 @@ from ..compiler.pipeline_gen import CLI_STATE_KEY, load_pipeline_text
 from ..compiler.placeholders import placeholder_items
 from ..compiler.targets import FieldRef, LogsourceTarget, TargetSpec, load_target, resolve_for_rule
 from ..matcher.conditions import ConditionCompiler, RecordPred, any_of
-from ..matcher.fields import MISSING, Generation, leaves
+from ..matcher.fields import MISSING, Generation
 from ..matcher.values import ValueContext
 from ..ruleset import LoadedRule
 from ..taxonomy import FieldSpec, LogsourceSpec, Taxonomy, load_taxonomy
@@ -155,8 +155,8 @@ class KqlConditionCompiler(ConditionCompiler):
             v = read(r)
             if v is MISSING or v is None or v == "":
                 return True
-            if v.__class__ is list:
-                return all(x is MISSING or x is None or x == "" for x in leaves(v))
+            if v.__class__ is list:  # an array alias: `array_length(list) == 0`
+                return len(v) == 0
             return False
         return is_empty
 
