@@ -268,3 +268,101 @@ detection:
 """)
     with pytest.raises(Uninterpretable, match=r"Item\.Subject.*strcat"):
         target_rule(lr, "sentinel", {})
+
+
+# ------------------------------------------------------------------------------ Kusto has no null strings
+_PARAM_RULE = """title: Probe
+id: 0b7a8f4e-1f0c-4a3e-9d55-2b1f8c3e6a04
+logsource: {product: m365, service: audit}
+detection:
+  sel:
+    Operation: Add-MailboxPermission
+  cleared:
+    Parameters.User: ''
+  condition: sel and not cleared
+"""
+
+
+def _permission(params: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"CreationTime": "2023-06-14T02:41:07", "Operation": "Add-MailboxPermission", "RecordType": 1,
+            "Parameters": params}
+
+
+@pytest.mark.parametrize("target", ["sentinel", "defender"])
+def test_a_kql_alias_of_a_missing_element_is_an_empty_string(tmp_path: Path, target: str) -> None:
+    """tostring(bag["User"]) is "" when the bag lacks the key: the row holds "", not nothing."""
+    tr = target_rule(_rule(tmp_path, _PARAM_RULE), target, {})
+    row = tr.row(_permission([{"Name": "Identity", "Value": "x"}]))
+    assert row["Parameters_User"] == ""
+
+
+@pytest.mark.parametrize("target", ["sentinel", "defender", "splunk"])
+@pytest.mark.parametrize(("params", "fires"), [
+    ([{"Name": "Identity", "Value": "x"}], True),                      # parameter missing
+    ([{"Name": "User", "Value": ""}], False),                          # present and empty
+    ([{"Name": "User", "Value": "eve@contoso.example"}], True),        # present
+], ids=["missing", "present-and-empty", "present"])
+def test_an_empty_value_filter_is_present_and_empty_on_every_target(
+    tmp_path: Path, target: str, params: list[dict[str, Any]], fires: bool
+) -> None:
+    """Regression (issue 9): `Parameters.X: ''` must not drop the records that lack X. With the
+    alias "" (as Kusto holds it) the old `not(X =~ "")` rendering would drop them; the compiled
+    `(bag_has_key(bag, "X") and X == "")` keeps them, and the agreement reads '' that way."""
+    lr = _rule(tmp_path, _PARAM_RULE)
+    record = _permission(params)
+    engine = Engine.build(load_ruleset([tmp_path / "probe.yml"]), {})
+    assert bool(engine.matching_rules(record)) is fires
+    assert target_rule(lr, target, {}).verdict(record) is fires
+
+
+def test_kusto_compares_a_column_the_record_lacks_as_empty(tmp_path: Path) -> None:
+    """A string column the record does not fill is "" in the table, so `ClientAppId =~ ""` holds
+    on it (Sigma: a missing field is not ''); the derived row says so."""
+    lr = _rule(tmp_path, """title: Probe
+id: 0b7a8f4e-1f0c-4a3e-9d55-2b1f8c3e6a05
+logsource: {product: m365, service: audit}
+detection:
+  sel:
+    Operation: MailItemsAccessed
+    ClientAppId: ''
+  condition: sel
+""")
+    record = {k: v for k, v in MAIL_READ.items() if k != "ClientAppId"}
+    assert derive("sentinel", "m365_audit", record).row["ClientAppId"] == ""
+    engine = Engine.build(load_ruleset([tmp_path / "probe.yml"]), {})
+    assert engine.matching_rules(record) == []
+    assert target_rule(lr, "sentinel", {}).verdict(record) is True
+
+
+# ------------------------------------------------------------------------------ product-filled columns
+def test_a_ual_key_naming_an_officeactivity_column_fills_it_and_others_are_not_columns() -> None:
+    row = derive("sentinel", "m365_audit", {**MAIL_READ, "ClientMachineName": "WS01", "Version": 1,
+                                            "OperationCount": 7}).row
+    assert row["ClientMachineName"] == "WS01"  # same-name rule (no taxonomy field maps it)
+    assert "Version" not in row and "OperationCount" not in row  # not columns of OfficeActivity
+    assert row["SourceRecordId"] == row["OfficeId"] == "b1c2"
+    assert row["SourceSystem"] == "OfficeActivityManager"
+
+
+def test_entra_properties_fill_the_capitalised_column() -> None:
+    record = {**SIGN_IN, "category": "SignInLogs",
+              "properties": {**SIGN_IN["properties"], "riskDetail": "none", "mfaDetail": {"authMethod": "x"}}}
+    row = derive("sentinel", "azure_signinlogs", record).row
+    assert row["RiskDetail"] == "none" and row["MfaDetail"] == {"authMethod": "x"}  # MfaDetail is dynamic
+    non_interactive = derive("sentinel", "azure_noninteractivesigninlogs", record).row
+    assert json.loads(non_interactive["MfaDetail"]) == {"authMethod": "x"}  # a string column there
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("tables: {T: {columns: {C: {from: a, value: b}}}}", "T.C: needs exactly one of from / address / value"),
+    ("tables: {T: {columns: {C: {address: a}}}}", "T.C: address must be a list"),
+    ("tables: {T: {same_name: yes please}}", "T.same_name must be true or 'properties'"),
+    ("nothing: here", "no 'tables' mapping"),
+])
+def test_a_malformed_native_entry_is_an_error_naming_it(text: str, message: str) -> None:
+    from stormpack.errors import StormpackError
+    from stormpack.shapes.native import parse_native
+
+    with pytest.raises(StormpackError, match="shapes/native.yml") as info:
+        parse_native(text)
+    assert message in str(info.value)

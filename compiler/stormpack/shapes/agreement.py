@@ -7,7 +7,7 @@ the matcher's own predicates over the target's column and alias names. :meth:`Ta
 evaluates it on a record derived for the target (:mod:`.derive`) after materialising the aliases
 (:mod:`.materialise`) and applying the table filter / Splunk base search. The verdict must equal
 the matcher's verdict on the source record; where it cannot, the difference is named in
-data/agreement_differences.yml.
+stormpack/shapes/differences.yml.
 """
 
 from __future__ import annotations
@@ -23,20 +23,21 @@ from sigma.processing.conditions import LogsourceCondition
 from sigma.processing.pipeline import ProcessingItem, ProcessingPipeline
 from sigma.processing.transformations import FieldMappingTransformation, SetStateTransformation
 from sigma.rule import SigmaRule
+from sigma.types import SigmaExists, SigmaNull, SigmaString, SpecialChars
 
 from ..compiler.engine import iter_items
 from ..compiler.pipeline_gen import CLI_STATE_KEY, load_pipeline_text
 from ..compiler.placeholders import placeholder_items
 from ..compiler.targets import FieldRef, LogsourceTarget, TargetSpec, load_target, resolve_for_rule
 from ..matcher.conditions import ConditionCompiler, RecordPred, any_of
-from ..matcher.fields import Generation
+from ..matcher.fields import MISSING, Generation
 from ..matcher.values import ValueContext
 from ..ruleset import LoadedRule
 from ..taxonomy import FieldSpec, LogsourceSpec, Taxonomy, load_taxonomy
 from .derive import derive, filter_passes
 from .forms import column_forms
 from .kqlexpr import Uninterpretable
-from .materialise import Materialise, declared_field, materialiser
+from .materialise import Materialise, declared_field, materialiser, present_column
 
 
 def _pipeline(target: TargetSpec, ls: LogsourceSpec, refs: Mapping[str, FieldRef],
@@ -104,6 +105,62 @@ class TargetRule:
         return self.predicate(row)
 
 
+class KqlConditionCompiler(ConditionCompiler):
+    """The matcher's predicates with Kusto's reading of ``null`` and ``|exists``: the backend
+    compiles a string field's ``null`` to ``isempty()`` and ``|exists`` to ``isnotempty()``;
+    ``isempty()`` is true for null and for ``""``
+    (https://learn.microsoft.com/en-us/kusto/query/isempty-function,
+    https://learn.microsoft.com/en-us/kusto/query/isnotempty-function), and a string column is
+    never null, so ``""`` is how a row says "no value". Every other leaf is the matcher's."""
+
+    def __init__(self, *args: Any, presence: frozenset[str] = frozenset(), **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.presence = presence  # name/value aliases: bag_has_key() is known on the row
+
+    def _present_and_empty(self, field: str) -> RecordPred:
+        """'' on a name/value element: ``(bag_has_key(bag, "X") and X == "")``."""
+        read, flag = self.reader(field), present_column(field)
+        return lambda r: r.get(flag) is True and read(r) == ""
+
+    def _set_leaf(self, field: str, vals: frozenset[str]) -> RecordPred:
+        """A value list (pySigma's OR of field=value) holding ''."""
+        if field not in self.presence or "" not in vals:
+            return super()._set_leaf(field, vals)
+        empty = self._present_and_empty(field)
+        if vals == {""}:
+            return empty
+        rest = super()._set_leaf(field, vals - {""})
+        return lambda r: empty(r) or rest(r)
+
+    def field_leaf(self, field: str, value: Any) -> RecordPred:
+        if isinstance(value, SigmaString) and not value.s and field in self.presence:
+            return self._present_and_empty(field)
+        if isinstance(value, SigmaString) and len(value.s) == 1 and value.s[0] is SpecialChars.WILDCARD_MULTI:
+            # '*' alone: `isnotempty(X)` (Kusto has no null strings: "any value" is "not empty")
+            empty = self._empty(field)
+            return lambda r: not empty(r)
+        if isinstance(value, SigmaExists):
+            empty = self._empty(field)
+            if value.exists:
+                return lambda r: not empty(r)
+            return empty
+        if isinstance(value, SigmaNull):
+            return self._empty(field)
+        return super().field_leaf(field, value)
+
+    def _empty(self, field: str) -> RecordPred:
+        read = self.reader(field)
+
+        def is_empty(r: Mapping[str, Any]) -> bool:
+            v = read(r)
+            if v is MISSING or v is None or v == "":
+                return True
+            if v.__class__ is list:  # an array alias: `array_length(list) == 0`
+                return len(v) == 0
+            return False
+        return is_empty
+
+
 def _same_text(value: Any, text: str) -> bool:
     return isinstance(value, str) and value.lower() == text.lower()
 
@@ -132,7 +189,9 @@ def target_rule(lr: LoadedRule, target_name: str, values: dict[str, list[str]],
     mats = [materialiser(target, lt, tax, r) for r in refs.values()]
     _pipeline(target, ls, refs, values).apply(rule)
     generation = Generation()
-    cc = ConditionCompiler(_derived_spec(ls, refs), tax, ValueContext(lr.title, values),
-                           generation=generation)
+    spec, ctx = _derived_spec(ls, refs), ValueContext(lr.title, values)
+    cc = (KqlConditionCompiler(spec, tax, ctx, generation=generation,
+                               presence=frozenset(r.name for r in refs.values() if r.presence))
+          if target.is_kql else ConditionCompiler(spec, tax, ctx, generation=generation))
     predicate = any_of([cc.compile(c.parse()) for c in rule.detection.parsed_condition])
     return TargetRule(target, lt, ls, predicate, mats, refs, generation)

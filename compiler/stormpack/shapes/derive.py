@@ -11,7 +11,10 @@
   columns as ``True``/``False``, as Log Analytics writes them), ``Type`` = the table.
 * Splunk: the event as ``spath`` extracts the JSON (:func:`splunk_event`).
 
-Columns no rule field maps to are not invented. Where two fields feed one column with different
+Besides the rule fields' columns, the columns the product fills on its own (:mod:`.native`:
+same-named UAL keys in ``OfficeActivity``, ``SourceRecordId``, Defender's ``IPAddress`` ...),
+and ``""`` in every string column still unfilled (Kusto strings are never null). Where two
+fields feed one column with different
 values (``resultType`` / ``properties.status.errorCode`` -> ``ResultType``), the first form in
 the data order wins and the conflict is noted on the result.
 """
@@ -29,6 +32,7 @@ from ..compiler.targets import LogsourceTarget, TargetSpec, load_target
 from ..taxonomy import load_taxonomy
 from .forms import ColumnForm, column_forms
 from .kqlexpr import NULL, Call, Column, Equals, Has, Literal, evaluate, kql_tostring, parse_condition
+from .native import native_tables
 from .source import get_path
 
 
@@ -161,7 +165,42 @@ def derive_kql(target: TargetSpec, logsource: str, record: Mapping[str, Any]) ->
             put(form.column, convert(_mapped(value, form), columns.get(form.column)), form.field)
     if lt.table and "Type" in columns:
         put("Type", lt.table, "the table name")
+    _native(lt.table, columns, record, row)
     return out
+
+
+def _native(table: str | None, columns: Mapping[str, str], record: Mapping[str, Any],
+            row: dict[str, Any]) -> None:
+    """The columns the product fills besides the rule fields' (:mod:`.native`), then ``""`` in
+    every string column still unfilled: a Kusto string is never null, "no value" is the empty
+    string (https://learn.microsoft.com/en-us/kusto/query/scalar-data-types/null-values; the
+    real Log Analytics exports show ``""`` in every column a record lacks). Columns of other
+    types stay absent (null). Log Analytics' own ``_``-columns are not rows' data."""
+    spec = native_tables().get(table or "")
+    if spec is not None:
+        for col in spec.columns:
+            if col.column in row or col.column not in columns:
+                continue
+            value = col.read(record)
+            if value is not NULL and value is not None:
+                row[col.column] = _column_value(value, columns[col.column])
+        declared = {c.column for c in spec.columns}
+        for column, _, value in spec.same_named(record):
+            if column in columns and column not in row and column not in declared and value is not None:
+                row[column] = _column_value(value, columns[column])
+    for column, ctype in columns.items():
+        if ctype == "string" and column not in row and not column.startswith("_"):
+            row[column] = ""
+
+
+def _column_value(value: Any, ctype: str) -> Any:
+    """A source value in a column: objects and arrays as compact JSON text in a string column
+    (how Log Analytics holds e.g. ``Folders``), kept as objects in a dynamic one."""
+    if isinstance(value, (dict, list)):
+        if ctype == "string":
+            return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+        return copy.deepcopy(value)
+    return convert(value, ctype)
 
 
 # ------------------------------------------------------------------------------ Splunk

@@ -31,6 +31,7 @@ from ..compiler.targets import load_target
 from ..taxonomy import FieldSpec, Taxonomy, load_taxonomy
 from .forms import ColumnForm, column_forms
 from .kqlexpr import NULL
+from .native import native_tables
 from .source import get_path, set_path
 
 # Log Analytics CSV exports suffix some headers: "TimeGenerated [UTC]", "DeviceDetail_dynamic".
@@ -250,11 +251,71 @@ def to_source(row: Mapping[str, Any], shape: ExportShape, taxonomy: Taxonomy | N
             continue
         value = _typed(_unmapped(value, form), ls.field(form.field), with_zone)
         set_path(record, form.source, value)
+    _native_back(row, shape, record)
     # the row IS of this table: its log source's identifying values hold whatever a projected
     # column of the same name says (an export may overwrite `Type` with e.g. targetType)
     for k, v in ls.recognise.get("equals", {}).items():
         record[k] = v
     return record
+
+
+# columns of the table itself, never a key of the record (the workspace, the table, ingestion)
+_TABLE_COLUMNS = frozenset({"TenantId", "Type", "SourceSystem", "TimeGenerated"})
+
+
+@dataclass(frozen=True)
+class _Back:
+    """One product-filled column read back: cell ``column`` -> ``source`` path."""
+
+    column: str
+    source: str
+    ctype: str | None
+
+
+@cache
+def _native_plan(target_name: str, logsource: str, table: str,
+                 formed: frozenset[str]) -> dict[str, _Back]:
+    """Header (with each CSV suffix) -> what the cell goes back as."""
+    spec = native_tables().get(table)
+    if spec is None:
+        return {}
+    target = load_target(target_name)
+    columns = target.columns(target.logsource(logsource))
+    plan = [_Back(c.column, c.source, columns.get(c.column)) for c in spec.columns
+            if c.source is not None and not c.values and c.column not in formed]
+    native = {c.column for c in spec.columns}
+    for column, ctype in columns.items():
+        if column in formed or column in native or column in _TABLE_COLUMNS or column.startswith("_"):
+            continue
+        source = spec.same_name_source(column)
+        if source is not None:
+            plan.append(_Back(column, source, ctype))
+    return {b.column + suffix: b for b in plan for suffix in _HEADER_SUFFIXES}
+
+
+_PLANS: dict[str, dict[str, _Back]] = {}
+
+
+def _native_back(row: Mapping[str, Any], shape: ExportShape, record: dict[str, Any]) -> None:
+    """The product-filled columns (:mod:`.native`) back into the record, where the forms have
+    not written the source path already: ``from`` columns without a value map, and the
+    same-name rule (``MailboxGuid`` -> ``MailboxGuid``, ``RiskDetail`` ->
+    ``properties.riskDetail``). Constants and the table's own columns are not record data."""
+    plan = _PLANS.get(shape.name)
+    if plan is None:
+        plan = _PLANS[shape.name] = _native_plan(shape.target, shape.logsource, shape.table,
+                                                 frozenset(f.column for f in shape.forms))
+    if not plan:
+        return
+    for key, value in row.items():
+        if value is None or value == "":
+            continue
+        b = plan.get(key)
+        if b is None or get_path(record, b.source) is not NULL:
+            continue
+        if b.ctype == "datetime":
+            value = _iso(value, True)
+        set_path(record, b.source, _parsed(value) if b.ctype == "dynamic" else value)
 
 
 _QUICK: list[frozenset[str]] = []

@@ -5,9 +5,15 @@ A compiled query does not compare the table's columns only: it first defines ali
 (``extend`` / ``eval``): the normalised address of an ``ip`` field, the element of a name/value
 array, any-element lists of a JSON array, computed columns. :func:`materialiser` returns, for the
 :class:`~stormpack.compiler.targets.FieldRef` of one rule field, a function that adds that alias to
-a row the way the query would. Kusto has no null strings, so a string alias that would be empty is
-left out of the row (the backend compiles ``null`` to ``isempty()``). A form outside what this
-module interprets raises :class:`~.kqlexpr.Uninterpretable`; the caller names it.
+a row the way the query would. Kusto has no null strings: a string alias the record gives no
+value is ``""`` in the row, as ``tostring()`` makes it (null -> ``""``,
+https://learn.microsoft.com/en-us/kusto/query/tostring-function;
+https://learn.microsoft.com/en-us/kusto/query/scalar-data-types/null-values), so a comparison
+with ``""`` holds on it, exactly as in the product; the agreement evaluates a rule's ``null``
+as ``isempty()`` there (:mod:`.agreement`). A Splunk alias without a value is no field
+(``mvindex`` of a missing position is null); one of an empty value is an empty field. A form
+outside what this module interprets raises :class:`~.kqlexpr.Uninterpretable`; the caller
+names it.
 """
 
 from __future__ import annotations
@@ -25,10 +31,28 @@ Materialise = Callable[[Row], None]
 
 
 def _put(row: Row, name: str, value: Any) -> None:
-    if value is NULL or value is None or value == "":
+    """Splunk: an alias without a value is no field (``eval`` of null removes it); an empty
+    JSON string is a field whose value is empty, which ``X=""`` matches (as the SPL executor
+    evaluates ``NOT X=""``)."""
+    if value is NULL or value is None:
         row.pop(name, None)
     else:
         row[name] = value
+
+
+def _put_kql(row: Row, name: str, value: Any) -> None:
+    """KQL: a string alias is never null (``tostring(null)`` is ``""``); an int alias
+    (``toint()`` of no number) is null, which the row holds as an absent column."""
+    if value is NULL or value is None:
+        row.pop(name, None)
+    else:
+        row[name] = value
+
+
+def present_column(alias: str) -> str:
+    """The row key holding ``bag_has_key(bag, name)`` for a KQL name/value alias (the compiled
+    ``''`` test is "present and empty"); not a column of the table."""
+    return f"__present__{alias}"
 
 
 def _kql_elements(value: Any, parts: list[str]) -> list[str]:
@@ -61,7 +85,7 @@ def _kql(target: TargetSpec, lt: LogsourceTarget, taxonomy: Taxonomy, ref: Field
         node = parse_expr(ref.source)
 
         def ip(row: Row) -> None:
-            _put(row, name, normalise_ip(kql_tostring(evaluate(node, row))))
+            _put_kql(row, name, normalise_ip(kql_tostring(evaluate(node, row))))
         return ip
     if ref.kind == "computed":
         node = parse_expr(ref.source)
@@ -69,7 +93,7 @@ def _kql(target: TargetSpec, lt: LogsourceTarget, taxonomy: Taxonomy, ref: Field
 
         def computed(row: Row) -> None:
             v = evaluate(node, row)
-            _put(row, name, v if as_int else kql_tostring(v))
+            _put_kql(row, name, v if as_int else kql_tostring(v))
         return computed
     if ref.kind == "array":
         if not isinstance(raw, dict) or "array" not in raw:
@@ -86,16 +110,19 @@ def _kql(target: TargetSpec, lt: LogsourceTarget, taxonomy: Taxonomy, ref: Field
             raise Uninterpretable(f"{ref.field}: name/value alias without a name_value form")
         root, element = split
         src = parse_expr(str(raw["name_value"]["source"]))
+        flag = present_column(name)
 
         def name_value(row: Row) -> None:
             arr = evaluate(src, row)
             found: Any = NULL
+            present = False
             if isinstance(arr, list):
                 for el in arr:  # make_bag keeps one value per name; the first is taken here
                     if isinstance(el, dict) and kql_tostring(el.get(root.name, NULL)) == element:
-                        found = el.get(root.value, NULL)
+                        found, present = el.get(root.value, NULL), True
                         break
-            _put(row, name, kql_tostring(found))
+            row[flag] = present
+            _put_kql(row, name, kql_tostring(found))
         return name_value
     raise Uninterpretable(f"{ref.field}: field kind {ref.kind} is not interpreted")
 
