@@ -204,11 +204,13 @@ class Replayer:
 
 
 def replay(
-    rule_paths: Sequence[str | Path], fixtures_dir: Path, values: dict[str, list[str]]
+    rule_paths: Sequence[str | Path], fixtures_dir: Path, values: dict[str, list[str]],
+    base_rules: Sequence[Path] = (),
 ) -> list[RuleVerdict]:
-    """Judge every rule file under ``rule_paths`` against ``fixtures_dir/<stem>/``."""
+    """Judge every rule file under ``rule_paths`` against ``fixtures_dir/<stem>/``; ``base_rules``
+    are loaded too (the rules correlations reference, see ``ruleset.find_base_rules``) but not judged."""
     files = resolve_rule_paths(rule_paths)
-    ruleset, load_errors = load_rules_tolerant(files)
+    ruleset, load_errors = load_rules_tolerant([*files, *base_rules])
     replayer = Replayer(ruleset, values, fixtures_dir) if ruleset is not None else None
     verdicts: list[RuleVerdict] = []
     for path in files:

@@ -36,6 +36,7 @@ class Report:
     suppressed: list[tuple[Finding, str]] = field(default_factory=list)
     rules_checked: int = 0
     files_checked: int = 0
+    base_rules: list[str] = field(default_factory=list)  # loaded for correlations, not validated
 
     @property
     def errors(self) -> list[Finding]:
