@@ -24,7 +24,7 @@ from typing import Any
 from sigma.correlations import SigmaCorrelationRule
 
 from .errors import Location, RuleLoadError, StormpackError
-from .fixtures import FixtureCase, load_fixture_dir
+from .fixtures import FixtureCase, load_fixture_dir, todo_failure
 from .matcher import Engine, EventRef, TimestampError
 from .matcher.values import text_of
 from .ruleset import LoadedRule, RuleSet, load_ruleset, resolve_rule_paths
@@ -124,6 +124,9 @@ class Replayer:
             )
         correlations = [lr for lr in rules if isinstance(lr.rule, SigmaCorrelationRule)]
         for case in cases:
+            todo = todo_failure(case)
+            if todo is not None:
+                verdict.failures.append(Failure(todo, case.location("todo")))
             if correlations:
                 verdict.failures.extend(self._judge_correlation(correlations, case))
             else:

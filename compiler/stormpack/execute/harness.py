@@ -31,7 +31,7 @@ from ..compiler import compile_rules
 from ..compiler.engine import CompiledQuery
 from ..compiler.targets import load_target
 from ..errors import StormpackError
-from ..fixtures import FixtureCase, load_fixture_dir
+from ..fixtures import FixtureCase, load_fixture_dir, todo_failure
 from ..matcher import EventRef
 from ..matcher.values import text_of
 from ..replay import Failure, Replayer, RuleVerdict, load_rules_tolerant
@@ -198,6 +198,9 @@ class TargetReplayer:
         v.rules = rules
         correlations = [lr for lr in rules if isinstance(lr.rule, SigmaCorrelationRule)]
         for case in cases:
+            todo = todo_failure(case)
+            if todo is not None:
+                v.failures.append(Failure(todo, case.location("todo")))
             try:
                 if correlations:
                     problems = self._correlation(correlations, queries, case)
