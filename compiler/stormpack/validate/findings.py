@@ -19,6 +19,7 @@ class Finding:
     line: int | None = None
     severity: Severity = "error"
     rule_id: str | None = None
+    field: str | None = None  # the detection field concerned, for exceptions scoped to one field
 
     def sort_key(self) -> tuple[str, int, str, str]:
         return (self.path, self.line or 0, self.check, self.message)

@@ -32,6 +32,7 @@ STORMPACK_CHECKS: tuple[str, ...] = (
     "attack_tactic",
     "unknown_logsource",
     "unknown_field",
+    "element_name",
     "folder",
     "filename",
     "unique_id",
