@@ -100,6 +100,9 @@ def test_new_end_to_end_fill_the_cases_from_a_real_record(pack: Path) -> None:
     assert run("validate", str(rule)).exit_code == 0
     res = run("test", str(rule))
     assert res.exit_code == 1 and "fill in the cases" in res.output
+    for target in TARGETS:  # the executed replay asks for the cases too
+        res = run("test", "--target", target, str(rule))
+        assert res.exit_code == 1 and res.output.count("fill in the cases:") == 2, res.output
     # the author writes the detection ...
     text = rule.read_text()
     text = text.replace("    Operation: Set-Mailbox\n  condition: selection\n",
