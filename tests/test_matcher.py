@@ -355,6 +355,27 @@ def test_keywords_search_every_string_value_recursively(tmp_path: Path) -> None:
     assert not r.matches(ual(Parameters=[{"Name": "ForwardTo", "Value": "x@evil.com"}]))
 
 
+def test_keywords_search_numbers_and_booleans_through_their_string_form(tmp_path: Path) -> None:
+    """Sigma spec: keywords are searched in the string form of every value, numbers included."""
+    num = rule(tmp_path, {"keywords": [4625], "condition": "keywords"}, name="num")
+    assert num.matches(ual(EventID=4625))
+    assert num.matches(ual(Deep={"codes": [1, 4625]}))
+    assert num.matches(ual(EventID=14625))  # substring search, as on strings
+    assert not num.matches(ual(EventID=4624))
+    text = rule(tmp_path, {"keywords": ["4625"], "condition": "keywords"}, name="text")
+    assert text.matches(ual(EventID=4625))
+    flt = rule(tmp_path, {"keywords": ["2.5"], "condition": "keywords"}, name="flt")
+    assert flt.matches(ual(Score=2.5))
+    assert not flt.matches(ual(Score=2.25))
+    boolean = rule(tmp_path, {"keywords": ["true"], "condition": "keywords"}, name="bool")
+    assert boolean.matches(ual(ExternalAccess=True))
+    assert not boolean.matches(ual(ExternalAccess=False))
+    assert not boolean.matches(ual(ExternalAccess=None))  # null has no string form
+    wild = rule(tmp_path, {"keywords": ["46*5"], "condition": "keywords"}, name="wild")
+    assert wild.matches(ual(EventID=4625))
+    assert not wild.matches(ual(Operation="4"))
+
+
 # --------------------------------------------------------------------------- field access
 def test_dotted_field_addresses_nested_objects(tmp_path: Path) -> None:
     r = rule(tmp_path, sel(**{"AppAccessContext.ClientAppId": "app-1"}))

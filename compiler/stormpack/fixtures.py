@@ -19,7 +19,9 @@ from .yamlio import YamlError, load_yaml_text, read_text_file
 
 CASE_SUFFIXES = (".yml", ".yaml")
 Expect = Literal["match", "no_match"]
-_KEYS = {"description", "expect", "provenance", "events", "events_file", "match", "groups"}
+_KEYS = {"description", "expect", "provenance", "events", "events_file", "match", "groups", "todo"}
+# `todo`: what is left to fill in a skeleton case written by `stormpack new`; a case that has one
+# fails `stormpack test` with "fill in the cases" until the author deletes it.
 MAX_EVENTS_FILE_BYTES = 64 * 1024 * 1024
 
 
@@ -42,6 +44,7 @@ class FixtureCase:
     provenance: str = ""
     match: list[int] | None = None  # single-event positive cases: indices that must fire
     groups: list[dict[str, Any]] | None = None  # correlation positive cases: groups that must fire
+    todo: str | None = None  # a `stormpack new` skeleton: what the author still has to fill in
     key_lines: dict[str, int] = field(default_factory=dict)
 
     @property
@@ -56,6 +59,14 @@ class FixtureCase:
         if self.expect != "match":
             return set()
         return set(self.match) if self.match is not None else set(range(len(self.events)))
+
+
+def todo_failure(case: FixtureCase) -> str | None:
+    """The message of a skeleton case that still has its ``todo`` (None once it is filled in)."""
+    if case.todo is None:
+        return None
+    return (f"fill in the cases: {case.name} is a skeleton written by `stormpack new` "
+            f"(todo: {case.todo}); delete its todo key once it is filled in")
 
 
 def _key_lines(text: str) -> tuple[dict[str, int], list[int]]:
@@ -132,10 +143,13 @@ def load_fixture_case(path: Path) -> FixtureCase:
     expect = data.get("expect")
     if expect not in ("match", "no_match"):
         raise FixtureError(f"expect must be 'match' or 'no_match', not {expect!r}", loc("expect"))
-    for key in ("description", "provenance"):
+    for key in ("description", "provenance", "todo"):
         v = data.get(key, "")
         if not isinstance(v, str):
             raise FixtureError(f"{key} must be text", loc(key))
+    todo = str(data["todo"]).strip() if "todo" in data else None
+    if todo == "":
+        raise FixtureError("todo must say what is left to fill in (or delete the key)", loc("todo"))
     provenance = str(data.get("provenance", "")).strip()
     if not provenance:
         raise FixtureError(
@@ -186,7 +200,7 @@ def load_fixture_case(path: Path) -> FixtureCase:
                            loc("groups"))
     return FixtureCase(
         path=path, expect=expect, events=events, description=str(data.get("description", "")),
-        provenance=provenance, match=match, groups=groups, key_lines=keys,
+        provenance=provenance, match=match, groups=groups, todo=todo, key_lines=keys,
     )
 
 

@@ -24,7 +24,7 @@ from typing import Any
 from sigma.correlations import SigmaCorrelationRule
 
 from .errors import Location, RuleLoadError, StormpackError
-from .fixtures import FixtureCase, load_fixture_dir
+from .fixtures import FixtureCase, load_fixture_dir, todo_failure
 from .matcher import Engine, EventRef, TimestampError
 from .matcher.values import text_of
 from .ruleset import LoadedRule, RuleSet, load_ruleset, resolve_rule_paths
@@ -124,6 +124,9 @@ class Replayer:
             )
         correlations = [lr for lr in rules if isinstance(lr.rule, SigmaCorrelationRule)]
         for case in cases:
+            todo = todo_failure(case)
+            if todo is not None:
+                verdict.failures.append(Failure(todo, case.location("todo")))
             if correlations:
                 verdict.failures.extend(self._judge_correlation(correlations, case))
             else:
@@ -204,11 +207,13 @@ class Replayer:
 
 
 def replay(
-    rule_paths: Sequence[str | Path], fixtures_dir: Path, values: dict[str, list[str]]
+    rule_paths: Sequence[str | Path], fixtures_dir: Path, values: dict[str, list[str]],
+    base_rules: Sequence[Path] = (),
 ) -> list[RuleVerdict]:
-    """Judge every rule file under ``rule_paths`` against ``fixtures_dir/<stem>/``."""
+    """Judge every rule file under ``rule_paths`` against ``fixtures_dir/<stem>/``; ``base_rules``
+    are loaded too (the rules correlations reference, see ``ruleset.find_base_rules``) but not judged."""
     files = resolve_rule_paths(rule_paths)
-    ruleset, load_errors = load_rules_tolerant(files)
+    ruleset, load_errors = load_rules_tolerant([*files, *base_rules])
     replayer = Replayer(ruleset, values, fixtures_dir) if ruleset is not None else None
     verdicts: list[RuleVerdict] = []
     for path in files:

@@ -355,3 +355,90 @@ def _load_values_file(p: Path) -> dict[str, list[str]]:
             items.append(str(v))
         out[name] = items
     return out
+
+
+# ---------------------------------------------------------------------------------- base rules
+@dataclass(frozen=True)
+class BaseRuleFiles:
+    """Rule files added so that every correlation among the given files finds its base rules."""
+
+    roots: list[Path]  # the rule sets searched (see :func:`rule_set_root`); empty when none was
+    added: list[Path]
+
+    def note(self) -> str:
+        """One line saying which files were added, for stderr (empty when none were)."""
+        if not self.added:
+            return ""
+        names = ", ".join(p.as_posix() for p in self.added)
+        where = ", ".join(str(r) for r in self.roots)
+        return f"note: loaded the correlation base rules from the rule set {where}: {names}"
+
+
+def rule_set_root(path: Path) -> Path:
+    """The rule set a file belongs to: the nearest folder called ``rules`` above it, else the
+    folder holding the file."""
+    resolved = path.resolve()
+    for parent in resolved.parents:
+        if parent.name == "rules":
+            return parent
+    return resolved.parent
+
+
+def _names_and_refs(path: Path) -> tuple[set[str], set[str]]:
+    """(names and ids a file defines, names and ids its correlations reference); unreadable or
+    malformed files define nothing here (loading them reports why, if they are needed)."""
+    try:
+        docs = load_yaml_file(path, multi=True)
+    except YamlError:
+        return set(), set()
+    defined: set[str] = set()
+    refs: set[str] = set()
+    for d in docs:
+        if not isinstance(d, dict):
+            continue
+        defined.update(str(d[k]) for k in ("id", "name") if isinstance(d.get(k), str))
+        corr = d.get("correlation")
+        if isinstance(corr, dict) and isinstance(corr.get("rules"), list):
+            refs.update(str(r) for r in corr["rules"] if isinstance(r, str))
+    return defined, refs
+
+
+def find_base_rules(paths: Sequence[str | Path]) -> BaseRuleFiles:
+    """The files of the rule set(s) the given files belong to that define rules their
+    correlations reference and that are not already among them (transitively: a base rule may
+    itself be a correlation). Nothing is added when every reference is already satisfied; a
+    reference found nowhere is left to :func:`load_ruleset`, which names it."""
+    files = resolve_rule_paths(paths)
+    defined: set[str] = set()
+    wanted: set[str] = set()
+    for f in files:
+        d, r = _names_and_refs(f)
+        defined |= d
+        wanted |= r
+    missing = wanted - defined
+    if not missing:
+        return BaseRuleFiles(roots=[], added=[])
+    roots = sorted({rule_set_root(f) for f in files})
+    given = {f.resolve() for f in files}
+    cwd = Path.cwd().resolve()
+    index: list[tuple[Path, set[str], set[str]]] = []
+    seen: set[Path] = set()
+    for root in roots:
+        for f in sorted(p for p in root.rglob("*") if p.is_file() and p.suffix in RULE_SUFFIXES):
+            key = f.resolve()
+            if key in given or key in seen:
+                continue
+            seen.add(key)
+            shown = f.relative_to(cwd) if f.is_relative_to(cwd) else f
+            index.append((shown, *_names_and_refs(f)))
+    added: list[Path] = []
+    while missing:
+        found = [(f, d, r) for f, d, r in index if f not in added and d & missing]
+        if not found:
+            break
+        for f, d, r in found:
+            added.append(f)
+            defined |= d
+            missing |= r
+        missing -= defined
+    return BaseRuleFiles(roots=roots if added else [], added=added)

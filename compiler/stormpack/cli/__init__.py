@@ -23,6 +23,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "validate": ("validate_cmd", "validate_cmd"),
     "coverage": ("coverage_cmd", "coverage_cmd"),
     "fmt": ("fmt_cmd", "fmt_cmd"),
+    "new": ("new_cmd", "new_cmd"),
 }
 
 

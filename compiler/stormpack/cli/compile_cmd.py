@@ -42,9 +42,17 @@ def compile_cmd(target: str, output: Path | None, values: Path | None, rules: tu
     """
     from ..compiler import compile_rules
     from ..compiler.build import query_file, query_text
+    from ..ruleset import find_base_rules, resolve_rule_paths
 
     paths = list(rules) or [Path("rules")]
-    result = compile_rules(paths, target, values_option(values))
+    base = find_base_rules(paths)
+    if base.added:
+        click.echo(base.note(), err=True)
+    result = compile_rules([*paths, *base.added], target, values_option(values))
+    if base.added:  # the base rules are loaded for the correlation, not output on their own
+        given = {p.resolve() for p in resolve_rule_paths(paths)}
+        result.queries = [q for q in result.queries if q.path.resolve() in given]
+        result.not_generated = [lr for lr in result.not_generated if lr.path.resolve() in given]
     if output is not None:
         output.mkdir(parents=True, exist_ok=True)
         for q in result.queries:

@@ -49,9 +49,15 @@ def _load_engine(rules: tuple[str, ...], values: str | None) -> Engine:
     values (with the bundled pack) or none."""
     from ..bundled import bundled_rules, bundled_values
     from ..matcher import Engine
-    from ..ruleset import load_ruleset, load_values
+    from ..ruleset import find_base_rules, load_ruleset, load_values
 
-    ruleset = load_ruleset(list(rules) if rules else [bundled_rules()])
+    if rules:
+        base = find_base_rules(list(rules))
+        if base.added:
+            click.echo(base.note(), err=True)
+        ruleset = load_ruleset([*rules, *base.added])
+    else:
+        ruleset = load_ruleset([bundled_rules()])
     if values is not None:
         vals = load_values(values)
     elif DEFAULT_VALUES.is_dir():

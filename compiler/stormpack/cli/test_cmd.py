@@ -12,7 +12,7 @@ import click
 from ..errors import FixtureError, Location
 from ..execute.registry import EXECUTORS
 from ..replay import RuleVerdict, replay
-from ..ruleset import load_values
+from ..ruleset import find_base_rules, load_values
 
 
 def write_junit(verdicts: list[RuleVerdict], path: Path) -> None:
@@ -53,13 +53,16 @@ def test_cmd(
     if values_path is None and (fixtures_dir / "values").is_dir():
         values_path = fixtures_dir / "values"
     values = load_values(values_path)
+    base = find_base_rules(rule_paths)
+    if base.added:
+        click.echo(base.note(), err=True)
     verdicts: Sequence[RuleVerdict]
     if target is None:
-        verdicts = replay(rule_paths, fixtures_dir, values)
+        verdicts = replay(rule_paths, fixtures_dir, values, base.added)
     else:
         from ..execute.harness import replay_target
 
-        verdicts = replay_target(rule_paths, fixtures_dir, values, target)
+        verdicts = replay_target(rule_paths, fixtures_dir, values, target, base_rules=base.added)
     for v in verdicts:
         click.echo(v.summary())
         for f in v.failures:

@@ -51,6 +51,9 @@ def validate_cmd(
             fixtures_root=fixtures_root,
         )
     )
+    if report.base_rules:
+        click.echo("note: loaded the correlation base rules from the rule set (not validated): "
+                   + ", ".join(report.base_rules), err=True)
     text = render(report, fmt)
     if output is not None:
         output.parent.mkdir(parents=True, exist_ok=True)

@@ -31,7 +31,7 @@ from ..compiler import compile_rules
 from ..compiler.engine import CompiledQuery
 from ..compiler.targets import load_target
 from ..errors import StormpackError
-from ..fixtures import FixtureCase, load_fixture_dir
+from ..fixtures import FixtureCase, load_fixture_dir, todo_failure
 from ..matcher import EventRef
 from ..matcher.values import text_of
 from ..replay import Failure, Replayer, RuleVerdict, load_rules_tolerant
@@ -106,11 +106,14 @@ class TargetReplayer:
     """Compiles a rule set for one target and judges its rule files on the executor."""
 
     def __init__(self, files: Sequence[Path], values: dict[str, list[str]], target: str,
-                 fixtures_dir: Path, executor: Executor | None = None) -> None:
+                 fixtures_dir: Path, executor: Executor | None = None,
+                 base_rules: Sequence[Path] = ()) -> None:
         self.target = target
         self.spec = load_target(target)
         self.fixtures_dir = fixtures_dir
         self.values = values
+        # the correlations' base rules are loaded and compiled with them, but not judged
+        files = [*files, *base_rules]
         ruleset, self.load_errors = load_rules_tolerant(files)
         self.ruleset = ruleset
         self.matcher = Replayer(ruleset, values, fixtures_dir) if ruleset is not None else None
@@ -195,6 +198,9 @@ class TargetReplayer:
         v.rules = rules
         correlations = [lr for lr in rules if isinstance(lr.rule, SigmaCorrelationRule)]
         for case in cases:
+            todo = todo_failure(case)
+            if todo is not None:
+                v.failures.append(Failure(todo, case.location("todo")))
             try:
                 if correlations:
                     problems = self._correlation(correlations, queries, case)
@@ -281,13 +287,13 @@ class TargetReplayer:
 
 
 def replay_target(rule_paths: Sequence[str | Path], fixtures_dir: Path, values: dict[str, list[str]],
-                  target: str, executor: Executor | None = None) -> list[TargetVerdict]:
-    """Judge every rule file under ``rule_paths`` on ``target``'s executor.
-
-    The whole rule set under ``rules/`` next to the given files is not implied: correlations need
-    their base rules among ``rule_paths``, as for ``stormpack compile``."""
+                  target: str, executor: Executor | None = None,
+                  base_rules: Sequence[Path] = ()) -> list[TargetVerdict]:
+    """Judge every rule file under ``rule_paths`` on ``target``'s executor; ``base_rules`` (the
+    rules correlations reference, see :func:`stormpack.ruleset.find_base_rules`) are loaded and
+    compiled too, but not judged."""
     if target not in EXECUTORS:
         raise StormpackError(f"unknown target '{target}' (known: {', '.join(EXECUTORS)})")
     files = resolve_rule_paths(rule_paths)
-    rep = TargetReplayer(files, values, target, fixtures_dir, executor)
+    rep = TargetReplayer(files, values, target, fixtures_dir, executor, base_rules)
     return [rep.judge(p) for p in files]

@@ -226,25 +226,42 @@ def make_reader(
     return _top_level_reader(field)
 
 
-def iter_strings(value: Any) -> Iterator[str]:
-    """Every string value inside a record, in document order (keyword search); keys are not
-    searched. Iterative, so nesting depth is no limit."""
+def scalar_text(value: Any) -> str | None:
+    """The string form keyword search reads a scalar through (Sigma spec: values are searched as
+    text): strings as they are, JSON numbers as JSON writes them, booleans as ``true``/``false``
+    (the comparison is case-insensitive, so ``True`` matches too); ``null`` has no text."""
     if isinstance(value, str):
-        yield value
-        return
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return str(int(value)) if value.is_integer() and abs(value) < 1e16 else repr(value)
+    return None
+
+
+def iter_strings(value: Any) -> Iterator[str]:
+    """Every scalar value inside a record as text, in document order (keyword search): strings,
+    and numbers and booleans through :func:`scalar_text`; keys are not searched. Iterative, so
+    nesting depth is no limit."""
     if not isinstance(value, (dict, list)):
+        text = scalar_text(value)
+        if text is not None:
+            yield text
         return
     stack: list[Iterator[Any]] = [iter(value.values() if isinstance(value, dict) else value)]
     while stack:
         for v in stack[-1]:
-            if isinstance(v, str):
-                yield v
-            elif isinstance(v, dict):
+            if isinstance(v, dict):
                 stack.append(iter(v.values()))
                 break
-            elif isinstance(v, list):
+            if isinstance(v, list):
                 stack.append(iter(v))
                 break
+            text = scalar_text(v)
+            if text is not None:
+                yield text
         else:
             stack.pop()
 

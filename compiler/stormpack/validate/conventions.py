@@ -17,6 +17,7 @@ from ..errors import TaxonomyError
 from ..ruleset import iter_detection_fields
 from ..taxonomy import LogsourceSpec, Taxonomy, load_taxonomy
 from .attack import AttackData, load_attack
+from .element_names import check_element_names
 from .findings import Finding, display_path
 from .loading import RuleDoc
 from .locate import field_line, top_level_key_line, value_line
@@ -98,6 +99,7 @@ class ConventionChecker:
         out += self.check_tags(doc)
         if isinstance(doc.rule, SigmaRule):
             out += self.check_logsource_and_fields(doc)
+            out += check_element_names(doc, self.taxonomy)
         elif isinstance(doc.rule, SigmaCorrelationRule):
             out += self.check_correlation_fields(doc, by_rule)
         out += self.check_placement(doc, by_rule)

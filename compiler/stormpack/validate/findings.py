@@ -19,6 +19,7 @@ class Finding:
     line: int | None = None
     severity: Severity = "error"
     rule_id: str | None = None
+    field: str | None = None  # the detection field concerned, for exceptions scoped to one field
 
     def sort_key(self) -> tuple[str, int, str, str]:
         return (self.path, self.line or 0, self.check, self.message)
@@ -36,6 +37,7 @@ class Report:
     suppressed: list[tuple[Finding, str]] = field(default_factory=list)
     rules_checked: int = 0
     files_checked: int = 0
+    base_rules: list[str] = field(default_factory=list)  # loaded for correlations, not validated
 
     @property
     def errors(self) -> list[Finding]:

@@ -51,16 +51,24 @@ class LoadedPack:
     docs: list[RuleDoc] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
     files: list[Path] = field(default_factory=list)
+    # base rules of the correlations, loaded from the rule set so references resolve; not validated
+    context: list[RuleDoc] = field(default_factory=list)
 
 
 def _display(path: Path) -> str:
     return display_path(path)
 
 
-def load_files(paths: Sequence[Path]) -> LoadedPack:
+def load_files(paths: Sequence[Path], context: Sequence[Path] = ()) -> LoadedPack:
+    """Parse ``paths`` for validation; ``context`` files (the correlations' base rules found in
+    the rule set) are parsed only so references resolve: their own findings are not reported."""
     pack = LoadedPack(files=list(paths))
     for path in paths:
         _load_one(path, pack)
+    side = LoadedPack()
+    for path in context:
+        _load_one(path, side)
+    pack.context = side.docs
     _resolve_correlations(pack)
     return pack
 
@@ -151,7 +159,7 @@ def _sigma_finding(exc: SigmaError, disp: str, text: str, rule_id: str | None) -
 
 
 def _resolve_correlations(pack: LoadedPack) -> None:
-    rules: list[Any] = [d.rule for d in pack.docs if d.rule is not None]
+    rules: list[Any] = [d.rule for d in [*pack.docs, *pack.context] if d.rule is not None]
     coll = SigmaCollection(init_rules=rules, resolve_references=False)
     for d in pack.docs:
         if isinstance(d.rule, SigmaCorrelationRule):

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..ruleset import find_base_rules
 from .conventions import ConventionChecker
 from .exceptions import apply_exceptions, default_exceptions_path, load_exceptions
 from .findings import Finding, Report
@@ -31,6 +32,7 @@ STORMPACK_CHECKS: tuple[str, ...] = (
     "attack_tactic",
     "unknown_logsource",
     "unknown_field",
+    "element_name",
     "folder",
     "filename",
     "unique_id",
@@ -56,9 +58,10 @@ class ValidateOptions:
 
 def validate(opts: ValidateOptions) -> Report:
     files = expand_paths(opts.paths)
-    pack = load_files(files)
+    base = find_base_rules(files)
+    pack = load_files(files, base.added)
     checker = ConventionChecker()
-    by_rule = {id(d.rule): d for d in pack.docs if d.rule is not None}
+    by_rule = {id(d.rule): d for d in [*pack.docs, *pack.context] if d.rule is not None}
     findings: list[Finding] = list(pack.findings)
     case_files: dict[Path, list[Path]] = {}
     for doc in pack.docs:
@@ -85,7 +88,8 @@ def validate(opts: ValidateOptions) -> Report:
         docs = [d for d in docs if d.path.resolve() in selected]
         files = [f for f in files if f.resolve() in selected]
 
-    report = Report(findings=_dedupe(findings), rules_checked=len(docs), files_checked=len(files))
+    report = Report(findings=_dedupe(findings), rules_checked=len(docs), files_checked=len(files),
+                    base_rules=[p.as_posix() for p in base.added])
     exc_path = opts.exceptions or default_exceptions_path()
     exceptions = load_exceptions(exc_path, known_checks())
     apply_exceptions(report, exceptions, {d.id for d in docs if d.id})

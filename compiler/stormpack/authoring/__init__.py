@@ -1,0 +1,1 @@
+"""Authoring helpers: ``stormpack new`` (scaffold)."""
