@@ -194,3 +194,43 @@ def test_unknown_function_or_operator_is_named() -> None:
 def test_syntax_error_is_reported_by_the_parser() -> None:
     with pytest.raises(KqlSyntaxError, match="Kusto.Language"):
         EX.run("T | where (", ONE)
+
+
+# ---------------------------------------------------------------- sort and window functions
+SEQ = Dataset(tables={"T": [{"a": v, "k": k} for v, k in ((3, "x"), (1, "y"), (2, "x"), (5, "y"), (4, "x"))]},
+              now=NOW)
+
+
+def test_sort_is_descending_unless_asc_is_written() -> None:
+    # https://learn.microsoft.com/en-us/kusto/query/sort-operator: "desc" is the default order
+    assert [r["a"] for r in EX.run("T | sort by a", SEQ)] == [5, 4, 3, 2, 1]
+    assert [r["a"] for r in EX.run("T | sort by a asc", SEQ)] == [1, 2, 3, 4, 5]
+    assert [(r["k"], r["a"]) for r in EX.run("T | sort by k asc, a desc", SEQ)] == [
+        ("x", 4), ("x", 3), ("x", 2), ("y", 5), ("y", 1)]
+
+
+def test_prev_and_next_read_neighbouring_rows_of_a_serialized_row_set() -> None:
+    # https://learn.microsoft.com/en-us/kusto/query/prev-function: prev(column, offset, default)
+    # https://learn.microsoft.com/en-us/kusto/query/next-function
+    rows = EX.run("T | sort by a asc | extend p = prev(a), p2 = prev(a, 2, -1), n = next(a)", SEQ)
+    assert [(r["p"], r["p2"], r["n"]) for r in rows] == [
+        (None, -1, 2), (1, -1, 3), (2, 1, 4), (3, 2, 5), (4, 3, None)]
+
+
+def test_row_cumsum_restarts_where_told() -> None:
+    # https://learn.microsoft.com/en-us/kusto/query/row-cumsum-function: the documented example
+    # sums 1..10 in order (1, 3, 6, 10, ...); a true restart starts again at the current term
+    rows = EX.run("T | sort by a asc | extend c = row_cumsum(a), r = row_cumsum(a, a % 2 == 0)", SEQ)
+    assert [r["c"] for r in rows] == [1, 3, 6, 10, 15]
+    assert [r["r"] for r in rows] == [1, 2, 5, 4, 9]
+
+
+def test_window_functions_need_a_serialized_row_set() -> None:
+    # https://learn.microsoft.com/en-us/kusto/query/window-functions: sort / serialize produce a
+    # serialized row set, where / extend keep it, summarize does not
+    rows = EX.run("T | serialize | where a > 1 | extend p = prev(a)", SEQ)
+    assert [r["p"] for r in rows] == [None, 3, 2, 5]
+    with pytest.raises(UnsupportedConstruct, match="serialized"):
+        EX.run("T | summarize by a | extend p = prev(a)", SEQ)
+    with pytest.raises(UnsupportedConstruct, match="serialized"):
+        EX.run("T | extend p = prev(a)", SEQ)

@@ -445,11 +445,41 @@ class Scalar:
             return row.get("$IngestionTime")
         if name == "datetime":
             return V.to_datetime(self.eval(args[0], row, group))
+        if name in ("prev", "next", "row_cumsum"):
+            return self._window_call(n, name, args, row)
         fn = FUNCTIONS.get(name)
         if fn is None:
             raise UnsupportedConstruct(f"function {name}()")
         vals = [self.eval(a, row, group) for a in args]
         return fn(*vals)
+
+    def _window_call(self, n: Node, name: str, args: list[Node], row: Row) -> Any:
+        """Window functions, on a serialized row set inside `extend`.
+        https://learn.microsoft.com/en-us/kusto/query/prev-function: prev(column, offset=1,
+        default=null) is the column's value `offset` rows before the current one (the default
+        when there is none); next() likewise after it
+        (https://learn.microsoft.com/en-us/kusto/query/next-function).
+        https://learn.microsoft.com/en-us/kusto/query/row-cumsum-function: row_cumsum(term,
+        restart=false) is the running sum of term, restarting (at the current row's term) on a
+        row where restart is true."""
+        window = self.ev.window
+        if window is None or not self.ev.serialized:
+            raise UnsupportedConstruct(f"{name}() needs a serialized row set (sort or serialize first)")
+        rows, i = window
+        if name == "row_cumsum":
+            term = self.eval(args[0], row)
+            restart = len(args) > 1 and self.eval(args[1], row) is True
+            key = id(n)
+            total = term if restart or key not in self.ev.window_state else _arith(
+                "+", self.ev.window_state[key], term)
+            self.ev.window_state[key] = total
+            return total
+        offset = int(self.eval(args[1], row)) if len(args) > 1 else 1
+        default = self.eval(args[2], row) if len(args) > 2 else None
+        j = i - offset if name == "prev" else i + offset
+        if not 0 <= j < len(rows):
+            return default
+        return self.eval(args[0], rows[j])
 
     def _aggregate(self, name: str, args: list[Node], group: Sequence[Row]) -> Any:
         """Aggregation functions. https://learn.microsoft.com/en-us/kusto/query/aggregation-functions"""

@@ -22,6 +22,11 @@ Rows = list[Row]
 
 _TABULAR_KINDS = {"PipeExpression", "UnionOperator", "DataTableExpression"}
 
+#: Operators that keep a serialized row set serialized (the others, e.g. summarize, join and
+#: union, produce an unserialized one). https://learn.microsoft.com/en-us/kusto/query/window-functions
+_KEEP_SERIALIZED = {"FilterOperator", "ExtendOperator", "ProjectOperator", "ProjectAwayOperator",
+                    "TakeOperator", "MvExpandOperator"}
+
 
 def coerce(value: Any, ctype: str) -> Any:
     """A stored value as its column type: string columns are never null, a datetime column holds
@@ -67,7 +72,14 @@ class Evaluator:
             "UnionOperator": self._union_op,
             "TakeOperator": self._take,
             "DistinctOperator": self._distinct,
+            "SortOperator": self._sort,
+            "SerializeOperator": self._serialize,
         }
+        # window functions (prev, row_cumsum) need a serialized row set: sort / serialize make
+        # one, these operators keep it (https://learn.microsoft.com/en-us/kusto/query/window-functions)
+        self.serialized = False
+        self.window: tuple[Rows, int] | None = None  # the extend input and the current row index
+        self.window_state: dict[int, Any] = {}
 
     # ---------------------------------------------------------------- statements
     def run(self, tree: Node) -> Rows:
@@ -140,6 +152,7 @@ class Evaluator:
         raise UnsupportedConstruct(f"tabular expression {k}")
 
     def table(self, name: str) -> Rows:
+        self.serialized = False  # a table (or a let's result) is not serialized
         if name in self.tabular_lets:
             return [dict(r) for r in self.tabular_lets[name]]
         if name not in self.data.tables:
@@ -177,7 +190,15 @@ class Evaluator:
         params = items(op["Parameters"]) if isinstance(op.get("Parameters"), dict) else []
         if params and op["k"] not in ("JoinOperator",):
             raise UnsupportedConstruct(f"{op['k']} parameter {params[0].get('Name', {}).get('n')}")
-        return fn(op, rows)
+        was = self.serialized
+        out = fn(op, rows)
+        if op["k"] in ("SortOperator", "SerializeOperator"):
+            self.serialized = True
+        elif op["k"] not in _KEEP_SERIALIZED:
+            self.serialized = False
+        else:
+            self.serialized = was
+        return out
 
     # ---------------------------------------------------------------- operators
     def _where(self, op: Node, rows: Rows) -> Rows:
@@ -201,11 +222,14 @@ class Evaluator:
         name is replaced; later expressions see earlier ones of the same extend."""
         assigns = self._assignments(items(op["Expressions"]), list(rows[0]) if rows else [])
         out: Rows = []
-        for r in rows:
+        self.window_state = {}
+        for i, r in enumerate(rows):
+            self.window = (rows, i)
             nr = dict(r)
             for name, e in assigns:
                 nr[name] = self.scalar(e, nr)
             out.append(nr)
+        self.window = None
         return out
 
     def _project(self, op: Node, rows: Rows) -> Rows:
@@ -330,6 +354,34 @@ class Evaluator:
                 if c not in columns:
                     columns.append(c)
         return [{c: r.get(c) for c in columns} for r in out]
+
+    def _sort(self, op: Node, rows: Rows) -> Rows:
+        """https://learn.microsoft.com/en-us/kusto/query/sort-operator: by each expression in turn,
+        `desc` unless `asc` is written; nulls first when ascending, last when descending (the
+        defaults); the output is serialized."""
+        out = list(rows)
+        for e in reversed(items(op["Expressions"])):
+            if e["k"] == "OrderedExpression":
+                expr, ordering = e["Expression"], e.get("Ordering") or {}
+            else:
+                expr, ordering = e, {}
+            if ordering.get("NullsClause") is not None:
+                raise UnsupportedConstruct("sort ... nulls first/last")
+            word = (ordering.get("AscOrDescKeyword") or {}).get("t", "desc")
+            desc = str(word).lower() == "desc"
+            keyed = [(self.scalar(expr, r), r) for r in out]
+            present = [kr for kr in keyed if kr[0] is not None]
+            nulls = [kr[1] for kr in keyed if kr[0] is None]
+            present.sort(key=lambda kr: V.sort_key(kr[0]), reverse=desc)
+            out = nulls + [r for _, r in present] if not desc else [r for _, r in present] + nulls
+        return out
+
+    def _serialize(self, op: Node, rows: Rows) -> Rows:
+        """https://learn.microsoft.com/en-us/kusto/query/serialize-operator: marks the row set
+        serialized (the current order) so window functions may run on it."""
+        if items(op["Expressions"]):
+            raise UnsupportedConstruct("serialize with column definitions")
+        return list(rows)
 
     def _take(self, op: Node, rows: Rows) -> Rows:
         """https://learn.microsoft.com/en-us/kusto/query/take-operator"""

@@ -207,6 +207,23 @@ def compare(a: Any, b: Any, op: str) -> bool | None:
         raise UnsupportedConstruct(f"comparison {op} between {kinds}") from exc
 
 
+def sort_key(v: Any) -> tuple[int, Any]:
+    """The order `sort` puts non-null values of one column in: numbers by value, datetimes and
+    timespans by time, strings ordinally, dynamic values by their JSON text.
+    https://learn.microsoft.com/en-us/kusto/query/sort-operator"""
+    if isinstance(v, bool):
+        return (0, int(v))
+    if isinstance(v, (int, float)):
+        return (0, v)
+    if isinstance(v, datetime):
+        return (1, v)
+    if isinstance(v, timedelta):
+        return (2, v)
+    if isinstance(v, str):
+        return (3, v)
+    return (4, tostring(v))
+
+
 def _num_or_none(s: str) -> float | None:
     try:
         return float(s)
