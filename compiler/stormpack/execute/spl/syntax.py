@@ -89,8 +89,12 @@ def expand_macros(text: str, macros: Mapping[str, str], depth: int = 0) -> str:
 
 
 def split_pipeline(text: str) -> list[str]:
-    """The commands of a search, split on ``|`` outside quotes and subsearch brackets."""
-    return [p.strip() for p in split_top(text, "|")]
+    """The commands of a search, split on ``|`` outside double quotes, macros and subsearch
+    brackets: the SPL lint's splitter (:func:`stormpack.querycheck.spl.split_commands`), so the
+    lint and the executor read a pipeline the same way."""
+    from ...querycheck.spl import split_commands
+
+    return [c.text for c in split_commands(text)]
 
 
 def _scan_bracket(text: str, i: int) -> int:
