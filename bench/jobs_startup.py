@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import os
-import platform
 import re
 import statistics
 import subprocess
@@ -36,6 +35,9 @@ DATA = BENCH / "data"
 README = BENCH / "README.md"
 START, END = "<!-- jobs:start -->", "<!-- jobs:end -->"
 PY = ROOT / ".venv" / "bin" / "python"
+sys.path.insert(0, str(BENCH))
+from run_bench import ensure_data, machine  # noqa: E402 - the bench's shared helpers
+
 STORMPACK = ROOT / ".venv" / "bin" / "stormpack"
 
 
@@ -61,20 +63,6 @@ def parse_floor(path: Path) -> float:
                                 check=True).stdout)
 
 
-def machine() -> str:
-    cpu = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    load = os.getloadavg()[0]
-    return (f"{len(os.sched_getaffinity(0))} CPUs ({cpu}), Linux {platform.release()}, Python "
-            f"{platform.python_version()}; load average {load:.1f} at the start")
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     ap.add_argument("--records", type=int, default=200_000)
@@ -97,9 +85,7 @@ def main() -> None:
     cold = [timed(hunt_one, cold_env)[0] for _ in range(args.startup_repeat)]
     importing = [timed([str(PY), "-c", "import stormpack.cli"], env)[0] for _ in range(args.startup_repeat)]
 
-    events = DATA / f"ual_{args.records}.jsonl"
-    if not events.exists():
-        subprocess.run([str(PY), str(BENCH / "gen_ual.py"), str(args.records), str(events)], check=True)
+    events = ensure_data(args.records)
     ncpu = len(os.sched_getaffinity(0))
     counts = sorted({1, 2, ncpu})
     runs: dict[int, list[tuple[float, float, float]]] = {j: [] for j in counts}
@@ -136,7 +122,9 @@ def main() -> None:
              f"{(n / base_wall) / (n / floor):.2f} of the floor.",
              f"Hits of every run identical (sorted JSONL, SHA-256): {'yes' if identical else 'NO'}."]
     stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-    table = (f"Run {stamp}: {machine()}; {n:,} generated records (bench/gen_ual.py), "
+    load = os.getloadavg()[0]
+    table = (f"Run {stamp}: {machine()}; load average {load:.1f} at the end; "
+             f"{n:,} generated records (bench/gen_ual.py), "
              f"{args.repeat} runs per job count.\n\n" + "\n".join(rows))
     print(table)
     if not args.no_readme:

@@ -156,6 +156,14 @@ class HuntStats:
     late: int = 0  # records evaluated, but left out of a correlation (beyond --max-disorder)
     late_samples: list[str] = field(default_factory=list)
 
+    def warn(self, text: str, on_warning: Callable[[str], None] | None) -> None:
+        """Count a warning, keep it for the summary (up to a bound), report it as it happens."""
+        self.warning_count += 1
+        if len(self.warnings) < MAX_LISTED:
+            self.warnings.append(text)
+        if on_warning is not None:
+            on_warning(text)
+
     @property
     def adds_up(self) -> bool:
         return self.read == self.evaluated + self.unrecognised + self.rejected
@@ -354,12 +362,7 @@ def run_hunt(
                             if not hasattr(exc, "hits"):
                                 raise
                             hits = list(exc.hits)
-                            stats.warning_count += 1
-                            text = f"{item.source}:{item.line}: {exc.message}"
-                            if len(stats.warnings) < MAX_LISTED:
-                                stats.warnings.append(text)
-                            if on_warning is not None:
-                                on_warning(text)
+                            stats.warn(f"{item.source}:{item.line}: {exc.message}", on_warning)
                         if shape is not None and hasattr(shape, "admits"):
                             # a rule reading a field the exported table lacks cannot judge the row
                             hits = [h for h in hits if shape.admits(h.rule.rule)]
@@ -443,12 +446,7 @@ def _hunt_parallel(
             if epoch is not None:
                 feed(make_ref(source, index), epoch, ts, items)
             else:  # the worker's TimestampError: single hits kept, correlations cannot use it
-                stats.warning_count += 1
-                text = f"{source}:{line}: {ts}"
-                if len(stats.warnings) < MAX_LISTED:
-                    stats.warnings.append(text)
-                if on_warning is not None:
-                    on_warning(text)
+                stats.warn(f"{source}:{line}: {ts}", on_warning)
         if drain is not None:
             correlations(drain())
     if unrecognised:
@@ -519,12 +517,7 @@ def _hunt_sorted(
             if not hasattr(exc, "hits"):
                 raise
             hits = list(exc.hits)
-            stats.warning_count += 1
-            text = f"{rec.source}:{rec.line}: {exc.message}"
-            if len(stats.warnings) < MAX_LISTED:
-                stats.warnings.append(text)
-            if on_warning is not None:
-                on_warning(text)
+            stats.warn(f"{rec.source}:{rec.line}: {exc.message}", on_warning)
         shape = shapes.get(rec.shape) if rec.shape is not None else None
         if shape is not None and hasattr(shape, "admits"):
             hits = [h for h in hits if shape.admits(h.rule.rule)]

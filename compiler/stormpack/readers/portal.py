@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from ..shapes.source import set_path
 from .graph import SIGNIN_OPERATION
 
 _SPACES = re.compile(r"\s+")
@@ -157,14 +158,7 @@ def portal_kind(row: Mapping[str, Any]) -> str | None:
 
 
 def _set(record: dict[str, Any], dotted: str, value: Any) -> None:
-    parts = dotted.split(".")
-    obj = record
-    for key in parts[:-1]:
-        nxt = obj.get(key)
-        if not isinstance(nxt, dict):
-            nxt = obj[key] = {}
-        obj = nxt
-    obj.setdefault(parts[-1], value)  # the first column naming a field wins
+    set_path(record, dotted, value, overwrite=False)  # the first column naming a field wins
 
 
 def _apply(row: Mapping[str, Any], columns: tuple[Column, ...], out: dict[str, Any]) -> dict[str, Any]:

@@ -21,8 +21,9 @@ def get_path(record: Mapping[str, Any], dotted: str) -> Any:
     return obj
 
 
-def set_path(record: dict[str, Any], dotted: str, value: Any) -> None:
-    """Set ``record`` at the dotted path, creating objects on the way."""
+def set_path(record: dict[str, Any], dotted: str, value: Any, *, overwrite: bool = True) -> None:
+    """Set ``record`` at the dotted path, creating objects on the way (``overwrite=False``: a
+    value already there is kept)."""
     parts = dotted.split(".")
     obj = record
     for key in parts[:-1]:
@@ -30,7 +31,10 @@ def set_path(record: dict[str, Any], dotted: str, value: Any) -> None:
         if not isinstance(nxt, dict):
             nxt = obj[key] = {}
         obj = nxt
-    obj[parts[-1]] = value
+    if overwrite:
+        obj[parts[-1]] = value
+    else:
+        obj.setdefault(parts[-1], value)
 
 
 def container_of(field: str, suffix: str) -> str | None:
