@@ -37,10 +37,22 @@ def _enabled(out: Path) -> dict[str, dict[str, bool]]:
 
 
 def _stand_in_rules(values: dict[str, list[str]]) -> set[str]:
-    """Titles of the rules reading a list whose values hold a .invalid address or the nil GUID."""
+    """Titles of the rules reading a list whose values hold a .invalid address or the nil GUID,
+    and of the correlations over such rules (read from the correlation's ``rules:`` names)."""
     stand_ins = {k for k, vs in values.items() if any(str(v).endswith(".invalid") or v == NIL for v in vs)}
-    return {lr.title for lr in load_ruleset([PACK_RULES]).rules
-            if any(f"%{name}%" in lr.text for name in stand_ins)}
+    rules = load_ruleset([PACK_RULES]).rules
+    out = {lr.title for lr in rules if any(f"%{name}%" in lr.text for name in stand_ins)}
+    names = {lr.title: {lr.id, str(getattr(lr.rule, "name", None))} for lr in rules}
+    grown = True
+    while grown:  # a correlation over a correlation over such a rule too
+        grown = False
+        for lr in rules:
+            refs = getattr(lr.rule, "rules", None) or []
+            wanted = {getattr(r, "reference", None) for r in refs}
+            if lr.title not in out and any(names[t] & wanted for t in out):
+                out.add(lr.title)
+                grown = True
+    return out
 
 
 @pytest.mark.parametrize("value", ["soc@accepted-domain.invalid", "@accepted-domain.invalid", NIL,
@@ -60,6 +72,8 @@ def test_rules_with_placeholder_lists_are_built_disabled(tmp_path: Path) -> None
     build_pack([PACK_RULES], PACK_VALUES, out)
     disabled = _stand_in_rules(load_values(PACK_VALUES))
     assert disabled
+    # a correlation whose base rule reads a placeholder list is disabled with it
+    assert "One App Reads Many Mailboxes Through An API" in disabled
     for target, rules in _enabled(out).items():
         assert rules, target
         for title, on in rules.items():

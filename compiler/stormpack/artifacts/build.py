@@ -19,6 +19,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from sigma.correlations import SigmaCorrelationRule
+
 from ..errors import ArtifactError
 from ..ruleset import LoadedRule
 from . import catalogue, defender, lists, sentinel, settings, splunk
@@ -112,7 +114,7 @@ def write_artifacts(
             raise ArtifactError(f"compiled query of '{q.title}' has unknown target '{q.target}'")
         by_target[q.target].append(q)
 
-    unfilled = unfilled_lists(report.lists)
+    unfilled = unfilled_lists(report.lists, rules)
     report.disabled = {} if opts.enable_all else unfilled
     report.titles = {m.id: m.title for m in metas.values()}
 
@@ -187,16 +189,40 @@ def write_artifacts(
     return report
 
 
-def unfilled_lists(tenant: Sequence[lists.TenantList]) -> dict[str, tuple[str, ...]]:
+def unfilled_lists(tenant: Sequence[lists.TenantList],
+                   rules: Sequence[LoadedRule] = ()) -> dict[str, tuple[str, ...]]:
     """Rule id -> the tenant lists it reads that are empty or still hold placeholders
-    (:attr:`.lists.TenantList.is_filled`); such rules are built disabled."""
+    (:attr:`.lists.TenantList.is_filled`); such rules are built disabled. A correlation reads
+    the lists of the rules it references (transitively): its base rules are not deployed on
+    their own, so the correlation is what an unfilled list makes noisy."""
     out: dict[str, list[str]] = {}
     for tl in tenant:
         if tl.is_filled:
             continue
         for rid in tl.rule_ids:
             out.setdefault(rid, []).append(tl.name)
-    return {rid: tuple(names) for rid, names in out.items()}
+    id_of = {id(lr.rule): lr.id for lr in rules}
+    refs: dict[str, list[str]] = {}
+    for lr in rules:
+        if isinstance(lr.rule, SigmaCorrelationRule):
+            for ref in lr.rule.rules or []:
+                base = id_of.get(id(getattr(ref, "rule", None)))
+                if base is not None:
+                    refs.setdefault(lr.id, []).append(base)
+
+    def reads(rid: str, seen: frozenset[str]) -> list[str]:
+        names = list(out.get(rid, ()))
+        for base in refs.get(rid, ()):
+            if base not in seen:
+                names.extend(reads(base, seen | {base}))
+        return names
+
+    result: dict[str, tuple[str, ...]] = {}
+    for rid in {*out, *refs}:
+        names = tuple(dict.fromkeys(reads(rid, frozenset({rid}))))
+        if names:
+            result[rid] = names
+    return result
 
 
 NAVIGATOR_LAYER = "attack-navigator-layer.json"
