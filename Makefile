@@ -31,9 +31,11 @@ setup: $(STAMP) $(NODE_STAMP) $(CHROMIUM)
 build: setup
 	$(BIN)/stormpack build
 
-# Static checks first (ruff, mypy --strict on the package), then every test.
+# Static checks first (ruff, mypy --strict on the package), then every test, spread over every
+# CPU with pytest-xdist (PYTEST_WORKERS=0 runs them in this one process).
+PYTEST_WORKERS ?= auto
 test: setup lint
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS)
 
 # Regenerate the committed golden files (compiled output of every rule for every target).
 golden: setup
