@@ -30,7 +30,15 @@ from .kusto import StormKustoBackend, Unexpressible
 from .pipeline_gen import CLI_STATE_KEY, load_pipeline_text
 from .placeholders import Values, check_placeholders, expand_for_check, placeholder_items, resolve_values
 from .splunk import StormSplunkBackend, splunk_rename
-from .targets import TARGETS, FieldRef, TargetSpec, load_target, resolve_field, resolve_for_rule
+from .targets import (
+    TARGETS,
+    FieldRef,
+    TargetSpec,
+    kql_expression,
+    load_target,
+    resolve_field,
+    resolve_for_rule,
+)
 
 
 @dataclass(frozen=True)
@@ -117,6 +125,14 @@ def _check_values(ref: FieldRef, item: SigmaDetectionItem, values: Values, lr: L
                     target=ref.target,
                     field=ref.field,
                 )
+
+
+def _member_kql(ref: FieldRef) -> str | None:
+    if ref.kind == "ip" and ref.steps:
+        first = ref.steps[0].text
+        prefix = f"extend {ref.name} = "
+        return first[len(prefix):] if first.startswith(prefix) else None
+    return kql_expression(ref)
 
 
 class _Compiler:
@@ -247,6 +263,34 @@ class _Compiler:
                         renames.setdefault(col, name)
         return splunk_rename(query, renames)
 
+    def member_refs(self, rule: SigmaRule) -> dict[str, list[FieldRef]]:
+        """Role (address, app) -> the refs of the member fields a referenced rule's log source
+        has on this target (kql_correlation.MEMBER_FIELDS order); fields it lacks are left out."""
+        ls = self.logsource[id(rule)]
+        lt = self.target.logsource(ls.key, str(rule.title))
+        out: dict[str, list[FieldRef]] = {}
+        for role, fields in kql_correlation.MEMBER_FIELDS.items():
+            for f in fields:
+                if ls.field(f) is None:
+                    continue
+                try:
+                    out.setdefault(role, []).append(resolve_field(self.target, lt, ls, self.taxonomy, f))
+                except StormpackError:
+                    continue
+        return out
+
+    def member_exprs(self, rule: SigmaRule) -> dict[str, tuple[str, ...]]:
+        """KQL: each member field as one short expression (name/value fields are skipped). An
+        address is read as its product column, trimmed (the first step of its normalisation):
+        members are shown, not compared, and the folded normalisation would multiply the
+        query's length (Sentinel: 10,000 characters)."""
+        out: dict[str, tuple[str, ...]] = {}
+        for role, refs in self.member_refs(rule).items():
+            exprs = tuple(dict.fromkeys(e for r in refs if (e := _member_kql(r)) is not None))
+            if exprs:
+                out[role] = exprs
+        return out
+
     def kql_correlation(self, corr: SigmaCorrelationRule) -> str:
         subs = []
         for rule in kql_correlation.referenced(corr):
@@ -261,6 +305,7 @@ class _Compiler:
                     query=str(result[0]),
                     time=lt.time,
                     refs=self.correlation_refs(corr, rule),
+                    members=self.member_exprs(rule),
                 )
             )
         group, value, _ = self.corr[id(corr)]
