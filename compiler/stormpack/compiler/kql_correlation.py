@@ -136,7 +136,8 @@ def render(rule: SigmaCorrelationRule, subs: list[SubRule], group: list[str], va
         raise Unexpressible(f"correlation type {ctype} is not supported for KQL")
     ordered = ctype == SigmaCorrelationType.TEMPORAL_ORDERED
     if ordered and len(subs) != 2:
-        raise Unexpressible("temporal_ordered with more than two rules cannot be expressed exactly in KQL here")
+        raise Unexpressible(
+            "temporal_ordered with more than two rules cannot be expressed exactly in KQL here")
     need = 1 if ordered else threshold(rule)
     needed = group + ([value_field] if value_field else [])
     parts = []
@@ -144,6 +145,8 @@ def render(rule: SigmaCorrelationRule, subs: list[SubRule], group: list[str], va
         q = _with_steps(sub, needed)
         proj = [f"stormpack_rule = {kql_string(sub.rule_id)}", f"stormpack_time = {sub.time}"]
         proj += [f"{_ident(g)} = tolower(tostring({_ident(sub.refs[g].name)}))" for g in group]
+        if not group:  # one group: every event
+            proj.append('stormpack_group = ""')
         if value_field:
             proj.append(f"stormpack_value = tolower(tostring({_ident(sub.refs[value_field].name)}))")
         proj += [f"stormpack_{role} = {_member_expr(sub.members.get(role, ()))}" for role in MEMBER_COLUMNS]
@@ -152,16 +155,18 @@ def render(rule: SigmaCorrelationRule, subs: list[SubRule], group: list[str], va
         search = parts[0]
     else:
         search = "union\n" + ",\n".join("(" + p.replace("\n", "\n    ") + ")" for p in parts)
-    keys = [_ident(g) for g in group]
+    keys = [_ident(g) for g in group] or ["stormpack_group"]
     by = ", ".join(keys)
+    asc = ", ".join(k + " asc" for k in keys)
     same = " and ".join(f"{k} == next({k})" for k in keys)
     changed = " or ".join(f"{k} != prev({k})" for k in keys)
     lines = [search]
     if ordered:
         a = kql_string(subs[0].rule_id)
         lines.append(
-            f"| extend stormpack_at = iff(stormpack_rule == {a}, pack_array(stormpack_time, stormpack_time + {span}), "
-            f"pack_array(stormpack_time)), stormpack_delta = iff(stormpack_rule == {a}, dynamic([1, -1]), dynamic([0]))")
+            f"| extend stormpack_at = iff(stormpack_rule == {a}, "
+            f"pack_array(stormpack_time, stormpack_time + {span}), pack_array(stormpack_time)), "
+            f"stormpack_delta = iff(stormpack_rule == {a}, dynamic([1, -1]), dynamic([0]))")
         fires = "stormpack_delta == 0 and stormpack_active > 0"
     else:
         distinct = {SigmaCorrelationType.VALUE_COUNT: "stormpack_value",
@@ -169,16 +174,18 @@ def render(rule: SigmaCorrelationRule, subs: list[SubRule], group: list[str], va
         if distinct is None:  # event_count: every event counts for timespan
             end = f"stormpack_time + {span}"
         else:  # an occurrence counts until the next occurrence of its value (or timespan)
-            lines.append(f"| sort by {', '.join(k + ' asc' for k in keys)}, {distinct} asc, stormpack_time asc")
+            lines.append(f"| sort by {asc}, {distinct} asc, stormpack_time asc")
             lines.append(
                 f"| extend stormpack_end = iff({same} and {distinct} == next({distinct}) and "
-                f"next(stormpack_time) < stormpack_time + {span}, next(stormpack_time), stormpack_time + {span})")
+                f"next(stormpack_time) < stormpack_time + {span}, next(stormpack_time), "
+                f"stormpack_time + {span})")
             end = "stormpack_end"
-        lines.append(f"| extend stormpack_at = pack_array(stormpack_time, {end}), stormpack_delta = dynamic([1, -1])")
+        lines.append(f"| extend stormpack_at = pack_array(stormpack_time, {end}), "
+                     "stormpack_delta = dynamic([1, -1])")
         fires = f"stormpack_delta > 0 and stormpack_active >= {need}"
     lines += [
         "| mv-expand stormpack_at to typeof(datetime), stormpack_delta to typeof(long)",
-        f"| sort by {', '.join(k + ' asc' for k in keys)}, stormpack_at asc, stormpack_delta asc",
+        f"| sort by {asc}, stormpack_at asc, stormpack_delta asc",
         f"| extend stormpack_active = row_cumsum(stormpack_delta, {changed})",
         f"| summarize stormpack_close = minif(stormpack_at, {fires}), stormpack_events = make_list_if("
         "bag_pack(\"at\", stormpack_at, \"rule\", stormpack_rule, \"value\", "
@@ -189,14 +196,20 @@ def render(rule: SigmaCorrelationRule, subs: list[SubRule], group: list[str], va
         "| extend stormpack_time = todatetime(stormpack_event.at)",
         f"| where stormpack_time > stormpack_close - {span} and stormpack_time <= stormpack_close",
     ]
+    def distinct_of(key: str) -> str:
+        return f"array_length(make_set(tostring(stormpack_event.{key})))"
+
+    def set_of(key: str) -> str:
+        v = f"tostring(stormpack_event.{key})"
+        return f"make_set_if({v}, isnotempty({v}))"
+
     metric = {SigmaCorrelationType.EVENT_COUNT: "event_count = count()",
-              SigmaCorrelationType.VALUE_COUNT: "value_count = array_length(make_set(tostring(stormpack_event.value)))",
-              SigmaCorrelationType.TEMPORAL: "rule_count = array_length(make_set(tostring(stormpack_event.rule)))",
-              SigmaCorrelationType.TEMPORAL_ORDERED: "rule_count = array_length(make_set(tostring(stormpack_event.rule)))"}[ctype]
+              SigmaCorrelationType.VALUE_COUNT: f"value_count = {distinct_of('value')}"}.get(
+                  ctype, f"rule_count = {distinct_of('rule')}")
     lines.append(
         f"| summarize {metric}, first_time = min(stormpack_time), last_time = max(stormpack_time), "
-        "addresses = make_set_if(tostring(stormpack_event.address), isnotempty(tostring(stormpack_event.address))), "
-        "apps = make_set_if(tostring(stormpack_event.app), isnotempty(tostring(stormpack_event.app))) by " + by)
+        f"{MEMBER_COLUMNS['address']} = {set_of('address')}, {MEMBER_COLUMNS['app']} = {set_of('app')} "
+        f"by {by}")
     return "\n".join(lines)
 
 
