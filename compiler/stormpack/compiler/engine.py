@@ -135,6 +135,16 @@ def _member_kql(ref: FieldRef) -> str | None:
     return kql_expression(ref)
 
 
+def _member_spl(ref: FieldRef) -> str | None:
+    if ref.kind == "ip" and ref.steps:
+        first = ref.steps[0].text
+        prefix = f"eval {ref.name}="
+        return first[len(prefix):] if first.startswith(prefix) else None
+    if ref.kind == "column" and not ref.steps:
+        return ref.name if re.fullmatch(r"[A-Za-z_]\w*", ref.name) else "'" + ref.name + "'"
+    return None
+
+
 class _Compiler:
     def __init__(
         self, ruleset: RuleSet, target: TargetSpec, values: dict[str, list[str]], values_source: str
@@ -291,6 +301,21 @@ class _Compiler:
                 out[role] = exprs
         return out
 
+    def spl_members(self, corr: SigmaCorrelationRule) -> dict[str, tuple[str, ...]]:
+        """SPL: each member field of every referenced rule as one eval expression (a plain
+        field, or an address trimmed as the first step of its normalisation)."""
+        out: dict[str, list[str]] = {}
+        for ref in corr.rules or []:
+            rule = ref.rule
+            if not isinstance(rule, SigmaRule) or id(rule) not in self.logsource:
+                continue
+            for role, refs in self.member_refs(rule).items():
+                for r in refs:
+                    e = _member_spl(r)
+                    if e is not None and e not in out.setdefault(role, []):
+                        out[role].append(e)
+        return {role: tuple(v) for role, v in out.items() if v}
+
     def kql_correlation(self, corr: SigmaCorrelationRule) -> str:
         subs = []
         for rule in kql_correlation.referenced(corr):
@@ -318,7 +343,7 @@ class _Compiler:
             return StormKustoBackend(
                 processing_pipeline=pipe, refs_for=self.refs_for, correlation=self.kql_correlation
             )
-        return StormSplunkBackend(processing_pipeline=pipe, refs_for=self.refs_for)
+        return StormSplunkBackend(processing_pipeline=pipe, refs_for=self.refs_for, members=self.spl_members)
 
     def describe_source(self, ls_key: str) -> str:
         lt = self.target.logsources[ls_key]
