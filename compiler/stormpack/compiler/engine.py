@@ -128,18 +128,18 @@ def _check_values(ref: FieldRef, item: SigmaDetectionItem, values: Values, lr: L
 
 
 def _member_kql(ref: FieldRef) -> str | None:
+    """A member column as the product stores it: an address's normalisation starts with
+    ``extend X_addr = trim(@"\\s+", tostring(<column>))``; the member is ``tostring(<column>)``."""
     if ref.kind == "ip" and ref.steps:
-        first = ref.steps[0].text
-        prefix = f"extend {ref.name} = "
-        return first[len(prefix):] if first.startswith(prefix) else None
+        m = re.fullmatch(r'extend \w+ = trim\(@"\\s\+", (tostring\(.*\))\)', ref.steps[0].text)
+        return m.group(1) if m else None
     return kql_expression(ref)
 
 
 def _member_spl(ref: FieldRef) -> str | None:
-    if ref.kind == "ip" and ref.steps:
-        first = ref.steps[0].text
-        prefix = f"eval {ref.name}="
-        return first[len(prefix):] if first.startswith(prefix) else None
+    if ref.kind == "ip" and ref.steps:  # eval X_addr=trim(<field>): the member is <field>
+        m = re.fullmatch(r"eval \w+=trim\((.*)\)", ref.steps[0].text)
+        return m.group(1) if m else None
     if ref.kind == "column" and not ref.steps:
         return ref.name if re.fullmatch(r"[A-Za-z_]\w*", ref.name) else "'" + ref.name + "'"
     return None

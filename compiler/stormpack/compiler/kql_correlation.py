@@ -57,14 +57,21 @@ from .targets import FieldRef, kql_string
 
 #: role of a member column -> output column (sets of the window's events' values)
 MEMBER_COLUMNS: Mapping[str, str] = {"address": "addresses", "app": "apps"}
-#: taxonomy fields each member role is read from, first available per rule (the entity fields of
-#: artifacts/settings.py ENTITY_SOURCES; tests/test_compile_correlations.py keeps them equal)
+#: taxonomy fields each member role is read from, the first non-empty per record (the IP and
+#: CloudApplication entity fields of artifacts/settings.py ENTITY_SOURCES; a test keeps them equal)
 MEMBER_FIELDS: Mapping[str, tuple[str, ...]] = {
     "address": ("ClientIP", "ClientIPAddress", "ActorIpAddress", "properties.ipAddress",
                 "callerIpAddress", "properties.initiatedBy.user.ipAddress"),
-    "app": ("properties.appDisplayName", "AppId", "ClientAppId", "properties.appId",
+    # the client before AppId: on mailbox records AppId is the resource (Exchange Online,
+    # 00000002-0000-0ff1-ce00-000000000000) and ClientAppId the app that read the mail
+    "app": ("ClientAppId", "AppId", "properties.appDisplayName", "properties.appId",
             "properties.initiatedBy.app.displayName"),
 }
+
+
+#: the line after which the query only adds the members of the groups that fired: a reader that
+#: needs only the groups (Sentinel's previous-run cut, artifacts/sentinel.py) may stop there
+GROUPS_FIRED = "| where isnotnull(stormpack_close)"
 
 
 @dataclass(frozen=True)
@@ -117,6 +124,8 @@ def _with_steps(sub: SubRule, fields: list[str]) -> str:
 def _member_expr(exprs: tuple[str, ...]) -> str:
     if not exprs:
         return '""'
+    if len(exprs) == 1 and exprs[0].startswith("tostring("):
+        return exprs[0]
     inner = exprs[0] if len(exprs) == 1 else "coalesce(" + ", ".join(exprs) + ")"
     return f"tostring({inner})"
 
@@ -191,7 +200,7 @@ def render(rule: SigmaCorrelationRule, subs: list[SubRule], group: list[str], va
         "bag_pack(\"at\", stormpack_at, \"rule\", stormpack_rule, \"value\", "
         + ("stormpack_value" if value_field else "\"\"")
         + ", \"address\", stormpack_address, \"app\", stormpack_app), stormpack_delta >= 0) by " + by,
-        "| where isnotnull(stormpack_close)",
+        GROUPS_FIRED,
         "| mv-expand stormpack_event = stormpack_events",
         "| extend stormpack_time = todatetime(stormpack_event.at)",
         f"| where stormpack_time > stormpack_close - {span} and stormpack_time <= stormpack_close",
