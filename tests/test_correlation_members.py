@@ -98,3 +98,56 @@ def test_member_fields_are_the_ip_and_app_entity_fields() -> None:
 
     assert set(MEMBER_FIELDS["address"]) == of("IP")
     assert set(MEMBER_FIELDS["app"]) == of("CloudApplication")
+
+
+# ------------------------------------------------------------------------------ group-by case
+SIGN_IN = {  # a SignInLogs diagnostic-settings record (shape of fixtures/azure_signin_*)
+    "time": "2023-07-12T12:10:00.0000000Z", "operationName": "Sign-in activity", "category": "SignInLogs",
+    "tenantId": "2ad3fc79-1859-42fa-9011-6f8df2251b22", "resultType": "0", "callerIpAddress": "203.0.113.9",
+    "properties": {"id": "94a69790-5bb8-4d63-a81c-a87941bd5901",
+                   "createdDateTime": "2023-07-12T12:10:00+00:00",
+                   "userPrincipalName": "Adele.Vance@Contoso.com",
+                   "appId": "00000002-0000-0ff1-ce00-000000000000",
+                   "ipAddress": "203.0.113.9", "status": {"errorCode": 0}, "isInteractive": True,
+                   "userAgent": "python-requests/2.28.2"}}
+INBOX_RULE = {  # a UAL New-InboxRule record (shape of fixtures/m365_audit_inbox_rule_*)
+    "CreationTime": "2023-07-12T12:20:00", "Id": "5b1f8f5e-0000-4000-8000-000000000001",
+    "Operation": "New-InboxRule",
+    "OrganizationId": "2ad3fc79-1859-42fa-9011-6f8df2251b22", "RecordType": 1, "ResultStatus": "True",
+    "UserKey": "10032000A1B2C3D4", "UserType": 2, "Workload": "Exchange", "ClientIP": "203.0.113.9:4431",
+    "ObjectId": "adele.vance@contoso.com\\fwd", "UserId": "adele.vance@contoso.com",
+    "Parameters": [{"Name": "Name", "Value": "fwd"}, {"Name": "ForwardTo", "Value": "drop@evil.example"}]}
+
+
+def test_cross_source_group_by_ignores_case_on_every_target_and_the_matcher(tmp_path: Path) -> None:
+    """The sign-in spells the user 'Adele.Vance@Contoso.com' (UserPrincipalName), the audit record
+    'adele.vance@contoso.com' (UserId): one group on the matcher, Sentinel, Defender and Splunk
+    (tests/data/compile/correlations/temporal.yml: risky sign-in, then a forwarding rule, 30m).
+    A different user in the second half is no group anywhere."""
+    import copy
+
+    from stormpack.execute.harness import replay_target
+    from stormpack.replay import replay
+
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    rule = rules / "temporal.yml"
+    rule.write_text((ROOT / "tests" / "data" / "compile" / "correlations" / "temporal.yml")
+                    .read_text(encoding="utf-8"), encoding="utf-8")
+    cases = tmp_path / "fixtures" / "temporal"
+    cases.mkdir(parents=True)
+    other = copy.deepcopy(INBOX_RULE)
+    other["UserId"] = other["ObjectId"] = "bob@contoso.com"
+    for name, second, expect in (("positive_user_spelled_in_two_cases.yml", INBOX_RULE, "match"),
+                                 ("negative_other_user.yml", other, "no_match")):
+        doc = {"description": name, "expect": expect, "provenance": "synthetic, shapes of the pack fixtures",
+               "events": [SIGN_IN, second]}
+        if expect == "match":
+            doc["groups"] = [{"user": "adele.vance@contoso.com"}]
+        (cases / name).write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
+    local = replay([rule], tmp_path / "fixtures", {})
+    assert all(v.passed for v in local), [f.message for v in local for f in v.failures]
+    for target in ("sentinel", "defender", "splunk"):
+        (v,) = replay_target([rule], tmp_path / "fixtures", {}, target)
+        assert v.passed and v.note is None and not v.differences, (target, [f.message for f in v.failures])
+        assert len(v.cases) == 2
