@@ -172,9 +172,15 @@ def test_schedule_defaults_overrides_and_correlation_lookback(test_build: tuple[
     assert parse_duration(corr["queryFrequency"]) == medium.sentinel_frequency
     assert parse_duration(corr["queryPeriod"]) == (timedelta(hours=2) + medium.sentinel_frequency
                                                    + timedelta(hours=24))
-    # a correlation returns only its group-by columns: the only entity is the grouped mailbox
-    assert [e["entityType"] for e in corr["entityMappings"]] == ["Mailbox"]
-    assert re.search(r"\| extend MailboxCustomEntity = \w+$", corr["query"].rstrip())
+    # a correlation returns its group-by columns and its members: the grouped mailbox, and the
+    # first address / app of the window (the whole sets and first/last time: custom details)
+    assert [e["entityType"] for e in corr["entityMappings"]] == ["Mailbox", "IP", "CloudApplication"]
+    assert corr["query"].rstrip().endswith(
+        "| extend MailboxCustomEntity = MailboxOwnerUPN, IPCustomEntity = tostring(addresses[0]), "
+        "CloudAppCustomEntity = tostring(apps[0])")
+    assert corr["customDetails"] == {"Addresses": "addresses", "Apps": "apps", "FirstTime": "first_time",
+                                     "LastTime": "last_time"}
+    assert "customDetails" not in plain
 
 
 def test_arm_template_holds_every_rule_with_required_properties(built: tuple[Path, list]) -> None:

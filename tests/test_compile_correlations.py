@@ -28,16 +28,56 @@ def test_correlation_query(case: str, target: str) -> None:
     assert {lr.title for lr in res.not_generated} and all(not lr.is_correlation for lr in res.not_generated)
 
 
-def test_windows_are_tumbling_bins_on_every_target() -> None:
+def test_windows_slide_on_every_target() -> None:
+    """No bucket: KQL sweeps +1/-1 rows with row_cumsum per group, SPL runs streamstats over a
+    time_window per group after sorting by time (docs/compiler.md, "Correlation windows")."""
     for target in TARGETS:
         q = compile_rules([DATA / "event_count.yml"], target, {}).queries[0].query
-        assert ("bin(stormpack_time, 1h)" in q) if target != "splunk" else ("| bin _time span=1h" in q)
+        assert "bin(" not in q and "| bin " not in q
+        if target == "splunk":
+            assert "| sort 0 _time\n| streamstats time_window=1h count as event_count" in q
+        else:
+            assert "stormpack_at = pack_array(stormpack_time, stormpack_time + 1h)" in q
+            assert "row_cumsum(stormpack_delta, UserId != prev(UserId))" in q
+
+
+def test_lower_bounds_only() -> None:
+    """A sliding window with an upper bound (lt / lte / eq) holds for almost every window: refused
+    with a clear message; gt n is gte n + 1."""
+    import yaml
+
+    text = (DATA / "event_count.yml").read_text(encoding="utf-8")
+    docs = list(yaml.safe_load_all(text))
+    corr = next(d for d in docs if "correlation" in d)
+    for op, ok in (("gt", True), ("lt", False), ("eq", False)):
+        corr["correlation"]["condition"] = {op: 5}
+        path = DATA.parent / f"_tmp_{op}.yml"
+        try:
+            path.write_text(yaml.safe_dump_all(docs, sort_keys=False), encoding="utf-8")
+            for target in TARGETS:
+                res = compile_rules([path], target, {})
+                if ok:
+                    q = res.queries[0].query
+                    assert ("stormpack_active >= 6" in q) if target != "splunk" else ("event_count >= 6" in q)
+                else:
+                    assert res.errors and "sliding windows" in str(res.errors[0])
+        finally:
+            path.unlink()
+
+
+def test_group_by_values_are_lower_cased_on_every_target() -> None:
+    """Cross-source group-by compares case-insensitively, as the matcher (issue #10 point 4):
+    sign-in UserPrincipalName 'Alice@X' and audit UserId 'alice@x' are one group."""
+    q = compile_rules([DATA / "temporal.yml"], "sentinel", {}).queries[0].query
+    assert "user = tolower(tostring(UserPrincipalName))" in q and "user = tolower(tostring(UserId))" in q
+    q = compile_rules([DATA / "temporal.yml"], "splunk", {}).queries[0].query
+    assert "| eval user=lower(user)" in q
 
 
 def test_group_by_alias_resolves_per_rule_and_log_source() -> None:
     q = compile_rules([DATA / "temporal.yml"], "sentinel", {}).queries[0].query
-    assert "user = tostring(UserPrincipalName)" in q  # SigninLogs side
-    assert "user = tostring(UserId)" in q  # OfficeActivity side
+    assert "user = tolower(tostring(UserPrincipalName))" in q  # SigninLogs side
+    assert "user = tolower(tostring(UserId))" in q  # OfficeActivity side
     assert compile_rules([DATA / "temporal.yml"], "sentinel", {}).queries[0].fields == {
         "user": "UserPrincipalName"
     }
@@ -45,7 +85,7 @@ def test_group_by_alias_resolves_per_rule_and_log_source() -> None:
 
 def test_value_count_field_is_defined_in_the_base_query_on_splunk() -> None:
     q = compile_rules([DATA / "value_count.yml"], "splunk", {}).queries[0].query
-    assert q.index("| eval ClientIPAddress_addr=") < q.index("dc(ClientIPAddress_addr)")
+    assert q.index("| eval ClientIPAddress_addr=") < q.index("stormpack_value=lower(ClientIPAddress_addr)")
 
 
 def test_no_splunk_correlation_starts_without_a_base_search() -> None:
@@ -104,7 +144,8 @@ def test_splunk_correlation_outputs_the_group_by_names_the_rule_writes(tmp_path:
     assert q.endswith('\n| rename ClientIP_addr AS ClientIP, '
                       'ExtendedProperties_UserAgent AS "ExtendedProperties.UserAgent"')
     kql = compile_rules([rules], "sentinel", {}).queries[0].query
-    assert "ClientIP = tostring(ClientIP_addr)" in kql and "['ExtendedProperties.UserAgent'] = " in kql
+    assert "ClientIP = tolower(tostring(ClientIP_addr))" in kql
+    assert "['ExtendedProperties.UserAgent'] = " in kql
     recs = [{"CreationTime": f"2023-07-12T12:38:4{i}", "Operation": "UserLoginFailed", "RecordType": 15,
              "UserId": u, "ClientIP": "203.0.113.9:4431", "Workload": "AzureActiveDirectory",
              "ExtendedProperties": [{"Name": "UserAgent", "Value": "python-requests/2.28.2"}]}

@@ -234,3 +234,34 @@ def test_window_functions_need_a_serialized_row_set() -> None:
         EX.run("T | summarize by a | extend p = prev(a)", SEQ)
     with pytest.raises(UnsupportedConstruct, match="serialized"):
         EX.run("T | extend p = prev(a)", SEQ)
+
+
+def test_mv_expand_parallel_arrays_to_typeof_and_pack_array() -> None:
+    # https://learn.microsoft.com/en-us/kusto/query/mv-expand-operator: several columns expand in
+    # parallel (the n-th elements in one row); "to typeof(T)" gives the expanded column type T.
+    # https://learn.microsoft.com/en-us/kusto/query/pack-array-function: pack_array(x, y) = [x, y]
+    # https://learn.microsoft.com/en-us/kusto/query/scalar-data-types/dynamic: dynamic([1, -1])
+    t = datetime(2024, 5, 1, 10, tzinfo=UTC)
+    data = Dataset(tables={"T": [{"at": t, "k": "a"}]}, now=NOW)
+    rows = EX.run("T | extend p = pack_array(at, at + 1h), d = dynamic([1, -1]) "
+                  "| mv-expand p to typeof(datetime), d to typeof(long)", data)
+    assert [(r["p"], r["d"]) for r in rows] == [(t, 1), (t + timedelta(hours=1), -1)]
+    assert value("pack_array(1, 'x')") == [1, "x"]
+    rows = EX.run('T | extend s = dynamic(["3"]) | mv-expand s to typeof(long)', ONE)
+    assert rows[0]["s"] == 3
+
+
+def test_sliding_window_sweep_as_compiled() -> None:
+    """The shape kql_correlation emits (docs/compiler.md, "Correlation windows"): +1/-1 rows per
+    event, sorted with -1 first at an instant, row_cumsum per group = events in the half-open
+    window ending there."""
+    t = datetime(2024, 5, 1, 10, tzinfo=UTC)
+    ev = [{"k": "a", "stormpack_time": t + timedelta(minutes=m)} for m in (0, 5, 10)]
+    data = Dataset(tables={"T": ev}, now=NOW)
+    rows = EX.run("T | extend stormpack_at = pack_array(stormpack_time, stormpack_time + 10m), "
+                  "stormpack_delta = dynamic([1, -1]) "
+                  "| mv-expand stormpack_at to typeof(datetime), stormpack_delta to typeof(long) "
+                  "| sort by k asc, stormpack_at asc, stormpack_delta asc "
+                  "| extend n = row_cumsum(stormpack_delta, k != prev(k)) | where stormpack_delta > 0", data)
+    # 10:10 is exactly 10 minutes after 10:00, so 10:00 has left the window: 1, 2, 2
+    assert [r["n"] for r in rows] == [1, 2, 2]

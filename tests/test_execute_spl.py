@@ -2,8 +2,7 @@
 events, the built app read back, and every fixture case run through the compiled SPL.
 
 Unit tests use the examples of the Splunk Search Reference page they cite; the end-to-end tests
-require executed verdict == fixture expectation == matcher verdict, with the cases where Splunk
-really behaves otherwise listed (and asserted to still differ) in SPL_DIFFERENCES.
+require executed verdict == fixture expectation == matcher verdict (no case differs today).
 """
 
 from __future__ import annotations
@@ -282,8 +281,8 @@ def test_eval_null_removes_field_and_boolean_assignment_fails() -> None:
 
 
 def test_unknown_commands_and_functions_are_named() -> None:
-    with pytest.raises(UnsupportedConstruct, match="'dedup'"):
-        run("index=* | dedup x", ev())
+    with pytest.raises(UnsupportedConstruct, match="'fillnull'"):
+        run("index=* | fillnull x", ev())
     with pytest.raises(UnsupportedConstruct, match="nosuchfn"):
         run("index=* | eval y=nosuchfn(x)", ev(x="1"))
     with pytest.raises(UnsupportedConstruct, match="stats function perc95"):
@@ -316,6 +315,49 @@ def test_stats_bin_rename_table() -> None:
     assert run("index=* | rename u as user | table user", ev(u="x")) == [{"user": "x"}]
     mm = run("index=* | stats min(n) as lo max(n) as hi values(n) as v", ev(n="10"), ev(n="9"))
     assert mm == [{"lo": 9, "hi": 10, "v": ["10", "9"]}]
+
+
+def test_sort_documented_examples() -> None:
+    # Sort: "sort 100 -size, +source" - size descending, then source ascending, first 100 results;
+    # numbers compare numerically; a count of 0 returns every result, no count at most 10,000
+    rows = [ev(size="9", source="b"), ev(size="10", source="a"), ev(size="9", source="a")]
+    out = run("index=* | sort 100 -size, +source", *rows)
+    assert [(r["size"], r["source"]) for r in out] == [("10", "a"), ("9", "a"), ("9", "b")]
+    assert [r["size"] for r in run("index=* | sort 2 size", *rows)] == ["9", "9"]
+    many = [ev(n=str(i)) for i in range(10005)]
+    assert len(run("index=* | sort n", *many)) == 10000
+    assert len(run("index=* | sort 0 n", *many)) == 10005
+    # results lacking the field come last
+    assert [r.get("size") for r in run("index=* | sort size", ev(), ev(size="3"))] == ["3", None]
+
+
+def test_streamstats_time_window_by_group() -> None:
+    # Streamstats: each result gets the statistics of the results seen so far (itself included)
+    # of its BY group within time_window before it; time_window needs results sorted by _time
+    t0 = NOW.timestamp()
+    rows = [ev(u="a", ip="1") | {"_time": t0}, ev(u="b", ip="9") | {"_time": t0 + 60},
+            ev(u="a", ip="2") | {"_time": t0 + 300}, ev(u="a", ip="2") | {"_time": t0 + 600},
+            ev(u="a", ip="3") | {"_time": t0 + 901}]
+    out = run("index=* | sort 0 _time | streamstats time_window=10m dc(ip) as n count as c "
+              "values(ip) as ips min(_time) as first by u", *rows)
+    assert [(r["u"], r["n"], r["c"]) for r in out] == [("a", 1, 1), ("b", 1, 1), ("a", 2, 2),
+                                                        ("a", 1, 2), ("a", 2, 2)]
+    # 10 minutes exactly: the first event (t0) has left the window of the event at t0 + 600
+    assert out[3]["first"] == t0 + 300 and out[3]["ips"] == "2"  # one value: not multivalue
+    assert out[4]["ips"] == ["2", "3"]
+    with pytest.raises(UnsupportedConstruct, match="sorted by _time"):
+        run("index=* | sort n | streamstats time_window=1h count by u", ev(u="a", n="1") | {"_time": t0},
+            ev(u="a", n="2") | {"_time": t0 + 5}, ev(u="a", n="3") | {"_time": t0 + 1})
+    with pytest.raises(UnsupportedConstruct, match="streamstats option"):
+        run("index=* | streamstats window=5 count by u", ev(u="a"))
+
+
+def test_dedup_documented_example() -> None:
+    # Dedup: "dedup source" keeps the first result for each source value, in the current order;
+    # results without the field are removed (keepempty=false)
+    rows = [ev(source="x", n="1"), ev(source="y", n="2"), ev(source="x", n="3"), ev(n="4")]
+    assert [r["n"] for r in run("index=* | dedup source", *rows)] == ["1", "2"]
+    assert [r["n"] for r in run("index=* | dedup source n", *rows)] == ["1", "2", "3"]
 
 
 def test_multisearch_and_eventstats() -> None:
@@ -393,25 +435,6 @@ def test_parallel_name_value_arrays_stay_aligned_with_empty_values() -> None:
 
 
 # ------------------------------------------------------------------------------ end to end
-SPL_DIFFERENCES: dict[tuple[str, str], str] = {
-    # correlation windows: the compiled SPL buckets time with `bin _time span=<timespan>` (fixed,
-    # epoch-aligned buckets), Sigma's timespan is a sliding window; a pair closer than the timespan
-    # but across a bucket edge does not correlate (issue #10 makes windows sliding)
-    ("corr_m365_audit_inbox_forwarding_and_hiding_rules_by_same_user",
-     "positive_hiding_rule_one_minute_inside_window.yml"):
-        "bin _time span=24h: the two rules fall on either side of 00:00 UTC",
-    ("corr_m365_audit_mailbox_read_from_several_client_addresses",
-     "positive_owner_and_attacker_within_minutes.yml"):
-        "bin _time span=10m: 02:35:12 and 02:41:07 fall in different 10-minute buckets",
-    ("corr_multi_app_credential_added_then_unknown_app_reads_mail",
-     "positive_mail_read_one_minute_inside_window.yml"):
-        "bin _time span=7d: the read 7 days minus one minute later falls in the next 7-day bucket",
-    ("corr_multi_token_anomaly_risk_and_unsanctioned_mail_client_for_one_user",
-     "positive_read_before_sign_in_record.yml"):
-        "bin _time span=1h: 02:41:07 and 03:01:00 fall in different hour buckets",
-}
-
-
 @pytest.fixture(scope="module")
 def values() -> dict[str, list[str]]:
     return load_values(FIXTURES / "values")
@@ -563,14 +586,11 @@ def _matcher_groups(engine: Engine, q: CompiledQuery, case: FixtureCase,
     return {frozenset((k, str(h.group.get(k)).lower()) for k in keys) for h in hits}
 
 
-def test_correlations_compiled_spl_agrees_except_listed(
-    compiled: list[CompiledQuery], engine: Engine
-) -> None:
-    """Each correlation case through the compiled SPL (multisearch/bin/stats): the fired groups
-    equal the fixture's and the matcher's, except the cases in SPL_DIFFERENCES, which must still
-    differ (so the list cannot go stale)."""
+def test_correlations_compiled_spl_agrees(compiled: list[CompiledQuery], engine: Engine) -> None:
+    """Each correlation case through the compiled SPL (multisearch/sort/streamstats/dedup): the
+    fired groups equal the fixture's and the matcher's, including the cases whose events straddle
+    a clock-hour, day or 7-day edge (they failed while windows were bin _time buckets)."""
     failures: list[str] = []
-    seen: set[tuple[str, str]] = set()
     for q in (q for q in compiled if q.is_correlation):
         for case in load_fixture_dir(FIXTURES / q.stem):
             want_groups = case.groups or []
@@ -582,35 +602,35 @@ def test_correlations_compiled_spl_agrees_except_listed(
             if case.expect == "no_match":
                 want = set()
             matcher = _matcher_groups(engine, q, case, keys) if case.expect == "match" else set()
-            key = (q.stem, case.path.name)
-            if key in SPL_DIFFERENCES:
-                seen.add(key)
-                if executed == want:
-                    failures.append(f"{q.stem}/{case.path.name}: listed in SPL_DIFFERENCES but agrees now")
-                continue
             if not (executed == want and (case.expect == "no_match" or matcher == want)):
                 show = [sorted(map(sorted, g)) for g in (executed, matcher, want)]
                 failures.append(f"{q.stem}/{case.path.name}: executed={show[0]} matcher={show[1]} "
                                 f"expected={show[2]}")
-    assert seen == set(SPL_DIFFERENCES), set(SPL_DIFFERENCES) - seen
     assert not failures, "\n".join(failures)
 
 
-def test_ordered_correlation_compares_event_times_not_buckets(compiled: list[CompiledQuery]) -> None:
-    """Regression: `bin _time` overwrites _time, so the ordered correlation must compare the
-    event times kept before it (it could never fire when it compared the binned _time)."""
+def test_ordered_correlation_slides_across_a_bucket_edge(compiled: list[CompiledQuery]) -> None:
+    """Regression (issue #10): a credential added 6 days 23 hours before the mail read pairs even
+    when a 7-day epoch bucket edge lies between them; 7 days and a minute apart, or the read
+    first, it does not."""
     q = next(q for q in compiled if q.stem == "corr_multi_app_credential_added_then_unknown_app_reads_mail")
-    assert "| eval stormpack_time=_time\n| bin _time" in q.query
-    binned = q.query.replace("stormpack_time, null()", "_time, null()")
-    t0 = datetime(2021, 8, 2, 13, 29, 25, tzinfo=UTC)
-    events = {"test": [
-        ev(sourcetype="azure:monitor:aad", category="AuditLogs",
-           operationName="Add service principal credentials", tenantId="t1") | {"_time": t0.timestamp()},
-        ev(sourcetype="o365:management:activity", Operation="MailItemsAccessed", ClientAppId="aaaa-bbbb",
-           OrganizationId="t1") | {"_time": t0.timestamp() + 120},
-    ]}
-    assert EX.run(q.query, Dataset(tables=events, now=NOW))
-    assert not EX.run(binned, Dataset(tables=events, now=NOW))
+    assert "| sort 0 _time\n| streamstats time_window=7d " in q.query and "| bin " not in q.query
+    edge = 7 * 86400 * (int(NOW.timestamp()) // (7 * 86400))  # a 7-day bucket edge of bin _time
+
+    def case(cred: float, read: float) -> list[Row]:
+        events = {"test": [
+            ev(sourcetype="azure:monitor:aad", category="AuditLogs",
+               operationName="Add service principal credentials", tenantId="T1") | {"_time": cred},
+            ev(sourcetype="o365:management:activity", Operation="MailItemsAccessed", ClientAppId="aaaa-bbbb",
+               OrganizationId="t1") | {"_time": read},
+        ]}
+        return EX.run(q.query, Dataset(tables=events, now=NOW))
+
+    rows = case(edge - 3600, edge + 6 * 86400 + 22 * 3600)
+    assert len(rows) == 1 and rows[0]["tenant"] == "t1"  # case-insensitive key, lower-cased
+    assert rows[0]["first_time"] == edge - 3600 and rows[0]["last_time"] == edge + 6 * 86400 + 22 * 3600
+    assert not case(edge, edge + 7 * 86400 + 60)
+    assert not case(edge + 60, edge)
 
 
 def _variants(rec: dict[str, Any], keep: set[str]) -> list[tuple[str, dict[str, Any]]]:

@@ -5,7 +5,9 @@ rule tests (the compiler's ``fields`` map, already computed by the query) or fro
 the Sentinel target data maps to a column or a one-expression computation (derived from
 ``data/targets/sentinel.yml`` through the compiler's own field resolution, so an entity IP is
 normalised exactly as the rules' IP conditions are). A correlation returns only its group-by
-columns, so only those feed entities.
+columns and its members (``addresses``, ``apps``: the sets of the first window that fires), so
+an IP / CloudApplication entity without such a group-by is the window's first member (the
+whole sets are the alert's custom details, ``settings.CORRELATION_DETAILS``).
 """
 
 from __future__ import annotations
@@ -56,6 +58,12 @@ def entity_columns(query: QueryLike, meta: RuleMeta) -> list[EntityColumn]:
             expr = query.fields.get(src.field) or _table_expression(query.logsource, src.field)
         if expr and all(expr != e for e, _f, _s in found.get(src.entity_type, [])):
             found.setdefault(src.entity_type, []).append((expr, src.field, src))
+    if meta.is_correlation:  # no group-by of that type: the window's first member
+        members = dict(settings.CORRELATION_MEMBER_ENTITIES)
+        for src in settings.ENTITY_SOURCES:
+            column = members.get(src.entity_type)
+            if column is not None and src.entity_type not in found:
+                found[src.entity_type] = [(f"tostring({column}[0])", column, src)]
     out: list[EntityColumn] = []
     for _etype, options in found.items():
         first = options[0][2]

@@ -20,6 +20,7 @@ from typing import Any
 
 import yaml
 
+from ..compiler.kql_correlation import GROUPS_FIRED
 from ..errors import ArtifactError, Location
 from . import settings
 from .durations import to_iso, to_short
@@ -64,6 +65,8 @@ class SentinelRule:
     stem: str
     source: Location
     enabled: bool = True  # ARM ``enabled``: off while a tenant list holds placeholders
+    #: alert custom details: (key, column); a correlation's members (settings.CORRELATION_DETAILS)
+    custom_details: tuple[tuple[str, str], ...] = ()
 
     @property
     def parent_techniques(self) -> list[str]:
@@ -91,6 +94,8 @@ class SentinelRule:
         }
         if self.entity_mappings:
             d["entityMappings"] = _entities(self.entity_mappings)
+        if self.custom_details:
+            d["customDetails"] = dict(self.custom_details)
         d["version"] = self.version
         d["kind"] = "Scheduled"
         return d
@@ -114,6 +119,8 @@ class SentinelRule:
         }
         if self.entity_mappings:
             props["entityMappings"] = _entities(self.entity_mappings)
+        if self.custom_details:
+            props["customDetails"] = dict(self.custom_details)
         return {
             "id": "[concat(resourceId('Microsoft.OperationalInsights/workspaces/providers', "
             f"parameters('workspace'), 'Microsoft.SecurityInsights'),'/alertRules/{self.id}')]",
@@ -180,6 +187,11 @@ def new_groups_only(text: str, meta: RuleMeta, frequency: timedelta) -> str:
         raise ArtifactError(f"correlation '{meta.title}': no table reference or no group-by to cut "
                             "already alerted groups on", meta.location())
     prior = ref.sub(lambda m: f"{m.group(1)}{m.group(2)}{PRIOR_PREFIX}{m.group(3)}", text)
+    # the cut needs only the groups: the member lines after GROUPS_FIRED are left out of it
+    # (Sentinel queries are limited to 10,000 characters)
+    cut = prior.find("\n" + GROUPS_FIRED + "\n")
+    if cut >= 0:
+        prior = prior[: cut + 1 + len(GROUPS_FIRED)]
     lets = "".join(f"let {PRIOR_PREFIX}{t} = {t} | where ingestion_time() <= ago({to_short(frequency)});\n"
                    for t in used)
     keys = ", ".join(kql_ident(g) for g in meta.group_by)
@@ -227,6 +239,7 @@ def build_rule(query: QueryLike, meta: RuleMeta) -> SentinelRule:
         version=version,
         stem=meta.stem,
         source=meta.location(),
+        custom_details=settings.CORRELATION_DETAILS if meta.is_correlation else (),
     )
 
 

@@ -167,6 +167,18 @@ class EntitySource:
 
 
 #: Preference order: the first available field of each entity type wins.
+#: A correlation alert's members (the columns kql_correlation / the SPL backend output for the
+#: first window that fires): Sentinel custom details, key -> column ("Surface custom details in
+#: alerts", https://learn.microsoft.com/en-us/azure/sentinel/surface-custom-details-in-alerts;
+#: ARM ``customDetails``: "dictionary of string key-value pairs of columns to be attached to the
+#: alert"). Addresses and Apps are sets (dynamic arrays), FirstTime / LastTime the window's first
+#: and last event time.
+CORRELATION_DETAILS: Final = (("Addresses", "addresses"), ("Apps", "apps"),
+                              ("FirstTime", "first_time"), ("LastTime", "last_time"))
+#: The entity of a correlation alert without an address / app group-by: the first member
+#: (an entity mapping takes one value per alert row; the whole set is in the custom details).
+CORRELATION_MEMBER_ENTITIES: Final = (("IP", "addresses"), ("CloudApplication", "apps"))
+
 ENTITY_SOURCES: Final = (
     EntitySource("Account", "FullName", "UserId", "AccountCustomEntity"),
     EntitySource("Account", "FullName", "properties.userPrincipalName", "AccountCustomEntity"),

@@ -30,7 +30,15 @@ from .kusto import StormKustoBackend, Unexpressible
 from .pipeline_gen import CLI_STATE_KEY, load_pipeline_text
 from .placeholders import Values, check_placeholders, expand_for_check, placeholder_items, resolve_values
 from .splunk import StormSplunkBackend, splunk_rename
-from .targets import TARGETS, FieldRef, TargetSpec, load_target, resolve_field, resolve_for_rule
+from .targets import (
+    TARGETS,
+    FieldRef,
+    TargetSpec,
+    kql_expression,
+    load_target,
+    resolve_field,
+    resolve_for_rule,
+)
 
 
 @dataclass(frozen=True)
@@ -117,6 +125,24 @@ def _check_values(ref: FieldRef, item: SigmaDetectionItem, values: Values, lr: L
                     target=ref.target,
                     field=ref.field,
                 )
+
+
+def _member_kql(ref: FieldRef) -> str | None:
+    """A member column as the product stores it: an address's normalisation starts with
+    ``extend X_addr = trim(@"\\s+", tostring(<column>))``; the member is ``tostring(<column>)``."""
+    if ref.kind == "ip" and ref.steps:
+        m = re.fullmatch(r'extend \w+ = trim\(@"\\s\+", (tostring\(.*\))\)', ref.steps[0].text)
+        return m.group(1) if m else None
+    return kql_expression(ref)
+
+
+def _member_spl(ref: FieldRef) -> str | None:
+    if ref.kind == "ip" and ref.steps:  # eval X_addr=trim(<field>): the member is <field>
+        m = re.fullmatch(r"eval \w+=trim\((.*)\)", ref.steps[0].text)
+        return m.group(1) if m else None
+    if ref.kind == "column" and not ref.steps:
+        return ref.name if re.fullmatch(r"[A-Za-z_]\w*", ref.name) else "'" + ref.name + "'"
+    return None
 
 
 class _Compiler:
@@ -247,6 +273,49 @@ class _Compiler:
                         renames.setdefault(col, name)
         return splunk_rename(query, renames)
 
+    def member_refs(self, rule: SigmaRule) -> dict[str, list[FieldRef]]:
+        """Role (address, app) -> the refs of the member fields a referenced rule's log source
+        has on this target (kql_correlation.MEMBER_FIELDS order); fields it lacks are left out."""
+        ls = self.logsource[id(rule)]
+        lt = self.target.logsource(ls.key, str(rule.title))
+        out: dict[str, list[FieldRef]] = {}
+        for role, fields in kql_correlation.MEMBER_FIELDS.items():
+            for f in fields:
+                if ls.field(f) is None:
+                    continue
+                try:
+                    out.setdefault(role, []).append(resolve_field(self.target, lt, ls, self.taxonomy, f))
+                except StormpackError:
+                    continue
+        return out
+
+    def member_exprs(self, rule: SigmaRule) -> dict[str, tuple[str, ...]]:
+        """KQL: each member field as one short expression (name/value fields are skipped). An
+        address is read as its product column, trimmed (the first step of its normalisation):
+        members are shown, not compared, and the folded normalisation would multiply the
+        query's length (Sentinel: 10,000 characters)."""
+        out: dict[str, tuple[str, ...]] = {}
+        for role, refs in self.member_refs(rule).items():
+            exprs = tuple(dict.fromkeys(e for r in refs if (e := _member_kql(r)) is not None))
+            if exprs:
+                out[role] = exprs
+        return out
+
+    def spl_members(self, corr: SigmaCorrelationRule) -> dict[str, tuple[str, ...]]:
+        """SPL: each member field of every referenced rule as one eval expression (a plain
+        field, or an address trimmed as the first step of its normalisation)."""
+        out: dict[str, list[str]] = {}
+        for ref in corr.rules or []:
+            rule = ref.rule
+            if not isinstance(rule, SigmaRule) or id(rule) not in self.logsource:
+                continue
+            for role, refs in self.member_refs(rule).items():
+                for r in refs:
+                    e = _member_spl(r)
+                    if e is not None and e not in out.setdefault(role, []):
+                        out[role].append(e)
+        return {role: tuple(v) for role, v in out.items() if v}
+
     def kql_correlation(self, corr: SigmaCorrelationRule) -> str:
         subs = []
         for rule in kql_correlation.referenced(corr):
@@ -261,6 +330,7 @@ class _Compiler:
                     query=str(result[0]),
                     time=lt.time,
                     refs=self.correlation_refs(corr, rule),
+                    members=self.member_exprs(rule),
                 )
             )
         group, value, _ = self.corr[id(corr)]
@@ -273,7 +343,7 @@ class _Compiler:
             return StormKustoBackend(
                 processing_pipeline=pipe, refs_for=self.refs_for, correlation=self.kql_correlation
             )
-        return StormSplunkBackend(processing_pipeline=pipe, refs_for=self.refs_for)
+        return StormSplunkBackend(processing_pipeline=pipe, refs_for=self.refs_for, members=self.spl_members)
 
     def describe_source(self, ls_key: str) -> str:
         lt = self.target.logsources[ls_key]

@@ -321,7 +321,7 @@ class StormKustoBackend(FieldRefBackend, KustoBackend):
         return self._correlate(rule)
 
     correlation_methods: ClassVar[dict[str, str]] = {
-        "default": "stormpack KQL correlation (tumbling windows: bin(time, timespan))"
+        "default": "stormpack KQL correlation (sliding windows: a row_cumsum sweep per group)"
     }
     default_correlation_method: ClassVar[str] = "default"
 

@@ -14,16 +14,18 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
 from sigma.backends.splunk.splunk import SplunkBackend
 from sigma.conditions import ConditionFieldEqualsValueExpression, ConditionValueExpression
 from sigma.conversion.base import TextQueryBackend
 from sigma.conversion.state import ConversionState
-from sigma.correlations import SigmaCorrelationRule
+from sigma.correlations import SigmaCorrelationRule, SigmaCorrelationType
 from sigma.rule import SigmaRule
 from sigma.types import SigmaString, SpecialChars
 
+from .kql_correlation import threshold
 from .kusto import Unexpressible
 from .refbackend import FieldRefBackend
 
@@ -36,6 +38,22 @@ def splunk_rename(query: str, renames: dict[str, str]) -> str:
     def q(name: str) -> str:
         return name if re.fullmatch(r"\w+", name) else f'"{name}"'
     return query + "\n| rename " + ", ".join(f"{q(c)} AS {q(n)}" for c, n in renames.items())
+
+
+def _spl_field(name: str) -> str:
+    """A field name in a command's field list (quoted when it is not a plain word)."""
+    return name if re.fullmatch(r"[\w.{}]+", name) else f'"{name}"'
+
+
+def _eval_ref(name: str) -> str:
+    """A field read in an eval expression: single-quoted unless a plain word
+    (https://docs.splunk.com/Documentation/Splunk/latest/SearchReference/Eval)."""
+    return name if re.fullmatch(r"[A-Za-z_]\w*", name) else "'" + name + "'"
+
+
+def _eval_name(name: str) -> str:
+    """A field assigned by eval (quoted when not a plain word)."""
+    return name if re.fullmatch(r"[A-Za-z_]\w*", name) else f'"{name}"'
 
 
 class StormSplunkBackend(FieldRefBackend, SplunkBackend):
@@ -55,30 +73,96 @@ class StormSplunkBackend(FieldRefBackend, SplunkBackend):
             out = f"{out}\n| table " + ",".join(rule.fields)
         return str(out)
 
+    def __init__(
+        self, *args: Any,
+        members: Callable[[SigmaCorrelationRule], Mapping[str, tuple[str, ...]]] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self._members = members or (lambda rule: {})
+
+    # ------------------------------------------------------------------ correlations
+    def convert_correlation_event_count_rule(
+        self, rule: SigmaCorrelationRule, output_format: str | None = None, method: str = "stats"
+    ) -> list[str]:
+        return [self._sliding(rule)]
+
+    def convert_correlation_value_count_rule(
+        self, rule: SigmaCorrelationRule, output_format: str | None = None, method: str = "stats"
+    ) -> list[str]:
+        return [self._sliding(rule)]
+
+    def convert_correlation_temporal_rule(
+        self, rule: SigmaCorrelationRule, output_format: str | None = None, method: str = "stats"
+    ) -> list[str]:
+        return [self._sliding(rule)]
+
     def convert_correlation_temporal_ordered_rule(
         self, rule: SigmaCorrelationRule, output_format: str | None = None, method: str = "stats"
     ) -> list[str]:
-        """Two rules in order: the first rule's earliest event before the second's latest, per window.
+        return [self._sliding(rule)]
 
-        ``bin _time`` overwrites ``_time`` with its bucket, so the event times are kept in
-        ``stormpack_time`` first: min/max of the binned ``_time`` are equal within a bucket and
-        ``first_time < last_time`` could never hold (found by the SPL executor, issue #9)."""
-        refs = rule.rules or []
-        if len(refs) != 2:
-            raise Unexpressible(
-                "temporal_ordered with more than two rules cannot be expressed exactly in SPL here"
-            )
-        template = self.correlation_search_multi_rule_query_expression
-        first, second = (self.convert_correlation_ruleid(r.rule.name or r.rule.id, template) for r in refs)
+    def _sliding(self, rule: SigmaCorrelationRule) -> str:
+        """A correlation over SLIDING windows (docs/compiler.md, "Correlation windows"): after
+        ``sort 0 _time`` (ascending, no result limit), ``streamstats time_window=<timespan> ...
+        by <group>`` computes, for every event, the count / distinct count / first time and the
+        member sets over the events of its group in the timespan that ends at it; the group
+        fires at its first event whose window satisfies the condition (``dedup`` keeps the first
+        result per group). Group values are lower-cased (case-insensitive grouping, as the
+        matcher's). temporal_ordered (two rules A, B): the window of a B event holds an A event
+        strictly earlier. Commands: https://docs.splunk.com/Documentation/Splunk/latest/SearchReference/Sort,
+        .../Streamstats, .../Dedup."""
+        ctype = rule.type
         search = self.convert_correlation_search(rule)
-        span = self.convert_timespan(rule.timespan, method)
-        groupby = self.convert_correlation_aggregation_groupby_from_template(rule.group_by, "stats")
-        return [
-            f"{search}\n\n| eval stormpack_time=_time\n| bin _time span={span}\n"
-            f'| stats min(eval(if(event_type="{first}", stormpack_time, null()))) as first_time '
-            f'max(eval(if(event_type="{second}", stormpack_time, null()))) as last_time by _time{groupby}\n\n'
-            "| where isnotnull(first_time) AND isnotnull(last_time) AND first_time < last_time"
-        ]
+        span = self.convert_timespan(rule.timespan, "stats")
+        group = [str(g) for g in (rule.group_by or [])]
+        if not group:
+            raise Unexpressible("a correlation without group-by is not supported for SPL here")
+        keys = " ".join(_spl_field(g) for g in group)
+        evals = [f"{_eval_name(g)}=lower({_eval_ref(g)})" for g in group]
+        members = self._members(rule)
+        for role, col in (("address", "stormpack_address"), ("app", "stormpack_app")):
+            exprs = members.get(role, ())
+            if exprs:
+                evals.append(f"{col}=" + (exprs[0] if len(exprs) == 1 else f"coalesce({', '.join(exprs)})"))
+        member_aggs = ("values(stormpack_address) as addresses values(stormpack_app) as apps "
+                       "min(_time) as first_time")
+        tail = ["| eval last_time=_time",
+                f"| table {keys} {{metric}} first_time last_time addresses apps"]
+        if ctype == SigmaCorrelationType.TEMPORAL_ORDERED:
+            refs = rule.rules or []
+            if len(refs) != 2:
+                raise Unexpressible(
+                    "temporal_ordered with more than two rules cannot be expressed exactly in SPL here")
+            template = self.correlation_search_multi_rule_query_expression
+            first, second = (self.convert_correlation_ruleid(r.rule.name or r.rule.id, template)
+                             for r in refs)
+            evals.append(f'stormpack_first=if(event_type="{first}", _time, null())')
+            body = [f"| streamstats time_window={span} min(stormpack_first) as stormpack_first_time "
+                    f"dc(event_type) as rule_count {member_aggs} by {keys}",
+                    f'| where event_type="{second}" AND stormpack_first_time < _time']
+            metric = "rule_count"
+        else:
+            need = threshold(rule)
+            if ctype == SigmaCorrelationType.EVENT_COUNT:
+                metric, agg = "event_count", "count as event_count"
+            elif ctype == SigmaCorrelationType.VALUE_COUNT:
+                cond = rule.condition
+                fr = getattr(cond, "fieldref", None)
+                value = fr if isinstance(fr, str) else fr[0] if fr else None
+                if not value:
+                    raise Unexpressible("value_count correlation needs condition.field")
+                evals.append(f"stormpack_value=lower({_eval_ref(str(value))})")
+                metric, agg = "value_count", "dc(stormpack_value) as value_count"
+            elif ctype == SigmaCorrelationType.TEMPORAL:
+                metric, agg = "event_type_count", "dc(event_type) as event_type_count"
+            else:
+                raise Unexpressible(f"correlation type {ctype} is not supported for SPL")
+            body = [f"| streamstats time_window={span} {agg} {member_aggs} by {keys}",
+                    f"| where {metric} >= {need}"]
+        lines = [search.rstrip(), "", "| eval " + ", ".join(evals), "| sort 0 _time", *body,
+                 f"| dedup {keys}", *(t.format(metric=metric) for t in tail)]
+        return "\n".join(lines)
 
     def convert_condition_field_eq_val_re(
         self, cond: ConditionFieldEqualsValueExpression, state: ConversionState

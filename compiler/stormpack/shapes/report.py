@@ -2,12 +2,10 @@
 the rule, the matcher's verdict on the source record vs the compiled query's on the derived one.
 
 Single-event rules: :func:`~.agreement.target_rule` verdicts, event by event. Correlation rules:
-the targets count in tumbling buckets (``bin(time, timespan)`` in KQL, ``bin _time span=...`` in
-SPL) where the matcher slides its window; the buckets are simulated by running the matcher's own
-correlation separately on the events of each bucket (inside one bucket every event lies within
-one window anchored at its first event, so per-bucket evaluation is the bucket aggregate) and the
-groups that fire are compared with the sliding result of the whole case. Buckets are aligned on
-the Unix epoch, as both targets align them.
+their base rules' event verdicts. The compiled correlations' windows slide as the matcher's
+(``kql_correlation`` / the SPL backend: sort + a running window per group, issue #10), so there
+is no window to simulate here; their executed verdicts on every fixture case are compared with
+the matcher's by ``stormpack test --target`` (:mod:`stormpack.execute.harness`).
 
 Every difference is a :class:`Difference`; the documented ones are listed in
 ``differences.yml`` next to this module (and explained in docs/agreement.md).
@@ -15,12 +13,10 @@ Every difference is a :class:`Difference`; the documented ones are listed in
 
 from __future__ import annotations
 
-import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any
 
 from sigma.correlations import SigmaCorrelationRule
 from sigma.rule import SigmaRule
@@ -29,17 +25,15 @@ from ..compiler.engine import compile_rules
 from ..compiler.targets import TARGETS
 from ..errors import StormpackError
 from ..fixtures import FixtureCase, load_fixture_dir
-from ..matcher import Engine, EventRef, TimestampError, parse_timestamp
+from ..matcher import Engine
 from ..matcher.engine import CompiledRule
 from ..ruleset import LoadedRule, RuleSet, load_ruleset
 from ..taxonomy import load_taxonomy
 from ..yamlio import load_yaml_text
 from .agreement import TargetRule, target_rule
 from .kqlexpr import Uninterpretable
-from .source import get_path
 
 Key = tuple[str, str, str, int | None, str]
-Group = frozenset[tuple[str, str | None]]
 
 
 @dataclass(frozen=True)
@@ -50,7 +44,7 @@ class Difference:
     target: str
     case: str  # fixture case file name ("" for the rule as a whole)
     event: int | None  # event index in the case (None: a whole correlation case / the rule)
-    kind: str  # "verdict", "window" or "uninterpretable"
+    kind: str  # "verdict" or "uninterpretable"
     detail: str = field(default="", compare=False)
 
     @property
@@ -78,10 +72,6 @@ def load_documented() -> list[Documented]:
         out.append(Documented((str(d["rule"]), str(d["target"]), str(d.get("case", "")),
                                None if ev is None else int(ev), str(d["kind"])), str(d["reason"])))
     return out
-
-
-def _norm_group(group: Mapping[str, Any]) -> frozenset[tuple[str, str | None]]:
-    return frozenset((k, None if v is None else str(v).lower()) for k, v in group.items())
 
 
 class AgreementChecker:
@@ -133,8 +123,6 @@ class AgreementChecker:
         out: list[Difference] = []
         for lr in singles:
             out.extend(self._check_single(stem, lr, cases))
-        for corr in corrs:
-            out.extend(self._check_correlation(stem, corr, cases))
         return sorted(set(out), key=lambda d: (d.target, d.case, -1 if d.event is None else d.event, d.kind))
 
     def _check_single(self, stem: str, lr: LoadedRule, cases: list[FixtureCase]) -> list[Difference]:
@@ -163,55 +151,6 @@ class AgreementChecker:
                             f"rule '{lr.title}': matcher {'fires' if want else 'is silent'}, "
                             f"{target} {'fires' if got else 'is silent'}"))
         return out
-
-    def _groups(self, corr: LoadedRule, records: list[dict[str, Any]]) -> set[Group]:
-        engine = self.engine
-        engine.reset()
-        for i, rec in enumerate(records):
-            spec = engine.classify(rec)
-            if spec is None:
-                continue
-            try:
-                engine.process(rec, EventRef("agreement", i), spec)
-            except TimestampError:
-                continue
-        return {_norm_group(h.group) for h in engine.finish() if h.rule.rule is corr.rule}
-
-    def _bucket(self, rec: dict[str, Any], span: float) -> int | None:
-        spec = self.engine.classify(rec)
-        if spec is None:
-            return None
-        when = parse_timestamp(get_path(rec, spec.timestamp))
-        return None if when is None else math.floor(when.timestamp() / span)
-
-    def _check_correlation(self, stem: str, corr: LoadedRule, cases: list[FixtureCase]) -> list[Difference]:
-        rule = corr.rule
-        assert isinstance(rule, SigmaCorrelationRule)
-        span = float(rule.timespan.seconds)
-        targets = [t for t in self.targets if self.compiles_for(corr, t)]
-        out: list[Difference] = []
-        for case in cases:
-            records = [ev.record for ev in case.events]
-            sliding = self._groups(corr, records)
-            buckets: dict[int, list[dict[str, Any]]] = {}
-            for rec in records:
-                b = self._bucket(rec, span)
-                if b is not None:
-                    buckets.setdefault(b, []).append(rec)
-            binned: set[Group] = set()
-            for recs in buckets.values():
-                binned |= self._groups(corr, recs)
-            if sliding != binned:
-                for t in targets:
-                    out.append(Difference(stem, t, case.name, None, "window",
-                                          f"sliding window fires {_show(sliding)}, "
-                                          f"{span:g}s buckets fire {_show(binned)}"))
-        self.engine.reset()
-        return out
-
-
-def _show(groups: set[Group]) -> list[str]:
-    return sorted(repr(dict(g)) for g in groups)
 
 
 def compare(observed: list[Difference], documented: list[Documented], stem: str) -> list[str]:

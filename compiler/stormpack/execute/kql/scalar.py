@@ -86,6 +86,10 @@ def _json_value(n: Node) -> Any:
     if k in LITERAL_KINDS:
         v = literal(n)
         return v
+    if k == "UnaryMinusExpression" and n["Expression"]["k"] in LITERAL_KINDS:  # dynamic([1, -1])
+        inner = literal(n["Expression"])
+        if isinstance(inner, (int, float)) and not isinstance(inner, bool):
+            return -inner
     raise UnsupportedConstruct(f"dynamic literal element {k}")
 
 
@@ -285,6 +289,7 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
     "isnotnull": lambda v: not V.isnull(v),  # https://learn.microsoft.com/en-us/kusto/query/isnotnull-function
     "bag_has_key": _bag_has_key,
     "bag_pack": _bag_pack,
+    "pack_array": lambda *a: list(a),  # https://learn.microsoft.com/en-us/kusto/query/pack-array-function
     "pack": _bag_pack,
     "array_length": _array_length,
     "strcat": lambda *a: "".join(V.tostring(x) for x in a),  # https://learn.microsoft.com/en-us/kusto/query/strcat-function

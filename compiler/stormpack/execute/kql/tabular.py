@@ -50,6 +50,22 @@ def coerce(value: Any, ctype: str) -> Any:
     return value
 
 
+def _to_typeof(clause: Node | None, kind: str) -> str | None:
+    """``mv-expand x to typeof(T)``: the expanded values are converted to T (the column has type T
+    instead of dynamic). https://learn.microsoft.com/en-us/kusto/query/mv-expand-operator"""
+    if clause is None:
+        return None
+    if kind != "mv-expand":
+        raise UnsupportedConstruct(f"{kind} ... to typeof()")
+    types = items(clause["TypeOf"]["Types"])
+    if len(types) != 1 or types[0]["k"] != "PrimitiveTypeExpression":
+        raise UnsupportedConstruct("mv-expand ... to typeof() of a non-primitive type")
+    name = str(types[0]["Type"]["t"]).lower()
+    if name not in ("string", "datetime", "int", "long", "real", "double", "bool", "boolean", "dynamic"):
+        raise UnsupportedConstruct(f"mv-expand ... to typeof({name})")
+    return name
+
+
 class Evaluator:
     """One query run over one dataset."""
 
@@ -280,8 +296,7 @@ class Evaluator:
         out: list[tuple[str, list[Any]]] = []
         for e in items(op["Expressions"]):
             inner = e["Expression"]
-            if e.get("ToTypeOf") is not None:
-                raise UnsupportedConstruct(f"{kind} ... to typeof()")
+            to_type = _to_typeof(e.get("ToTypeOf"), kind)
             if inner["k"] == "SimpleNamedExpression":
                 name, expr = str(inner["Name"]["n"]), inner["Expression"]
             elif inner["k"] == "NameReference":
@@ -295,6 +310,8 @@ class Evaluator:
                 elements = [{key: val} for key, val in v.items()]
             else:
                 elements = []  # null / scalar: nothing to expand (zero-length array)
+            if to_type is not None:
+                elements = [coerce(x, to_type) for x in elements]
             out.append((name, elements))
         return out
 

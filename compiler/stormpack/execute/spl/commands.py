@@ -528,6 +528,114 @@ def _eventstats(args: str, rows: list[Row], run: Run) -> list[Row]:
     return rows
 
 
+_SPAN_UNITS = {"s": 1, "sec": 1, "secs": 1, "second": 1, "seconds": 1, "m": 60, "min": 60,
+               "mins": 60, "minute": 60, "minutes": 60, "h": 3600, "hr": 3600, "hrs": 3600,
+               "hour": 3600, "hours": 3600, "d": 86400, "day": 86400, "days": 86400,
+               "w": 604800, "week": 604800, "weeks": 604800}
+
+
+def _span_seconds(text_: str, command: str) -> float:
+    m = re.fullmatch(r"(\d+)([A-Za-z]+)", text_.strip())
+    if m is None or m.group(2).lower() not in _SPAN_UNITS:
+        raise UnsupportedConstruct(f"{command}: span {text_!r}")
+    return int(m.group(1)) * _SPAN_UNITS[m.group(2).lower()]
+
+
+def _order_key(v: Any) -> tuple[int, float, str]:
+    """sort's order: numbers numerically before text, text lexicographically."""
+    n = number(v)
+    return (0, n, "") if n is not None else (1, 0.0, text(v))
+
+
+def _sort(args: str, rows: list[Row], run: Run) -> list[Row]:
+    """``sort [<count>] [+|-]<field> ...``: ascending unless ``-``; numeric values numerically,
+    others lexicographically; results lacking a field sort after those with it (as the page's
+    "missing values" note); at most <count> results, 10,000 when no count is given and all of
+    them with ``0``. https://docs.splunk.com/Documentation/Splunk/latest/SearchReference/Sort"""
+    words = args.split()
+    limit: int | None = 10000
+    if words and words[0].isdigit():
+        limit = int(words.pop(0)) or None
+    if not words:
+        raise UnsupportedConstruct("sort without a field")
+    out = list(rows)
+    for w in reversed(words):
+        desc = w.startswith("-")
+        name = w.lstrip("+-").strip(",")
+        if not re.fullmatch(r"[\w.{}]+", name):
+            raise UnsupportedConstruct(f"sort by {w!r} (only plain field names are emitted)")
+        present = [r for r in out if values_of(r.get(name))]
+        missing = [r for r in out if not values_of(r.get(name))]
+        present.sort(key=lambda r: _order_key(values_of(r.get(name))[0]), reverse=desc)
+        out = present + missing
+    return out[:limit] if limit is not None else out
+
+
+def _streamstats(args: str, rows: list[Row], run: Run) -> list[Row]:
+    """``streamstats time_window=<span> <aggs> by <fields>``: each result gets the aggregates over
+    the results seen so far (itself included, ``current=true``) that share its BY values and
+    whose ``_time`` lies within the span before its own. The page requires results sorted by
+    ``_time`` for ``time_window`` (checked here); it does not say whether a result exactly one
+    span earlier is inside: here it is not (the window ``(t - span, t]``, Sigma's half-open
+    timespan). Results lacking a BY field get no aggregates. Only time_window is emitted.
+    https://docs.splunk.com/Documentation/Splunk/latest/SearchReference/Streamstats"""
+    opts, rest = _options(args)
+    unknown = set(opts) - {"time_window"}
+    if unknown or "time_window" not in opts:
+        raise UnsupportedConstruct(f"streamstats option(s) {sorted(unknown) or 'without time_window'}")
+    span = _span_seconds(opts["time_window"], "streamstats time_window")
+    aggs, by = _split_by(" ".join(rest))
+    _check_aggs(aggs, "streamstats")
+    times = [number(r.get("_time")) for r in rows]
+    if any(t is None for t in times):
+        raise UnsupportedConstruct("streamstats time_window over results without _time")
+    ts = [float(t) for t in times if t is not None]
+    if ts != sorted(ts) and ts != sorted(ts, reverse=True):
+        raise UnsupportedConstruct("streamstats time_window needs results sorted by _time")
+    seen: dict[tuple[Any, ...], list[int]] = {}
+    out: list[Row] = []
+    for i, r in enumerate(rows):
+        keys = _group_keys(r, by) if by else [()]
+        nr = dict(r)
+        if len(keys) > 1:
+            raise UnsupportedConstruct("streamstats by a multivalue field")
+        if keys:
+            prior = seen.setdefault(keys[0], [])
+            prior.append(i)
+            window = [rows[j] for j in prior if abs(ts[i] - ts[j]) < span]
+            for a in aggs:
+                v = AGGREGATES[a.func](a, window)
+                if v is not None:
+                    nr[a.name] = v
+                else:
+                    nr.pop(a.name, None)
+        out.append(nr)
+    return out
+
+
+def _dedup(args: str, rows: list[Row], run: Run) -> list[Row]:
+    """``dedup <fields>``: the first result of each combination of the fields' values, in the
+    current order; results lacking one of the fields are removed (keepempty=false).
+    https://docs.splunk.com/Documentation/Splunk/latest/SearchReference/Dedup"""
+    opts, rest = _options(args)
+    if opts:
+        raise UnsupportedConstruct(f"dedup option(s) {sorted(opts)}")
+    names = _field_list(" ".join(rest))
+    if not names or any(n.isdigit() for n in names):
+        raise UnsupportedConstruct("dedup without fields / with a count")
+    seen: set[tuple[str, ...]] = set()
+    out: list[Row] = []
+    for r in rows:
+        vals = [values_of(r.get(n)) for n in names]
+        if any(not v for v in vals):
+            continue
+        key = tuple(" ".join(text(x) for x in v) for v in vals)
+        if key not in seen:
+            seen.add(key)
+            out.append(r)
+    return out
+
+
 def _unsupported(name: str) -> Callable[[str, list[Row], Run], list[Row]]:
     def f(args: str, rows: list[Row], run: Run) -> list[Row]:
         raise UnsupportedConstruct(f"SPL command '{name}' (stormpack does not emit it yet)")
@@ -538,7 +646,8 @@ COMMANDS: dict[str, Callable[[str, list[Row], Run], list[Row]]] = {
     "search": _search, "where": _where, "eval": _eval, "rex": _rex, "bin": _bin, "bucket": _bin,
     "rename": _rename, "table": _table, "fields": _fields, "lookup": _lookup, "stats": _stats,
     "eventstats": _eventstats,
-    "streamstats": _unsupported("streamstats"), "transaction": _unsupported("transaction"),
+    "sort": _sort, "streamstats": _streamstats, "dedup": _dedup,
+    "transaction": _unsupported("transaction"),
 }
 
 
