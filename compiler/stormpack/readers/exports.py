@@ -3,10 +3,10 @@ one-line explanation for records that fit none.
 
 :class:`SourceShapes` is the hunt's ``convert`` step: per record it tries, in order,
 
-1. SIEM table rows (Sentinel ``OfficeActivity`` / ``SigninLogs`` / ``AuditLogs``, Defender
-   ``CloudAppEvents``): :func:`stormpack.shapes.inverse.normalise`;
-2. Microsoft Graph ``signIn`` / ``directoryAudit`` objects (camelCase or PascalCase):
-   :mod:`.graph`;
+1. SIEM table rows (Sentinel ``OfficeActivity`` / ``SigninLogs`` / ``AuditLogs`` /
+   ``AADUserRiskEvents``, Defender ``CloudAppEvents``): :func:`stormpack.shapes.inverse.normalise`;
+2. Microsoft Graph ``signIn`` / ``directoryAudit`` / ``riskDetection`` objects (camelCase or
+   PascalCase): :mod:`.graph`;
 3. rows of an Entra admin center download (sign-ins, audit logs): :mod:`.portal`.
 
 Raw records (UAL ``AuditData``, diagnostic-settings records) pass through unchanged.
@@ -45,7 +45,8 @@ def _shape(name: str) -> ConvertedShape:
 
 
 _PORTAL_QUICK = frozenset({"Date (UTC)"})
-_GRAPH_QUICK = frozenset({"createdDateTime", "activityDateTime", "CreatedDateTime", "ActivityDateTime"})
+_GRAPH_QUICK = frozenset({"createdDateTime", "activityDateTime", "detectedDateTime",
+                          "CreatedDateTime", "ActivityDateTime", "DetectedDateTime"})
 
 
 class SourceShapes:
