@@ -84,6 +84,8 @@ SENTINEL_CONNECTORS: Final = MappingProxyType({
     "azure_signinlogs": Connector("AzureActiveDirectory", "SigninLogs"),
     "azure_noninteractivesigninlogs": Connector("AzureActiveDirectory", "AADNonInteractiveUserSignInLogs"),
     "azure_auditlogs": Connector("AzureActiveDirectory", "AuditLogs"),
+    # the Microsoft Entra ID connector lists AADUserRiskEvents among its tables:
+    # https://learn.microsoft.com/en-us/azure/sentinel/data-connectors/microsoft-entra-id
     "azure_riskdetection": Connector("AzureActiveDirectory", "AADUserRiskEvents"),
 })
 
