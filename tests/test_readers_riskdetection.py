@@ -114,6 +114,20 @@ def test_pascal_case_powershell_object_converts_like_camel_case() -> None:
     assert got[0] == camel[0]
 
 
+def test_pascal_case_object_is_not_taken_for_a_sentinel_row(tmp_path: Path, engine: Engine) -> None:
+    """Get-MgRiskDetection objects carry the AADUserRiskEvents column names (RiskEventType,
+    DetectionTimingType...) but no TimeGenerated, and PascalCase nested keys (Location.City)."""
+    pascal = _pascal(dict(_documented(), riskEventType="tokenIssuerAnomaly", riskState="atRisk"))
+    pascal["IPAddress"] = pascal.pop("IpAddress")
+    out = tmp_path / "Get-MgRiskDetection.json"
+    out.write_text(json.dumps([pascal]), encoding="utf-8")
+    sink, stats = hunt(engine, out)
+    assert stats.converted == {"Microsoft Graph riskDetection (PascalCase)": 1}
+    assert sink.hits == [ISSUER]
+    props = sink.records[0].data["properties"]
+    assert props["ipAddress"] == "123.456.7.89" and props["location"]["countryOrRegion"] == "US"
+
+
 def test_event_hub_batch_of_user_risk_events_is_read_as_is(tmp_path: Path, engine: Engine) -> None:
     record = yaml.safe_load(POSITIVE.read_text(encoding="utf-8"))["events"][0]
     out = tmp_path / "userriskevents.json"

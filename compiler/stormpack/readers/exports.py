@@ -49,6 +49,14 @@ _GRAPH_QUICK = frozenset({"createdDateTime", "activityDateTime", "detectedDateTi
                           "CreatedDateTime", "ActivityDateTime", "DetectedDateTime"})
 
 
+def _pascal_risk_detection(row: Mapping[str, Any]) -> bool:
+    """A riskDetection as PowerShell writes it (``Get-MgRiskDetection | ConvertTo-Json``): the
+    Sentinel ``AADUserRiskEvents`` column names, but no ``TimeGenerated`` (every Log Analytics
+    row has one, CSV exports as ``TimeGenerated [UTC]``), and nested keys in PascalCase too."""
+    return ("DetectedDateTime" in row and "RiskEventType" in row
+            and not any(k.startswith("TimeGenerated") for k in row))
+
+
 class SourceShapes:
     """The hunt's conversion step (see the module docstring); ``start_file`` gives the file
     name, which alone tells the portal's non-interactive sign-ins download from the
@@ -63,6 +71,10 @@ class SourceShapes:
     def __call__(self, row: dict[str, Any]) -> tuple[dict[str, Any], Any]:
         from ..shapes.inverse import normalise
 
+        if _pascal_risk_detection(row):
+            got = from_graph(row)
+            if got is not None:
+                return got[0], _shape(got[1])
         out, shape = normalise(row)
         if shape is not None:
             return out, shape
