@@ -38,6 +38,7 @@ def test_golden_queries_start_with_their_table_or_sourcetype() -> None:
                 "SigninLogs\n",
                 "AADNonInteractiveUserSignInLogs\n",
                 "AuditLogs\n",
+                "AADUserRiskEvents\n",
                 "union\n",
             ),
         ),

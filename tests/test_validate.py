@@ -117,7 +117,7 @@ def unknown_field(root: Path) -> list[tuple[str, Path, int]]:
 
 
 def unmapped_logsource(root: Path) -> list[tuple[str, Path, int]]:
-    edit(root / SIGNIN, "service: signinlogs", "service: riskdetection")
+    edit(root / SIGNIN, "service: signinlogs", "service: riskyusers")  # not in the taxonomy
     return [("stormpack.unknown_logsource", SIGNIN, line_of(root / SIGNIN, "logsource:"))]
 
 

@@ -84,6 +84,9 @@ SENTINEL_CONNECTORS: Final = MappingProxyType({
     "azure_signinlogs": Connector("AzureActiveDirectory", "SigninLogs"),
     "azure_noninteractivesigninlogs": Connector("AzureActiveDirectory", "AADNonInteractiveUserSignInLogs"),
     "azure_auditlogs": Connector("AzureActiveDirectory", "AuditLogs"),
+    # the Microsoft Entra ID connector lists AADUserRiskEvents among its tables:
+    # https://learn.microsoft.com/en-us/azure/sentinel/data-connectors/microsoft-entra-id
+    "azure_riskdetection": Connector("AzureActiveDirectory", "AADUserRiskEvents"),
 })
 
 
@@ -137,6 +140,8 @@ O365_TROUBLESHOOTING: Final = ("https://learn.microsoft.com/en-us/office/office-
                                "troubleshooting-the-office-365-management-activity-api")
 ENTRA_LATENCY: Final = ("https://learn.microsoft.com/en-us/entra/identity/monitoring-health/"
                         "reference-reports-latencies")
+RISK_DETECTION_TIMING: Final = ("https://learn.microsoft.com/en-us/entra/id-protection/"
+                                "concept-risk-detection-types")
 
 #: Taxonomy log source -> its latency. 24 hours everywhere: the Management Activity API has no
 #: SLA ("typically 60 to 90 minutes" for Exchange, longer for other services) and the pack's
@@ -152,6 +157,12 @@ INGESTION_LATENCY: Final = MappingProxyType({
         "minutes; no guaranteed maximum", timedelta(hours=24), ENTRA_LATENCY),
     "azure_auditlogs": IngestionLatency(
         "minutes; no guaranteed maximum", timedelta(hours=24), ENTRA_LATENCY),
+    # the record time is when Identity Protection wrote the detection, so the delay is the export's;
+    # the risky activity itself may be up to 48 h older (offline detections), which the rule's
+    # correlation window, not the lookback, has to cover (docs/deploy.md)
+    "azure_riskdetection": IngestionLatency(
+        "minutes after the detection is written; offline detections are written up to 48 hours "
+        "after the risky activity", timedelta(hours=24), RISK_DETECTION_TIMING),
 })
 DEFAULT_INGESTION_DELAY: Final = timedelta(hours=24)
 

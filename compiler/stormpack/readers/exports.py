@@ -3,10 +3,10 @@ one-line explanation for records that fit none.
 
 :class:`SourceShapes` is the hunt's ``convert`` step: per record it tries, in order,
 
-1. SIEM table rows (Sentinel ``OfficeActivity`` / ``SigninLogs`` / ``AuditLogs``, Defender
-   ``CloudAppEvents``): :func:`stormpack.shapes.inverse.normalise`;
-2. Microsoft Graph ``signIn`` / ``directoryAudit`` objects (camelCase or PascalCase):
-   :mod:`.graph`;
+1. SIEM table rows (Sentinel ``OfficeActivity`` / ``SigninLogs`` / ``AuditLogs`` /
+   ``AADUserRiskEvents``, Defender ``CloudAppEvents``): :func:`stormpack.shapes.inverse.normalise`;
+2. Microsoft Graph ``signIn`` / ``directoryAudit`` / ``riskDetection`` objects (camelCase or
+   PascalCase): :mod:`.graph`;
 3. rows of an Entra admin center download (sign-ins, audit logs): :mod:`.portal`.
 
 Raw records (UAL ``AuditData``, diagnostic-settings records) pass through unchanged.
@@ -45,7 +45,16 @@ def _shape(name: str) -> ConvertedShape:
 
 
 _PORTAL_QUICK = frozenset({"Date (UTC)"})
-_GRAPH_QUICK = frozenset({"createdDateTime", "activityDateTime", "CreatedDateTime", "ActivityDateTime"})
+_GRAPH_QUICK = frozenset({"createdDateTime", "activityDateTime", "detectedDateTime",
+                          "CreatedDateTime", "ActivityDateTime", "DetectedDateTime"})
+
+
+def _pascal_risk_detection(row: Mapping[str, Any]) -> bool:
+    """A riskDetection as PowerShell writes it (``Get-MgRiskDetection | ConvertTo-Json``): the
+    Sentinel ``AADUserRiskEvents`` column names, but no ``TimeGenerated`` (every Log Analytics
+    row has one, CSV exports as ``TimeGenerated [UTC]``), and nested keys in PascalCase too."""
+    return ("DetectedDateTime" in row and "RiskEventType" in row
+            and not any(k.startswith("TimeGenerated") for k in row))
 
 
 class SourceShapes:
@@ -62,6 +71,10 @@ class SourceShapes:
     def __call__(self, row: dict[str, Any]) -> tuple[dict[str, Any], Any]:
         from ..shapes.inverse import normalise
 
+        if _pascal_risk_detection(row):
+            got = from_graph(row)
+            if got is not None:
+                return got[0], _shape(got[1])
         out, shape = normalise(row)
         if shape is not None:
             return out, shape

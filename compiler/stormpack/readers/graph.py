@@ -1,6 +1,8 @@
-"""Microsoft Graph ``auditLogs`` records -> the Entra diagnostic-settings shape the rules use.
+"""Microsoft Graph ``auditLogs`` and ``riskDetections`` records -> the Entra diagnostic-settings
+shape the rules use.
 
-Graph (``GET /auditLogs/signIns``, ``/auditLogs/directoryAudits``; v1.0 and beta), as written by
+Graph (``GET /auditLogs/signIns``, ``/auditLogs/directoryAudits``,
+``/identityProtection/riskDetections``; v1.0 and beta), as written by
 ``Get-MgAuditLogSignIn | ConvertTo-Json``, ``Invoke-MgGraphRequest`` and Microsoft-Extractor-Suite
 (``Get-EntraSignInLogs``, ``Get-GraphEntraSignInLogs``, ``Get-EntraAuditLogs``...), returns the
 *properties* of a diagnostic-settings record at the top level, in camelCase. The diagnostic
@@ -10,6 +12,9 @@ docs/hunt-exports.md; Microsoft's descriptions of both shapes:
 
 * https://learn.microsoft.com/en-us/graph/api/resources/signin (v1.0 / beta signIn)
 * https://learn.microsoft.com/en-us/graph/api/resources/directoryaudit
+* https://learn.microsoft.com/en-us/graph/api/resources/riskdetection (``Get-MgRiskDetection``,
+  Microsoft-Extractor-Suite ``Get-RiskyDetections``); the diagnostic record of category
+  ``UserRiskEvents`` carries it under ``properties`` with ``time`` = its ``lastUpdatedDateTime``
 * https://learn.microsoft.com/en-us/entra/identity/monitoring-health/howto-stream-logs-to-event-hub
   and https://learn.microsoft.com/en-us/azure/azure-monitor/essentials/resource-logs-schema
   (the diagnostic-settings record: time, category, operationName, properties)
@@ -36,6 +41,9 @@ SIGNIN_OPERATION = "Sign-in activity"  # operationName of every sign-in diagnost
 _SIGNIN_KEYS = frozenset({"createdDateTime", "ipAddress"})
 _SIGNIN_ANY = frozenset({"userPrincipalName", "appId", "servicePrincipalId", "signInEventTypes"})
 _AUDIT_KEYS = frozenset({"activityDateTime", "activityDisplayName", "loggedByService"})
+_RISK_KEYS = frozenset({"riskEventType", "detectedDateTime"})
+RISK_CATEGORY = "UserRiskEvents"
+RISK_OPERATION = "User Risk Detection"  # operationName of every UserRiskEvents diagnostic record
 
 
 def _camel(key: str) -> str:
@@ -53,18 +61,21 @@ def camel_case(value: Any) -> Any:
 
 
 def graph_kind(record: Mapping[str, Any]) -> str | None:
-    """``"signIn"`` / ``"directoryAudit"`` for a Graph object (camelCase), else None."""
+    """``"signIn"`` / ``"directoryAudit"`` / ``"riskDetection"`` for a Graph object (camelCase),
+    else None."""
     if "category" in record and "properties" in record:
         return None  # already a diagnostic-settings record
     if record.keys() >= _SIGNIN_KEYS and not _SIGNIN_ANY.isdisjoint(record):
         return "signIn"
     if record.keys() >= _AUDIT_KEYS:
         return "directoryAudit"
+    if record.keys() >= _RISK_KEYS:
+        return "riskDetection"
     return None
 
 
 def _pascal_kind(record: Mapping[str, Any]) -> bool:
-    return "CreatedDateTime" in record or "ActivityDateTime" in record
+    return "CreatedDateTime" in record or "ActivityDateTime" in record or "DetectedDateTime" in record
 
 
 def signin_category(obj: Mapping[str, Any]) -> str:
@@ -134,6 +145,27 @@ def audit_to_diagnostic(obj: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+def risk_to_diagnostic(obj: Mapping[str, Any]) -> dict[str, Any]:
+    """The diagnostic-settings record (category ``UserRiskEvents``) of a Graph riskDetection.
+
+    The record's ``time`` is when the detection was last written (``lastUpdatedDateTime``, else
+    ``detectedDateTime``), as the diagnostic export stamps it; PowerShell's ``IPAddress`` is the
+    Graph ``ipAddress``."""
+    props = dict(obj)
+    if "ipAddress" not in props and "IPAddress" in props:
+        props["ipAddress"] = props.pop("IPAddress")
+    props.pop("@odata.type", None)
+    return {
+        "time": props.get("lastUpdatedDateTime") or props.get("detectedDateTime"),
+        "category": RISK_CATEGORY,
+        "operationName": RISK_OPERATION,
+        "callerIpAddress": props.get("ipAddress"),
+        "correlationId": props.get("id"),
+        "identity": props.get("userDisplayName"),
+        "properties": props,
+    }
+
+
 def from_graph(record: Mapping[str, Any]) -> tuple[dict[str, Any], str] | None:
     """``(diagnostic record, kind)`` for a Graph signIn / directoryAudit, else None.
 
@@ -150,4 +182,6 @@ def from_graph(record: Mapping[str, Any]) -> tuple[dict[str, Any], str] | None:
     label = f"Microsoft Graph {kind}" + (" (PascalCase)" if pascal else "")
     if kind == "signIn":
         return signin_to_diagnostic(obj), label
+    if kind == "riskDetection":
+        return risk_to_diagnostic(obj), label
     return audit_to_diagnostic(obj), label

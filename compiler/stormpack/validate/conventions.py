@@ -59,6 +59,7 @@ PLACEMENT: dict[str, Placement] = {
         "azure/noninteractivesigninlogs", "azure_noninteractive_signin_"
     ),
     "azure_auditlogs": Placement("azure/auditlogs", "azure_audit_"),
+    "azure_riskdetection": Placement("azure/riskdetection", "azure_riskdetection_"),
 }
 MULTI = Placement("multi", "corr_multi_")
 _TECHNIQUE_RE = re.compile(r"^t\d{4}(\.\d{3})?$")
