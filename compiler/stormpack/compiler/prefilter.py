@@ -122,6 +122,7 @@ def raw_column(ref: FieldRef) -> tuple[str, bool] | None:
     return column, is_json
 
 
+MIN_NEEDLE = 3
 Atom = tuple[str, str]  # (KQL column, or "" for SPL raw text; needle)
 
 
@@ -142,7 +143,9 @@ def _leaf_atoms(cond: ConditionFieldEqualsValueExpression, by_name: Mapping[str,
             return None
         column, anchored = "", ref.kind != "ip"  # Splunk reads every field from the raw JSON
     text = needle(cond.value, anchored=anchored, single_term=not kql)
-    return frozenset([(column, text)]) if text else None
+    # shorter needles are exact too but select little: Kusto's term index holds terms of three
+    # characters or more (https://learn.microsoft.com/en-us/kusto/query/datatypes-string-operators)
+    return frozenset([(column, text)]) if text and len(text) >= MIN_NEEDLE else None
 
 
 def required_atoms(cond: Any, by_name: Mapping[str, FieldRef], kql: bool) -> frozenset[Atom] | None:
