@@ -355,7 +355,8 @@ CASES: list[tuple[str, str, str, dict[str, str]]] = [
             "| extend ModifiedPropertiesOld_ConsentContext_IsAdminConsent_" + H + " = "
             'tostring(ModifiedPropertiesOld_bag["ConsentContext.IsAdminConsent"])\n'
             "| where ModifiedPropertiesOld_ConsentContext_IsAdminConsent_" + H + ' =~ "False"',
-            "splunk": SPL_O365 + " False\n| eval ModifiedPropertiesOld_ConsentContext_IsAdminConsent_" + H + "="
+            "splunk": SPL_O365 + " False"
+            + "\n| eval ModifiedPropertiesOld_ConsentContext_IsAdminConsent_" + H + "="
             "mvindex('ModifiedProperties{}.OldValue', mvfind('ModifiedProperties{}.Name', "
             '"^ConsentContext\\\\.IsAdminConsent$"))\n'
             "| search ModifiedPropertiesOld_ConsentContext_IsAdminConsent_" + H + '="False"',
