@@ -276,8 +276,7 @@ CASES: list[tuple[str, str, str, dict[str, str]]] = [
         condition: sel
      """,
         {
-            "sentinel": 'SigninLogs\n| where DeviceDetail has "Linux"\n'
-            "| extend properties_deviceDetail_operatingSystem = "
+            "sentinel": "SigninLogs\n| extend properties_deviceDetail_operatingSystem = "
             "tostring(DeviceDetail.operatingSystem)\n"
             '| where properties_deviceDetail_operatingSystem =~ "Linux"',
             "splunk": SPL_SIGNIN + ' properties.deviceDetail.operatingSystem="Linux"',
@@ -505,8 +504,7 @@ def test_defender_reads_the_raw_record_and_filters_interactive_sign_ins(tmp_path
         tmp_path,
     )
     assert q == (
-        'CloudAppEvents\n| where ActionType =~ "MailItemsAccessed"'
-        ' and RawEventData has "00000002-0000-0ff1-ce00-000000000000"\n'
+        'CloudAppEvents\n| where ActionType =~ "MailItemsAccessed"\n'
         "| extend AppId = tostring(RawEventData.AppId)\n"
         "| extend RecordType = toint(RawEventData.RecordType)\n"
         '| where AppId =~ "00000002-0000-0ff1-ce00-000000000000" and RecordType == 50'

@@ -170,8 +170,8 @@ def decide(rule: Any, logsource: str, target: str, avail: Availability | None = 
             f"{families[f].title} ({families[f].content_type}): {coll.not_collected[f]}" for f in sorted(fams)
         )
         reason = (
-            f"the rule only matches records {target}'s {coll.connector} does not collect - {what} "
-            f"(sources: {', '.join(coll.sources)}; data/collection.yml)"
+            f"not collected on {target}: the rule can only match records its {coll.connector} does "
+            f"not ingest - {what} (sources: {', '.join(coll.sources)}; data/collection.yml)"
         )
         return Decision("refuse", fams, reason, coll.sources)
     unknown = sorted(f for f in fams if f in coll.undocumented)

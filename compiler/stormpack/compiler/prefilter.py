@@ -83,7 +83,7 @@ def split_root(backend: Any, cond: Any, state: ConversionState, by_name: Mapping
     if pre:
         parts.append(pre)
     kql = getattr(backend, "prefilter_dialect", "kql") == "kql"
-    extra = derived_prefilter(rest, by_name, kql=kql)
+    extra = derived_prefilter(rest, by_name, kql=kql) if expensive(by_name) else ""
     if extra:
         parts.append(extra)
     if not parts:
@@ -96,6 +96,21 @@ def split_root(backend: Any, cond: Any, state: ConversionState, by_name: Mapping
 
 
 # ------------------------------------------------------------------ derived prefilters
+_EXPENSIVE_KEYS = ("bag:", "nv:", "array:", "ip:")
+
+
+def expensive(by_name: Mapping[str, FieldRef]) -> bool:
+    """Whether the prelude expands or parses every row: ``mv-apply`` over a name/value or array
+    column, ``parse_json`` of a JSON text column, or the address normalisation (SPL: the
+    ``mvfind`` / ``case`` evals). A plain ``extend X = tostring(RawEventData.X)`` reads a dynamic
+    column that is already parsed and is not worth a second test."""
+    return any(
+        step.key.startswith(_EXPENSIVE_KEYS) or "parse_json(" in step.text
+        for ref in by_name.values()
+        for step in ref.steps
+    )
+
+
 _SOURCE = re.compile(r"^(?:tostring\()?(?:parse_json\()?([A-Za-z_][A-Za-z0-9_]*)\)?(?:$|[.\[])")
 _APPLY = re.compile(r"^mv-apply __(?:nv|e0) = (.+?) on \(")
 
