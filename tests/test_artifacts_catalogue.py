@@ -144,3 +144,13 @@ def test_hook_writes_nothing_unless_the_build_asks(tmp_path: Path) -> None:
     out = write_build(results, tmp_path / "plain")
     assert (out / "compile-report.txt").is_file()
     assert not (out / "catalogue.md").exists()
+
+
+def test_catalogue_shows_rules_the_target_does_not_collect(build: Path) -> None:
+    """A rule refused by data/collection.yml is listed as not built on that target, with the reason."""
+    text = (build / "catalogue.md").read_text(encoding="utf-8")
+    entry = text.split("\n## Mail Read Permission Granted To Application\n", 1)[1].split("\n## ", 1)[0]
+    (line,) = [ln for ln in entry.splitlines() if ln.startswith("- **sentinel**:")]
+    assert "not built: " in line and "not collected on sentinel" in line and "https://" in line
+    assert _artifact(build, "sentinel", "m365_audit_mail_read_permission_granted_to_application") is None
+    assert _artifact(build, "defender", "m365_audit_mail_read_permission_granted_to_application") == "rule"

@@ -337,11 +337,17 @@ def test_tenant_lists_become_watchlists_filled_from_values(built: tuple[Path, li
     assert lists
     shipped = {p.stem: p for p in (out / "sentinel" / "watchlists").glob("*.csv")}
     assert set(shipped) == {tl.watchlist for tl in lists}
-    queries = "\n".join(yaml.safe_load(p.read_text())["query"] for p in (out / "sentinel").glob("*.yaml"))
+    docs = [yaml.safe_load(p.read_text()) for p in (out / "sentinel").glob("*.yaml")]
+    queries = "\n".join(d["query"] for d in docs)
+    built_titles = {d["name"] for d in docs}
     for tl in lists:
         with shipped[tl.watchlist].open(encoding="utf-8", newline="") as fh:
             rows = list(csv.reader(fh))
         assert rows == [[WATCHLIST_COLUMN], *([v] for v in values[tl.name])]
+        if not built_titles & set(tl.rule_titles):
+            # read only by rules not built on Sentinel (e.g. the eDiscovery rule: OfficeActivity
+            # holds no eDiscovery records, data/collection.yml); the watchlist ships all the same
+            continue
         assert f"_GetWatchlist('{tl.watchlist}') | project SearchKey" in queries
         for v in values[tl.name]:
             assert f'"{v}"' not in queries, f"{v} of list {tl.name} is inlined"

@@ -197,11 +197,14 @@ CASES: list[tuple[str, str, str, dict[str, str]]] = [
         condition: sel
      """,
         {
+            # the prefilter: the address is a whole term of the raw column (a port or brackets
+            # around it are separators); SPL reads it from the raw JSON: an inner term only
             "sentinel": OA
+            + '| where Client_IPAddress has "51.89.156.153"\n'
             + IP_KQL.format(a="ClientIPAddress_addr", c="Client_IPAddress")
             + '| where ClientIPAddress_addr =~ "51.89.156.153"',
             "splunk": SPL_O365
-            + "\n"
+            + " 156\n"
             + IP_SPL.format(a="ClientIPAddress_addr", c="ClientIPAddress")
             + '| search ClientIPAddress_addr="51.89.156.153"',
         },
@@ -345,12 +348,14 @@ CASES: list[tuple[str, str, str, dict[str, str]]] = [
      """,
         {
             "sentinel": OA
+            + '| where ModifiedProperties has "False"\n'
             + "| mv-apply __nv = parse_json(ModifiedProperties) on (summarize ModifiedPropertiesOld_bag = "
             "make_bag(bag_pack(tostring(__nv.Name), __nv.OldValue)))\n"
             "| extend ModifiedPropertiesOld_ConsentContext_IsAdminConsent_" + H + " = "
             'tostring(ModifiedPropertiesOld_bag["ConsentContext.IsAdminConsent"])\n'
             "| where ModifiedPropertiesOld_ConsentContext_IsAdminConsent_" + H + ' =~ "False"',
-            "splunk": SPL_O365 + "\n| eval ModifiedPropertiesOld_ConsentContext_IsAdminConsent_" + H + "="
+            "splunk": SPL_O365 + " False"
+            + "\n| eval ModifiedPropertiesOld_ConsentContext_IsAdminConsent_" + H + "="
             "mvindex('ModifiedProperties{}.OldValue', mvfind('ModifiedProperties{}.Name', "
             '"^ConsentContext\\\\.IsAdminConsent$"))\n'
             "| search ModifiedPropertiesOld_ConsentContext_IsAdminConsent_" + H + '="False"',
@@ -466,7 +471,8 @@ CASES: list[tuple[str, str, str, dict[str, str]]] = [
         condition: sel
      """,
         {
-            "sentinel": "AADNonInteractiveUserSignInLogs\n| extend properties_deviceDetail_isCompliant = "
+            "sentinel": 'AADNonInteractiveUserSignInLogs\n| where DeviceDetail has "false"\n'
+            "| extend properties_deviceDetail_isCompliant = "
             "tostring(parse_json(DeviceDetail).isCompliant)\n"
             '| where properties_deviceDetail_isCompliant =~ "false"',
             "splunk": 'index="*" sourcetype="azure:monitor:aad" category="NonInteractiveUserSignInLogs" '

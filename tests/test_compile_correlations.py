@@ -143,7 +143,8 @@ def test_splunk_correlation_outputs_the_group_by_names_the_rule_writes(tmp_path:
     q = compile_rules([rules], "splunk", {}).queries[0].query
     assert q.endswith('\n| rename ClientIP_addr AS ClientIP, '
                       'ExtendedProperties_UserAgent AS "ExtendedProperties.UserAgent"')
-    kql = compile_rules([rules], "sentinel", {}).queries[0].query
+    # Defender: OfficeActivity holds no UserLoginFailed records (data/collection.yml)
+    kql = compile_rules([rules], "defender", {}).queries[0].query
     assert "ClientIP = tolower(tostring(ClientIP_addr))" in kql
     assert "['ExtendedProperties.UserAgent'] = " in kql
     recs = [{"CreationTime": f"2023-07-12T12:38:4{i}", "Operation": "UserLoginFailed", "RecordType": 15,

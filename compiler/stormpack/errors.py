@@ -90,6 +90,10 @@ class UnmappedFieldError(CompileError):
     """The target has no column for this taxonomy field (or the taxonomy lacks it)."""
 
 
+class NotCollectedError(CompileError):
+    """The target's connector does not collect the records a rule needs (data/collection.yml)."""
+
+
 class MatcherError(StormpackError):
     """A rule cannot be compiled into matcher predicates."""
 

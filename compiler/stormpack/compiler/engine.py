@@ -22,10 +22,18 @@ from sigma.processing.transformations import FieldMappingTransformation, SetStat
 from sigma.rule import SigmaDetection, SigmaDetectionItem, SigmaRule
 from sigma.types import SigmaBool, SigmaNumber, SigmaString
 
-from ..errors import CompileError, Location, StormpackError, TaxonomyError, UnmappedLogsourceError
+from ..errors import (
+    CompileError,
+    Location,
+    NotCollectedError,
+    StormpackError,
+    TaxonomyError,
+    UnmappedLogsourceError,
+)
 from ..ruleset import LoadedRule, RuleSet, load_ruleset
 from ..taxonomy import LogsourceSpec, load_taxonomy
 from . import kql_correlation
+from .availability import decide
 from .kusto import StormKustoBackend, Unexpressible
 from .pipeline_gen import CLI_STATE_KEY, load_pipeline_text
 from .placeholders import Values, check_placeholders, expand_for_check, placeholder_items, resolve_values
@@ -172,6 +180,11 @@ class _Compiler:
                 rule=lr.title,
                 target=self.target.name,
             ) from None
+        decision = decide(rule, ls.key, self.target.name)
+        if decision.kind == "refuse":
+            raise NotCollectedError(
+                decision.reason, Location(lr.path), rule=lr.title, target=self.target.name
+            )
         items = list(iter_items(rule))
         fields = list(dict.fromkeys(i.field for i in items if i.field is not None))
         refs = resolve_for_rule(self.target, ls, fields, lr.title)

@@ -88,6 +88,7 @@ class StormKustoBackend(FieldRefBackend, KustoBackend):
     convert_and_as_in: ClassVar[bool] = False
     field_null_expression: ClassVar[str] = "isempty({field})"
     prefilter_format: ClassVar[str] = "\n| where {}"
+    prefilter_dialect: ClassVar[str] = "kql"
 
     def __init__(
         self,

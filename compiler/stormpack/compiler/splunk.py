@@ -63,6 +63,7 @@ class StormSplunkBackend(FieldRefBackend, SplunkBackend):
     # upstream returns no query at all when every ANDed part is a deferred `| regex`
     empty_and_expression: ClassVar[str] = "*"
     prefilter_format: ClassVar[str] = " {}"
+    prefilter_dialect: ClassVar[str] = "spl"
 
     def finalize_query_default(
         self, rule: SigmaRule | SigmaCorrelationRule, query: str, index: int, state: ConversionState
