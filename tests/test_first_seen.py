@@ -217,3 +217,25 @@ def test_spl_relative_time_takes_the_time_modifier_syntax() -> None:
     assert spl_value('relative_time(now(), "-3600s")') == int(NOW.timestamp()) - 3600
     assert spl_value('relative_time(now(), "-1d@d")') == int(datetime(2023, 6, 14, tzinfo=UTC).timestamp())
     assert spl_value('relative_time(null(), "-1d")') is None
+
+
+# ------------------------------------------------------------------------------ hunt
+def test_hunt_reports_the_new_app_once_with_group_and_value(tmp_path: Path) -> None:
+    """``stormpack hunt`` over the positive case's records (read in reverse: the hunt orders them
+    by time) reports the forged-token app once, after 15 days of OWA reads."""
+    from click.testing import CliRunner
+
+    from stormpack.cli import cli
+
+    case = ROOT / "fixtures" / RULE.stem / "positive_unseen_app_after_fifteen_days_of_history.yml"
+    events = yaml.safe_load(case.read_text(encoding="utf-8"))["events"]
+    log = tmp_path / "export.jsonl"
+    log.write_text("".join(json.dumps(e) + "\n" for e in reversed(events)), encoding="utf-8")
+    out = CliRunner().invoke(cli, ["hunt", "--rules", str(RULE), "--rules", str(BASE),
+                                   "--events", str(log), "--format", "jsonl"])
+    assert out.exit_code == 0, out.output
+    rows = [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
+    first_seen_rows = [r for r in rows if r.get("rule_title") == str(yaml.safe_load(
+        RULE.read_text(encoding="utf-8"))["title"])]
+    assert [r["group"] for r in first_seen_rows] == [{"OrganizationId": ORG_A, "ClientAppId": APP}]
+    assert first_seen_rows[0]["first_seen"] == "2023-06-15T02:41:07.000Z"
