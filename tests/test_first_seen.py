@@ -42,6 +42,20 @@ def test_plain_pysigma_rejects_the_extension_by_name() -> None:
         SigmaCollection.from_dicts([doc])
 
 
+def test_the_alternatives_pysigma_errors_as_documented() -> None:
+    """docs/writing-rules.md, "Why a correlation type": an unknown modifier is rejected by name
+    too, and a first-seen condition without an operator would hide the type error."""
+    doc = yaml.safe_load(BASE.read_text(encoding="utf-8"))
+    doc["detection"]["selection"]["ClientAppId|stormpack_first_seen"] = "14d"
+    coll = SigmaCollection.from_dicts([doc], collect_errors=True)
+    errors = [str(e) for r in coll.rules for e in r.errors] + [str(e) for e in coll.errors]
+    assert any("Unknown modifier 'stormpack_first_seen'" in e for e in errors), errors
+    corr = yaml.safe_load(RULE.read_text(encoding="utf-8"))
+    del corr["correlation"]["condition"]["eq"]
+    with pytest.raises(Exception, match="must have exactly one condition item"):
+        SigmaCollection.from_dicts([corr])
+
+
 def test_plain_sigma_cli_rejects_the_extension_with_a_clear_message(tmp_path: Path) -> None:
     for f in (RULE, BASE):
         (tmp_path / f.name).write_text(f.read_text(encoding="utf-8"), encoding="utf-8")
