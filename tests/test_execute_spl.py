@@ -22,6 +22,7 @@ from stormpack.compiler import CompiledQuery, compile_rules
 from stormpack.compiler.targets import load_target
 from stormpack.errors import UnmappedLogsourceError
 from stormpack.execute.base import Dataset, Row, UnsupportedConstruct
+from stormpack.execute.harness import _epoch as case_clock
 from stormpack.execute.spl import (
     executor,
     parse_conf,
@@ -32,7 +33,6 @@ from stormpack.execute.spl import (
 )
 from stormpack.execute.spl.app import ConfError, macros_of
 from stormpack.execute.spl.timemod import resolve
-from stormpack.execute.harness import _epoch as case_clock
 from stormpack.fixtures import FixtureCase, load_fixture_dir
 from stormpack.matcher import Engine, EventRef
 from stormpack.ruleset import load_ruleset, load_values
