@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from stormpack import firstseen
 from stormpack.artifacts import settings
 from stormpack.artifacts.pack import build_pack
 from stormpack.execute.timeline import (
@@ -185,7 +186,8 @@ def _corr_alerts(build: Path, target: str, stems: dict[str, tuple[str, bool]]
     tl = _timeline(build, target)
     rules = _deployed(build, target, ANCHORS[1], stems)
     group_by = {lr.path.stem: [str(g) for g in (getattr(lr.rule, "group_by", None) or [])]
-                for lr in load_ruleset([RULES]).rules if stems[str(lr.rule.title)][1]}
+                for lr in load_ruleset([RULES]).rules
+                if stems[str(lr.rule.title)][1] and firstseen.spec_of(lr.rule) is None}
     for stem, rule in sorted(rules.items()):
         if stem not in group_by:
             continue
@@ -344,3 +346,45 @@ def test_unschedulable_splunk_cron_names_the_stanza(tmp_path: Path) -> None:
         "dispatch.earliest_time = -7d@d\ndispatch.latest_time = @d\n", encoding="utf-8")
     with pytest.raises(TimelineError, match=r"savedsearches.conf \[weekly\]: cron_schedule '0 0 \* \* 1'"):
         load_splunk(app)
+
+
+# ------------------------------------------------------------------------------- first seen
+@pytest.mark.parametrize("target", ["sentinel", "splunk"])
+def test_first_seen_rules_alert_once_per_new_value_after_the_learning_window(
+        build: Path, stems: dict[str, tuple[str, bool]], target: str) -> None:
+    """A first-seen rule (docs/deploy.md, "First-seen rules"), run on its schedule over its
+    cases with late halves: after one learning window of history, each new (group, value) alerts
+    in exactly one run and nothing else alerts. Sentinel: the slice is the records ingested since
+    the previous run; Splunk: the slice is interval + delay back, suppressed per group and value.
+    Before one learning window has passed every value is new: those runs are the deployment's
+    learning period (the matcher does not alert in it either)."""
+    specs = {lr.path.stem: spec for lr in load_ruleset([RULES]).rules
+             if (spec := firstseen.spec_of(lr.rule)) is not None}
+    assert specs
+    tl = _timeline(build, target)
+    rules = _deployed(build, target, ANCHORS[1], stems)
+    failures, exact = [], 0
+    for stem, spec in sorted(specs.items()):
+        rule = rules[stem]
+        assert "stormpack_prior" not in rule.query, stem  # the slice, not the previous-run cut
+        if target == "splunk":
+            assert rule.suppression is not None and rule.suppression.fields == spec.keys, stem
+        for case in load_fixture_dir(FIXTURES / stem):
+            want = ({"|".join(str(g.get(k)).lower() for k in spec.keys) for g in case.groups or []}
+                    if case.expect == "match" else set())
+            for mode, delay in CORR_DELAYS.items():
+                arrivals = [a for k, e in enumerate(case.events)
+                            if (a := arrival(e.record, delay(k))) is not None]
+                armed = min(a.event_time for a in arrivals) + spec.learning
+                per_group: dict[str, int] = {}
+                for alert in tl.simulate(rule, arrivals):
+                    if alert.run_at < armed:
+                        continue
+                    for g in {"|".join(str(r.get(k)).lower() for k in spec.keys) for r in alert.rows}:
+                        per_group[g] = per_group.get(g, 0) + 1
+                if set(per_group) != want or any(n > 1 for n in per_group.values()):
+                    failures.append(f"{stem}/{case.path.name} [{mode}]: alerts {per_group}, "
+                                    f"want {sorted(want)}")
+                exact += bool(want) and set(per_group) == want
+    assert not failures, "\n".join(failures)
+    assert exact >= 6  # 2 positive cases x 3 delay modes

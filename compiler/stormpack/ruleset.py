@@ -24,6 +24,7 @@ from sigma.correlations import SigmaCorrelationRule
 from sigma.exceptions import SigmaError, SigmaRuleLocation
 from sigma.rule import SigmaRule
 
+from . import firstseen
 from .errors import Location, RuleLoadError, ValuesError
 from .yamlio import YamlError, load_yaml_file, read_text_file
 
@@ -210,6 +211,7 @@ def _parse_file(path: Path) -> tuple[list[AnyRule], str]:
                 f"a Sigma rule must be a YAML mapping, not {type(d).__name__}", Location(path, 1)
             )
         _check_shapes(d, path, text)
+    docs, first_seen = firstseen.prepare(docs, path, text)
     try:
         coll = SigmaCollection.from_dicts(
             docs, collect_errors=True, source=SigmaRuleLocation(path), resolve_references=False
@@ -223,6 +225,12 @@ def _parse_file(path: Path) -> tuple[list[AnyRule], str]:
         errors.extend(e for e in r.errors if e not in errors)
     if errors:
         raise _sigma_error(errors[0], path, text)
+    if len(coll.rules) == len(first_seen):
+        for r, spec in zip(coll.rules, first_seen, strict=True):
+            firstseen.mark(r, spec)
+    elif any(first_seen):
+        raise RuleLoadError(f"{firstseen.TYPE}: pySigma read {len(coll.rules)} rules from "
+                            f"{len(first_seen)} documents", Location(path))
     return list(coll.rules), text
 
 

@@ -16,7 +16,9 @@ from typing import Any, Protocol
 
 from sigma.correlations import SigmaCorrelationRule
 
+from .. import firstseen
 from ..errors import ArtifactError, Location, StormpackError
+from ..firstseen import FirstSeen
 from ..ruleset import LoadedRule
 from ..taxonomy import load_taxonomy
 from . import settings
@@ -131,6 +133,9 @@ class RuleMeta:
     #: the fixed event-time range the condition confines matches to (:mod:`.timebound`):
     #: such a rule is shipped as a hunting query, never as a scheduled rule
     time_bound: TimeBound | None = None
+    #: a first-seen correlation (:mod:`stormpack.firstseen`): its spec; ``timespan`` is its
+    #: learning window
+    first_seen: FirstSeen | None = None
 
     @property
     def is_hunting(self) -> bool:
@@ -211,4 +216,5 @@ def rule_meta(loaded: LoadedRule) -> RuleMeta:
         text=loaded.text,
         group_fields=group_fields,
         time_bound=bound,
+        first_seen=firstseen.spec_of(rule),
     )

@@ -32,6 +32,7 @@ from typing import Literal
 from ..errors import ArtifactError, Location
 from . import settings
 from .durations import parse_duration, to_short
+from .firstseen import sentinel_learning
 from .model import RuleMeta
 
 Target = Literal["sentinel", "defender", "splunk"]
@@ -97,7 +98,10 @@ def sentinel_plan(meta: RuleMeta) -> RunPlan:
     sched = settings.SCHEDULE_BY_LEVEL[meta.level]
     freq = _duration_attr(meta, settings.ATTR_SENTINEL_FREQUENCY) or sched.sentinel_frequency
     delay = rule_delay(meta)
-    needed = freq + delay + _window(meta)
+    window = _window(meta)
+    if meta.first_seen is not None:  # the learning window, cut to queryPeriod's 14 days
+        window = sentinel_learning(meta, freq, delay)
+    needed = freq + delay + window
     period = _duration_attr(meta, settings.ATTR_SENTINEL_PERIOD)
     if period is None:
         period = needed
@@ -105,11 +109,12 @@ def sentinel_plan(meta: RuleMeta) -> RunPlan:
         raise ArtifactError(
             f"custom attribute {settings.ATTR_SENTINEL_PERIOD}: {to_short(period)} is shorter than "
             f"queryFrequency {to_short(freq)} + ingestion delay {to_short(delay)}"
-            + (f" + window {to_short(_window(meta))}" if meta.is_correlation else "")
+            + (f" + window {to_short(window)}" if meta.is_correlation else "")
             + f" = {to_short(needed)}; records arriving late would be missed (lower "
             f"{settings.ATTR_INGESTION_DELAY} to accept that)",
             meta.location(f"{settings.ATTR_SENTINEL_PERIOD}:"))
-    return RunPlan("sentinel", freq, period, delay, meta.timespan if meta.is_correlation else None,
+    return RunPlan("sentinel", freq, period, delay,
+                   (window if meta.first_seen else meta.timespan) if meta.is_correlation else None,
                    "ingestion")
 
 

@@ -22,7 +22,7 @@ import yaml
 
 from ..compiler.kql_correlation import GROUPS_FIRED
 from ..errors import ArtifactError, Location
-from . import settings
+from . import firstseen, settings
 from .durations import to_iso, to_short
 from .entities import EntityColumn, entity_columns, extend_clause, kql_ident
 from .model import QueryLike, RuleMeta
@@ -203,7 +203,13 @@ def build_rule(query: QueryLike, meta: RuleMeta) -> SentinelRule:
     """The analytics rule of one compiled Sentinel query (not yet validated)."""
     cols: list[EntityColumn] = entity_columns(query, meta)
     text = query.query.rstrip()
-    if meta.is_correlation:
+    description = meta.description or meta.title
+    if meta.first_seen is not None:
+        plan = sentinel_plan(meta)
+        assert plan.window is not None
+        text = firstseen.sentinel_query(text, meta, plan.frequency, plan.delay, plan.window)
+        description += firstseen.sentinel_note(meta, plan.window)
+    elif meta.is_correlation:
         text = new_groups_only(text, meta, sentinel_plan(meta).frequency)
     ext = extend_clause(cols)
     if ext:
@@ -219,7 +225,6 @@ def build_rule(query: QueryLike, meta: RuleMeta) -> SentinelRule:
     if not meta.is_correlation:
         text = after_table(text, ingestion_filter(freq), meta.location())
     version = str(meta.custom.get(settings.ATTR_VERSION, settings.DEFAULT_RULE_VERSION))
-    description = meta.description or meta.title
     return SentinelRule(
         id=meta.id,
         name=meta.title,

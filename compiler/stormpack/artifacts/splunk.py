@@ -33,7 +33,7 @@ from typing import Any
 from .. import __version__
 from ..errors import ArtifactError, Location
 from ..yamlio import load_yaml_text
-from . import settings
+from . import firstseen, settings
 from .model import QueryLike, RuleMeta
 from .schedule import SplunkTimes, splunk_plan
 
@@ -205,7 +205,10 @@ def build_search(query: QueryLike, meta: RuleMeta) -> SavedSearch:
     macro = filter_macro(meta.stem)
     text = with_datasource_macros(query.query.strip(), meta)
     suppress: tuple[str, ...] = ()
-    if meta.is_correlation:
+    if meta.first_seen is not None:
+        text = firstseen.splunk_search(text, meta, times.plan.frequency, times.plan.delay)
+        suppress = firstseen.suppress_fields(meta)
+    elif meta.is_correlation:
         # one alert per group: the group stays in the dispatch window for as long as the window
         # is long, so its later runs are suppressed for that long (alert.suppress.fields)
         suppress = meta.group_by

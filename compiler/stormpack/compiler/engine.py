@@ -22,6 +22,7 @@ from sigma.processing.transformations import FieldMappingTransformation, SetStat
 from sigma.rule import SigmaDetection, SigmaDetectionItem, SigmaRule
 from sigma.types import SigmaBool, SigmaNumber, SigmaString
 
+from .. import firstseen
 from ..errors import (
     CompileError,
     Location,
@@ -32,6 +33,7 @@ from ..errors import (
 )
 from ..ruleset import LoadedRule, RuleSet, load_ruleset
 from ..taxonomy import LogsourceSpec, load_taxonomy
+from . import firstseen as firstseen_render
 from . import kql_correlation
 from .availability import decide
 from .kusto import StormKustoBackend, Unexpressible
@@ -347,7 +349,24 @@ class _Compiler:
                 )
             )
         group, value, _ = self.corr[id(corr)]
+        spec = firstseen.spec_of(corr)
+        if spec is not None:
+            return firstseen_render.render_kql(spec, subs)
         return kql_correlation.render(corr, subs, group, value)
+
+    def splunk_first_seen(self, corr: SigmaCorrelationRule, spec: firstseen.FirstSeen) -> str:
+        """The SPL of a first-seen correlation (:mod:`.firstseen`)."""
+        rule = kql_correlation.referenced(corr)[0]
+        result = rule.get_conversion_result()
+        if len(result) != 1:
+            raise Unexpressible(f"referenced rule '{rule.title}' compiles to {len(result)} queries")
+        refs = self.correlation_refs(corr, rule)
+        search = str(result[0])
+        for name in spec.keys:
+            for step in refs[name].steps:
+                if step.text not in search:
+                    search += "\n| " + step.text
+        return firstseen_render.render_spl(spec, search, {k: refs[k].name for k in spec.keys})
 
     # ------------------------------------------------------------------ run
     def backend(self) -> Any:
@@ -433,7 +452,11 @@ class _Compiler:
                     )
             if err is None:
                 try:
-                    if isinstance(rule, SigmaCorrelationRule):
+                    spec = firstseen.spec_of(rule)
+                    if spec is not None and not self.target.is_kql:
+                        assert isinstance(rule, SigmaCorrelationRule)
+                        queries = [self.splunk_first_seen(rule, spec)]
+                    elif isinstance(rule, SigmaCorrelationRule):
                         queries = backend.convert_correlation_rule(rule)
                     else:
                         queries = backend.convert_rule(rule)
@@ -468,7 +491,8 @@ class _Compiler:
                         result.not_generated.append(lr)
                     for q in queries:
                         text = str(q)
-                        if isinstance(rule, SigmaCorrelationRule) and not self.target.is_kql:
+                        if (isinstance(rule, SigmaCorrelationRule) and not self.target.is_kql
+                                and spec is None):
                             text = self.splunk_group_names(rule, text)
                         result.queries.append(self.compiled(lr, text))
                     continue

@@ -25,6 +25,7 @@ from typing import Any
 
 from sigma.correlations import SigmaCorrelationRule
 
+from .. import firstseen
 from ..artifacts import lists
 from ..artifacts.pack import _list_mode
 from ..compiler import compile_rules
@@ -263,7 +264,8 @@ class TargetReplayer:
         matcher_groups = {frozenset((k, _norm(x)) for k, x in h.group.items())
                           for h in engine.finish() if id(h.rule.rule) in subject}
         keys = sorted({k for lr in rules if isinstance(lr.rule, SigmaCorrelationRule)
-                       for k in (lr.rule.group_by or [])})
+                       for k in (lr.rule.group_by or [])}
+                      | {k for lr in rules if (fs := firstseen.spec_of(lr.rule)) for k in fs.keys})
         rows = self._run(queries, self._dataset(shaped, _epoch(case)))
         executed = {frozenset((k, _norm(r.get(k))) for k in keys) for r in rows}
         if case.expect == "no_match":

@@ -20,6 +20,7 @@ from sigma.correlations import SigmaCorrelationRule
 from sigma.exceptions import SigmaError
 from sigma.rule import SigmaRule
 
+from .. import firstseen
 from ..errors import Location, MatcherError, StormpackError
 from ..ruleset import LoadedRule, RuleSet
 from ..taxonomy import LogsourceSpec, Taxonomy, load_taxonomy
@@ -27,6 +28,7 @@ from .codegen import predicate_for
 from .conditions import Alternative, ConditionCompiler, RecordPred
 from .correlation import CorrelationEvaluator, parse_timestamp
 from .fields import MISSING, Generation, LoweredField, NameValueMemo, Reader, make_reader
+from .firstseen import FirstSeenEvaluator
 from .results import CorrelationHit, EventRef, Hit, TimestampError
 from .values import ValueContext, number_of
 
@@ -269,7 +271,9 @@ class Engine:
                     Location(lr.path, lr.line_of(ref.reference)),
                 )
             bases.append((ref, compiled.loaded, compiled.logsource))
-        evaluator = CorrelationEvaluator(lr, bases, self.taxonomy)
+        spec = firstseen.spec_of(rule)
+        evaluator = (CorrelationEvaluator(lr, bases, self.taxonomy) if spec is None
+                     else FirstSeenEvaluator(lr, bases, self.taxonomy, spec))
         self._correlation_index[id(evaluator)] = len(self.correlations)
         for ref in refs:
             self._by_rule[id(ref.rule)].feeds.append((evaluator, ref.reference))

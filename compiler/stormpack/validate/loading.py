@@ -14,6 +14,8 @@ from sigma.correlations import SigmaCorrelationRule
 from sigma.exceptions import SigmaError, SigmaRuleLocation
 from sigma.rule import SigmaRule
 
+from .. import firstseen
+from ..errors import RuleLoadError
 from ..ruleset import resolve_rule_paths
 from ..yamlio import YamlError, load_yaml_text, read_text_file
 from .findings import Finding, display_path
@@ -119,8 +121,14 @@ def _parse_sigma(path: Path, text: str, raw: dict[str, Any], pack: LoadedPack) -
     disp = _display(path)
     rule_id = str(raw["id"]) if raw.get("id") is not None else None
     try:
+        docs, first_seen = firstseen.prepare([raw], path, text)
+    except RuleLoadError as exc:
+        line = exc.location.line if exc.location else None
+        pack.findings.append(Finding("stormpack.first_seen", exc.message, disp, line, rule_id=rule_id))
+        return None
+    try:
         coll = SigmaCollection.from_dicts(
-            [raw], collect_errors=True, source=SigmaRuleLocation(path), resolve_references=False
+            docs, collect_errors=True, source=SigmaRuleLocation(path), resolve_references=False
         )
     except SigmaError as exc:
         pack.findings.append(_sigma_finding(exc, disp, text, rule_id))
@@ -142,6 +150,7 @@ def _parse_sigma(path: Path, text: str, raw: dict[str, Any], pack: LoadedPack) -
     if not coll.rules:
         return None
     rule: AnyRule = coll.rules[0]
+    firstseen.mark(rule, first_seen[0])
     return rule
 
 

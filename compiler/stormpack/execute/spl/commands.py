@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..base import Dataset, Row, UnsupportedConstruct
-from .evalexpr import evaluate, parse_expr, pcre, truth
+from .evalexpr import CLOCK, evaluate, parse_expr, pcre, truth
 from .search import SearchContext, compile_search
 from .syntax import expand_macros, split_pipeline, split_top
 from .timemod import resolve
@@ -668,6 +668,10 @@ class SplExecutor:
         run = Run(data,
                   resolve(earliest, data.now) if earliest else None,
                   resolve(latest, data.now) if latest else None)
-        return execute(expand_macros(query, data.macros).strip(), run)
+        token = CLOCK.set(data.now)  # now() in eval / where
+        try:
+            return execute(expand_macros(query, data.macros).strip(), run)
+        finally:
+            CLOCK.reset(token)
 
 

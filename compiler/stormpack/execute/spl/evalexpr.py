@@ -18,12 +18,15 @@ import json
 import re
 import warnings
 from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
 from ..base import Row, UnsupportedConstruct
 from .syntax import Token, eval_tokens
+from .timemod import resolve
 from .values import Value, mv, number, text, unquote, values_of
 
 DOCS = "https://docs.splunk.com/Documentation/Splunk/latest/SearchReference/"
@@ -511,6 +514,38 @@ def _tonumber(a: list[Value]) -> Value:
     if n is None:
         return None
     return int(n) if n.is_integer() else n
+
+
+# --- Date and time: DateandTimeFunctions
+#: The search's start time (``now()``): set by :class:`~.commands.SplExecutor` for one run.
+CLOCK: ContextVar[datetime | None] = ContextVar("stormpack_spl_clock", default=None)
+
+
+def _clock(name: str) -> datetime:
+    now = CLOCK.get()
+    if now is None:
+        raise UnsupportedConstruct(f"eval function {name}() outside a search run (no clock)")
+    return now
+
+
+@fn("now", "DateandTimeFunctions")
+def _now(a: list[Value]) -> Value:
+    """The time the search started, in epoch seconds (the run's fixed clock)."""
+    _argc("now", a, 0, 0)
+    return int(_clock("now").timestamp())
+
+
+@fn("relative_time", "DateandTimeFunctions")
+def _relative_time(a: list[Value]) -> Value:
+    """relative_time(<time>, <relative time specifier>): the time shifted (and snapped) by the
+    specifier, whose syntax is that of the search time modifiers."""
+    _argc("relative_time", a, 2, 2)
+    t, spec = _one(a[0], "relative_time()"), _one(a[1], "relative_time()")
+    n = number(t) if t is not None else None
+    if n is None or spec is None:
+        return None
+    r = resolve(text(spec), datetime.fromtimestamp(n, UTC))
+    return int(r) if float(r).is_integer() else r
 
 
 LAZY = {"if", "case", "validate"}
