@@ -84,6 +84,11 @@ SENTINEL_CONNECTORS: Final = MappingProxyType({
     "azure_signinlogs": Connector("AzureActiveDirectory", "SigninLogs"),
     "azure_noninteractivesigninlogs": Connector("AzureActiveDirectory", "AADNonInteractiveUserSignInLogs"),
     "azure_auditlogs": Connector("AzureActiveDirectory", "AuditLogs"),
+    # the Device* tables through the Microsoft Defender XDR connector (connector id as in the
+    # Azure-Sentinel analytics-rule templates that read DeviceProcessEvents)
+    "windows_process_creation": Connector("MicrosoftThreatProtection", "DeviceProcessEvents"),
+    "windows_image_load": Connector("MicrosoftThreatProtection", "DeviceImageLoadEvents"),
+    "windows_file_event": Connector("MicrosoftThreatProtection", "DeviceFileEvents"),
 })
 
 

@@ -47,3 +47,19 @@ def to_sysmon_names(record: dict[str, Any]) -> dict[str, Any]:
     if "MandatoryLabel" in record:
         out["IntegrityLevel"] = record["MandatoryLabel"]
     return out
+
+
+# the names to_sysmon_names adds to a 4688 record; ProcessId is rewritten (it held the creator's id)
+_ADDED = ("Image", "ParentImage", "ParentProcessId", "User", "LogonId", "IntegrityLevel")
+
+
+def security_native(record: dict[str, Any]) -> dict[str, Any]:
+    """A flat Security 4688 record as the event log holds it: without the Sysmon names
+    :func:`to_sysmon_names` added, ``ProcessId`` back to the creator's id (what a product that reads
+    the event itself, e.g. Splunk's Windows add-on, extracts). Other records unchanged."""
+    if record.get("EventID") != SECURITY_PROCESS_CREATION or record.get("Channel") != "Security":
+        return record
+    out = {k: v for k, v in record.items() if k not in _ADDED}
+    if "ParentProcessId" in record:
+        out["ProcessId"] = record["ParentProcessId"]
+    return out
