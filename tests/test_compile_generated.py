@@ -38,15 +38,22 @@ def test_golden_queries_start_with_their_table_or_sourcetype() -> None:
                 "SigninLogs\n",
                 "AADNonInteractiveUserSignInLogs\n",
                 "AuditLogs\n",
+                "DeviceProcessEvents\n",
+                "DeviceImageLoadEvents\n",
+                "DeviceFileEvents\n",
                 "union\n",
             ),
         ),
-        ("defender", ("CloudAppEvents\n", "EntraIdSignInEvents\n", "union\n")),
+        ("defender", ("CloudAppEvents\n", "EntraIdSignInEvents\n", "DeviceProcessEvents\n",
+                      "DeviceImageLoadEvents\n", "DeviceFileEvents\n", "union\n")),
         (
             "splunk",
             (
                 'index="*" sourcetype="o365:management:activity"',
                 'index="*" sourcetype="azure:monitor:aad" category=',
+                'index="*" ((source="XmlWinEventLog:Microsoft-Windows-Sysmon/Operational" EventCode=1) OR '
+                '(source="XmlWinEventLog:Security" EventCode=4688))',
+                'index="*" source="XmlWinEventLog:Microsoft-Windows-Sysmon/Operational" EventCode=',
                 "| multisearch\n",
             ),
         ),

@@ -190,6 +190,8 @@ ENTITY_SOURCES: Final = (
     EntitySource("CloudApplication", "Name", "properties.initiatedBy.app.displayName",
                  "CloudAppCustomEntity"),
     EntitySource("Mailbox", "MailboxPrimaryAddress", "MailboxOwnerUPN", "MailboxCustomEntity"),
+    # Windows log sources: the host that logged the event (Defender's DeviceName is its FQDN)
+    EntitySource("Host", "FullName", "Computer", "HostCustomEntity"),
 )
 
 # ------------------------------------------------------------------------------- Defender XDR
