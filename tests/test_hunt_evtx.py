@@ -32,6 +32,8 @@ SIDE_LOAD = "DLL Loaded Beside A Relocated Windows Binary"
 # the access masks with PROCESS_VM_READ that dump tools ask for (the rule's list)
 READ_MASKS = {"0x1010", "0x1410", "0x1418", "0x1438", "0x143a", "0x1fffff", "0x1f0fff", "0x1f1fff",
               "0x1f2fff", "0x1f3fff"}
+SYSTEM_READERS = ("c:\\windows\\system32\\csrss.exe", "c:\\windows\\system32\\wininit.exe",
+                  "c:\\windows\\system32\\wbem\\wmiprvse.exe")
 WRITABLE = ("\\users\\", "\\programdata\\", "\\windows\\temp\\", "\\perflogs\\")
 
 
@@ -48,8 +50,7 @@ def _expected() -> set[tuple[str, str, int]]:
                 src = str(d.get("SourceImage") or "").lower()
                 if (str(d.get("TargetImage") or "").lower().endswith("\\lsass.exe")
                         and d.get("GrantedAccess") in READ_MASKS and not src.endswith("\\msmpeng.exe")
-                        and src not in ("c:\\windows\\system32\\csrss.exe", "c:\\windows\\system32\\wininit.exe",
-                                        "c:\\windows\\system32\\wbem\\wmiprvse.exe")):
+                        and src not in SYSTEM_READERS):
                     out.add((LSASS_OPEN, path.name, item.index))
             if eid == 11:
                 target = str(d.get("TargetFilename") or "").lower()
@@ -85,7 +86,8 @@ def test_real_lsass_dump_shadow_copy_side_load_and_tor_recordings_fire_their_rul
     got = {(h["rule_title"], Path(h["source"]).name, h["event_index"]) for h in hits}
     expected = _expected()
     # 2 Sysmon + 2 Security comsvcs MiniDump processes, the print.exe SYSTEM copy, the Tor Browser,
-    # diskshadow's script run, lsass opened by lsassy's rundll32 (0x1fffff) and by WerFaultSecure, Task Manager's lsass.DMP, two side-loads
+    # diskshadow's script run, lsass opened by lsassy's rundll32 (0x1fffff) and by WerFaultSecure,
+    # Task Manager's lsass.DMP, two side-loads
     assert len(expected) == 12
     assert {t for t, _, _ in expected} == {COMSVCS, SHADOW, TOR, VSS, LSASS_OPEN, DUMP_FILE, SIDE_LOAD}
     assert got == expected
