@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from stormpack.compiler import compile_rules
+from stormpack.compiler.build import report_text
 from stormpack.errors import CompileError, UnmappedFieldError, UnmappedLogsourceError
 
 
@@ -99,7 +100,11 @@ def test_windows_process_creation_table_per_target(tmp_path: Path) -> None:
         condition: sel
     """,
     )
-    tables = {t: compile_rules([p], t, {}).queries[0].table for t in ("sentinel", "defender", "splunk")}
+    results = {t: compile_rules([p], t, {}) for t in ("sentinel", "defender", "splunk")}
+    tables = {t: r.queries[0].table for t, r in results.items()}
+    # the compile report (build/compile-report.txt) names the table of every rule per target
+    report = report_text(results)
+    assert report.count("[DeviceProcessEvents]") == 2 and "EventCode=4688))]" in report
     assert tables["sentinel"] == tables["defender"] == "DeviceProcessEvents"
     assert 'source="XmlWinEventLog:Security" EventCode=4688' in tables["splunk"]
     assert 'source="XmlWinEventLog:Microsoft-Windows-Sysmon/Operational" EventCode=1' in tables["splunk"]

@@ -303,6 +303,21 @@ def test_rex_documented_example() -> None:
     assert "m" not in run('index=* | rex field=x "(?<m>zzz)"', ev(x="abc"))[0]
 
 
+def test_regex_keeps_or_removes_matching_results() -> None:
+    # Regex: `regex <field>="<regex>"` keeps results whose field matches (unanchored), `!=`
+    # removes them; no field tests _raw. A result without the field does not match.
+    # https://docs.splunk.com/Documentation/Splunk/latest/SearchReference/Regex
+    events = [ev(c="reg save HKLM\\SAM s.hiv"), ev(c="reg query HKLM\\SAM"), ev(other="x")]
+    # a quoted SPL string turns \\ into \ : the SPL text \\\\ is the regex \\, a literal backslash
+    keep = run('index=* | regex c="(?i)\\\\bsave\\\\s+hklm\\\\\\\\sam"', *events)
+    assert [r["c"] for r in keep] == ["reg save HKLM\\SAM s.hiv"]
+    drop = run('index=* | regex c!="save"', *events)
+    assert [r.get("c") for r in drop] == ["reg query HKLM\\SAM", None]
+    assert len(run('index=* | regex "other"', *events)) == 1  # _raw holds the JSON of the fields
+    with pytest.raises(UnsupportedConstruct):
+        run('index=* | regex c=unquoted', *events)
+
+
 def test_stats_bin_rename_table() -> None:
     # Stats: events lacking a BY field are left out; dc counts distinct values
     # Bin: span=1h puts _time into the hour bucket (its start)
