@@ -260,3 +260,41 @@ def test_cli_compile_prints_queries_or_writes_files(tmp_path: Path) -> None:
     assert (outdir / "rule.kql").read_text(
         encoding="utf-8"
     ) == 'CloudAppEvents\n| where ActionType =~ "New-InboxRule"\n'
+
+
+@pytest.mark.parametrize("target", ["sentinel", "defender"])
+def test_loaded_module_signature_is_not_read_from_the_loading_process(tmp_path: Path, target: str) -> None:
+    # Sysmon 7's Signed / OriginalFileName describe the loaded DLL; DeviceImageLoadEvents' version
+    # columns describe the loading process, so the field fails to compile instead of comparing them
+    p = write_rule(
+        tmp_path,
+        "product: windows\n  category: image_load",
+        """
+        sel:
+          ImageLoaded|endswith: '\\\\version.dll'
+          Signed: 'false'
+        condition: sel
+    """,
+    )
+    err = only_error(p, target)
+    assert isinstance(err, UnmappedFieldError)
+    assert (err.field, err.target) == ("Signed", target)
+    assert "DeviceImageLoadEvents" in str(err)
+
+
+@pytest.mark.parametrize("target", ["sentinel", "defender"])
+def test_process_access_is_not_available_on_the_device_tables(tmp_path: Path, target: str) -> None:
+    p = write_rule(
+        tmp_path,
+        "product: windows\n  category: process_access",
+        """
+        sel:
+          TargetImage|endswith: '\\\\lsass.exe'
+        condition: sel
+    """,
+    )
+    err = only_error(p, target)
+    assert isinstance(err, UnmappedLogsourceError)
+    assert "windows_process_access is not available" in str(err) and "GrantedAccess" in str(err)
+    assert compile_rules([p], "splunk", {}).queries[0].query.startswith(
+        'index="*" source="XmlWinEventLog:Microsoft-Windows-Sysmon/Operational" EventCode=10')
