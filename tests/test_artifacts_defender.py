@@ -29,9 +29,19 @@ ALLOWED_PERIODS = {"0", "1H", "3H", "12H", "24H"}
 ALLOWED_SEVERITIES = {"informational", "low", "medium", "high"}
 ALLOWED_USER_IDENTIFIERS = {"accountObjectId", "accountSid", "accountUpn", "accountName", "accountDomain",
                             "servicePrincipalId", "targetAccountUpn"}
+ALLOWED_DEVICE_IDENTIFIERS = {"deviceId", "deviceName"}
 # advanced-hunting tables a custom detection of this pack may run on; the schema knows
 # EntraIdSignInEvents under its former name
-DETECTION_TABLES = {"CloudAppEvents": "CloudAppEvents", "EntraIdSignInEvents": "AADSignInEventsBeta"}
+DETECTION_TABLES = {"CloudAppEvents": "CloudAppEvents", "EntraIdSignInEvents": "AADSignInEventsBeta",
+                    "DeviceProcessEvents": "DeviceProcessEvents",
+                    "DeviceImageLoadEvents": "DeviceImageLoadEvents", "DeviceFileEvents": "DeviceFileEvents"}
+# the impacted asset of a custom detection: the user on the cloud tables, the device on the
+# Defender for Endpoint tables (Graph impactedUserAsset / impactedDeviceAsset)
+ASSET = {"CloudAppEvents": ("impactedUserAsset", "AccountObjectId"),
+         "EntraIdSignInEvents": ("impactedUserAsset", "AccountObjectId"),
+         "DeviceProcessEvents": ("impactedDeviceAsset", "DeviceId"),
+         "DeviceImageLoadEvents": ("impactedDeviceAsset", "DeviceId"),
+         "DeviceFileEvents": ("impactedDeviceAsset", "DeviceId")}
 
 
 @pytest.fixture(scope="module")
@@ -96,8 +106,11 @@ def test_graph_shape_and_allowed_values(pack: Path) -> None:
         assert alert["mitreTechniques"] == list(meta.attack.techniques)
         assert alert["category"] in (*settings.SENTINEL_TACTICS, "SuspiciousActivity")
         [asset] = alert["impactedAssets"]
-        assert asset["@odata.type"] == "#microsoft.graph.security.impactedUserAsset"
-        assert asset["identifier"] in ALLOWED_USER_IDENTIFIERS
+        table = str(d["queryCondition"]["queryText"]).split("\n", 1)[0].strip()  # type: ignore[index]
+        kind = ASSET[table][0]
+        assert asset["@odata.type"] == f"#microsoft.graph.security.{kind}"
+        allowed = ALLOWED_USER_IDENTIFIERS if kind == "impactedUserAsset" else ALLOWED_DEVICE_IDENTIFIERS
+        assert asset["identifier"] in allowed
 
 
 def test_query_returns_timestamp_reportid_and_the_asset_column(pack: Path) -> None:
@@ -106,7 +119,7 @@ def test_query_returns_timestamp_reportid_and_the_asset_column(pack: Path) -> No
         table = text.split("\n", 1)[0].strip()
         assert table in DETECTION_TABLES, stem
         last = text.rstrip().splitlines()[-1]
-        assert last.startswith("| project Timestamp, ReportId, AccountObjectId"), stem
+        assert last.startswith(f"| project Timestamp, ReportId, {ASSET[table][1]}"), stem
         columns = [c.strip() for c in last.removeprefix("| project").split(",")]
         schema = MICROSOFT_XDR_TABLES[DETECTION_TABLES[table]]
         extended = set(re.findall(r"\| extend (\w+) =", text))

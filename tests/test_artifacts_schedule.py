@@ -28,7 +28,7 @@ from stormpack.artifacts.build import collect_metas
 from stormpack.artifacts.durations import parse_duration
 from stormpack.artifacts.model import RuleMeta
 from stormpack.artifacts.pack import build_pack
-from stormpack.artifacts.schedule import cron_interval
+from stormpack.artifacts.schedule import cron_interval, rule_delay
 from stormpack.compiler import compile_rules
 from stormpack.errors import ArtifactError
 from stormpack.ruleset import load_ruleset, load_values
@@ -79,7 +79,7 @@ def test_splunk_search_window_covers_timespan_plus_schedule_plus_delay(build: Pa
         assert interval is not None, name
         earliest = _minutes(saved.get(name, "dispatch.earliest_time"))
         assert saved.get(name, "dispatch.latest_time") == "@m"
-        assert earliest == interval + DAY + _window(meta), name
+        assert earliest == interval + rule_delay(meta) + _window(meta), name
         search = saved.get(name, "search")
         slice_terms = f"_index_earliest=-{int(interval.total_seconds()) // 60}m@m _index_latest=@m"
         if meta.is_correlation:
@@ -115,9 +115,9 @@ def test_sentinel_lookback_and_ingestion_filter_follow_the_schedule(build: Path,
         freq, period = parse_duration(d["queryFrequency"]), parse_duration(d["queryPeriod"])
         assert timedelta(minutes=5) <= freq <= period <= timedelta(days=14), f.name
         if meta.first_seen is not None:  # the learning window is cut to queryPeriod's 14 days
-            assert period == min(freq + DAY + meta.first_seen.learning, timedelta(days=14)), f.name
+            assert period == min(freq + rule_delay(meta) + meta.first_seen.learning, timedelta(days=14)), f.name
         else:
-            assert period == freq + DAY + _window(meta), f.name
+            assert period == freq + rule_delay(meta) + _window(meta), f.name
         lines = d["query"].splitlines()
         if not meta.is_correlation:
             assert lines[1] == f"| where ingestion_time() > ago({d['queryFrequency']})", f.name
@@ -131,16 +131,18 @@ def test_defender_period_reads_the_settled_slice(build: Path, metas: dict[str, R
         meta = metas[d["displayName"]]
         period = d["schedule"]["period"]
         freq, lookback = DEFENDER[period]
-        assert lookback >= DAY + freq, f.name
+        delay = rule_delay(meta)  # 24 hours for the cloud log sources, 2 for the Windows ones
+        assert lookback >= delay + freq, f.name
         # the least frequent period needed: the one before it (if the level allows it) is too short
         order = list(DEFENDER)
         level_period = settings.SCHEDULE_BY_LEVEL[meta.level].defender_period
         if order.index(period) > order.index(level_period):
             f0, l0 = DEFENDER[order[order.index(period) - 1]]
-            assert l0 < DAY + f0
-        hours = int((DAY + freq).total_seconds()) // 3600
+            assert l0 < delay + f0
+        hours = int((delay + freq).total_seconds()) // 3600
+        until = "1d" if delay == DAY else f"{int(delay.total_seconds()) // 3600}h"
         second = d["queryCondition"]["queryText"].splitlines()[1]
-        assert second == f"| where Timestamp >= ago({hours}h) and Timestamp < ago(1d)", f.name
+        assert second == f"| where Timestamp >= ago({hours}h) and Timestamp < ago({until})", f.name
 
 
 def test_a_period_override_shorter_than_the_delay_fails_naming_the_line(tmp_path: Path) -> None:

@@ -39,16 +39,23 @@ def test_golden_queries_start_with_their_table_or_sourcetype() -> None:
                 "AADNonInteractiveUserSignInLogs\n",
                 "AuditLogs\n",
                 "AADUserRiskEvents\n",
+                "DeviceProcessEvents\n",
+                "DeviceImageLoadEvents\n",
+                "DeviceFileEvents\n",
                 "union\n",
                 "let stormpack_learning = ",  # first-seen: `let stormpack_events = <table>` follows
             ),
         ),
-        ("defender", ("CloudAppEvents\n", "EntraIdSignInEvents\n", "union\n", "let stormpack_learning = ")),
+        ("defender", ("CloudAppEvents\n", "EntraIdSignInEvents\n", "DeviceProcessEvents\n",
+                      "DeviceImageLoadEvents\n", "DeviceFileEvents\n", "union\n", "let stormpack_learning = ")),
         (
             "splunk",
             (
                 'index="*" sourcetype="o365:management:activity"',
                 'index="*" sourcetype="azure:monitor:aad" category=',
+                'index="*" ((source="XmlWinEventLog:Microsoft-Windows-Sysmon/Operational" EventCode=1) OR '
+                '(source="XmlWinEventLog:Security" EventCode=4688))',
+                'index="*" source="XmlWinEventLog:Microsoft-Windows-Sysmon/Operational" EventCode=',
                 "| multisearch\n",
             ),
         ),

@@ -62,7 +62,7 @@ def test_taxonomy_recognises_sysmon_1_and_security_4688_as_process_creation() ->
             kinds[(r.data["EventID"], spec.key if spec else None)] = True
     assert (1, "windows_process_creation") in kinds
     assert (4688, "windows_process_creation") in kinds
-    assert (10, None) in kinds  # process access: no log source of the pack yet
+    assert (10, "windows_process_access") in kinds  # Sysmon process access (lsassy opening lsass)
     assert (4624, None) in kinds
 
 

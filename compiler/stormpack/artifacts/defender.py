@@ -43,6 +43,7 @@ class DefenderRule:
     source: Location
     enabled: bool = True  # ``isEnabled``: off while a tenant list holds placeholders
     ip_column: str | None = None  # the projected column of the alert's IP entity
+    asset_type: str = "impactedUserAsset"  # or impactedDeviceAsset (Device* tables)
 
     def to_graph(self) -> dict[str, Any]:
         alert: dict[str, Any] = {
@@ -54,7 +55,7 @@ class DefenderRule:
             "mitreTechniques": list(self.techniques),
             "impactedAssets": [
                 {
-                    "@odata.type": "#microsoft.graph.security.impactedUserAsset",
+                    "@odata.type": f"#microsoft.graph.security.{self.asset_type}",
                     "identifier": self.asset_identifier,
                 }
             ],
@@ -119,6 +120,7 @@ def build_rule(query: QueryLike, meta: RuleMeta) -> DefenderRule:
         stem=meta.stem,
         source=meta.location(),
         ip_column=IP_ENTITY_COLUMN if table.ip_column else None,
+        asset_type=table.asset_type,
     )
 
 
@@ -150,7 +152,9 @@ def problems(rule: DefenderRule) -> list[str]:
         out.append(f"schedule.period '{rule.period}' is not one of {', '.join(settings.DEFENDER_PERIODS)}")
     if rule.severity not in settings.DEFENDER_SEVERITIES:
         out.append(f"severity '{rule.severity}' is not one of {', '.join(settings.DEFENDER_SEVERITIES)}")
-    if rule.asset_identifier not in settings.DEFENDER_USER_ASSET_IDENTIFIERS:
+    allowed = {"impactedUserAsset": settings.DEFENDER_USER_ASSET_IDENTIFIERS,
+               "impactedDeviceAsset": settings.DEFENDER_DEVICE_ASSET_IDENTIFIERS}.get(rule.asset_type, ())
+    if rule.asset_identifier not in allowed:
         out.append(f"impacted-asset identifier '{rule.asset_identifier}' is not allowed")
     last = rule.query.rsplit("\n", 1)[-1]
     for col in (*settings.DEFENDER_REQUIRED_COLUMNS, *([rule.ip_column] if rule.ip_column else [])):

@@ -87,6 +87,11 @@ SENTINEL_CONNECTORS: Final = MappingProxyType({
     # the Microsoft Entra ID connector lists AADUserRiskEvents among its tables:
     # https://learn.microsoft.com/en-us/azure/sentinel/data-connectors/microsoft-entra-id
     "azure_riskdetection": Connector("AzureActiveDirectory", "AADUserRiskEvents"),
+    # the Device* tables through the Microsoft Defender XDR connector (connector id as in the
+    # Azure-Sentinel analytics-rule templates that read DeviceProcessEvents)
+    "windows_process_creation": Connector("MicrosoftThreatProtection", "DeviceProcessEvents"),
+    "windows_image_load": Connector("MicrosoftThreatProtection", "DeviceImageLoadEvents"),
+    "windows_file_event": Connector("MicrosoftThreatProtection", "DeviceFileEvents"),
 })
 
 
@@ -138,6 +143,7 @@ class IngestionLatency:
 
 O365_TROUBLESHOOTING: Final = ("https://learn.microsoft.com/en-us/office/office-365-management-api/"
                                "troubleshooting-the-office-365-management-activity-api")
+AZURE_MONITOR_LATENCY: Final = "https://learn.microsoft.com/en-us/azure/azure-monitor/logs/data-ingestion-time"
 ENTRA_LATENCY: Final = ("https://learn.microsoft.com/en-us/entra/identity/monitoring-health/"
                         "reference-reports-latencies")
 RISK_DETECTION_TIMING: Final = ("https://learn.microsoft.com/en-us/entra/id-protection/"
@@ -163,6 +169,13 @@ INGESTION_LATENCY: Final = MappingProxyType({
     "azure_riskdetection": IngestionLatency(
         "minutes after the detection is written; offline detections are written up to 48 hours "
         "after the risky activity", timedelta(hours=24), RISK_DETECTION_TIMING),
+    # Windows events stream from the endpoint (Defender sensor, forwarder): no day-long batches
+    # like the Management Activity API; two hours cover the documented typical delay with margin
+    **{key: IngestionLatency(
+        "typically 20 seconds to 3 minutes in Log Analytics; no guaranteed maximum", timedelta(hours=2),
+        AZURE_MONITOR_LATENCY)
+       for key in ("windows_process_creation", "windows_image_load", "windows_file_event",
+                   "windows_process_access")},
 })
 DEFAULT_INGESTION_DELAY: Final = timedelta(hours=24)
 
@@ -208,6 +221,8 @@ ENTITY_SOURCES: Final = (
     EntitySource("CloudApplication", "Name", "properties.initiatedBy.app.displayName",
                  "CloudAppCustomEntity"),
     EntitySource("Mailbox", "MailboxPrimaryAddress", "MailboxOwnerUPN", "MailboxCustomEntity"),
+    # Windows log sources: the host that logged the event (Defender's DeviceName is its FQDN)
+    EntitySource("Host", "FullName", "Computer", "HostCustomEntity"),
 )
 
 # ------------------------------------------------------------------------------- Defender XDR
@@ -227,6 +242,8 @@ DEFENDER_USER_ASSET_IDENTIFIERS: Final = (
     "accountObjectId", "accountSid", "accountUpn", "accountName", "accountDomain",
     "servicePrincipalId", "targetAccountUpn",
 )
+#: impactedDeviceAsset identifiers we may emit (Graph: deviceId, deviceName, ...)
+DEFENDER_DEVICE_ASSET_IDENTIFIERS: Final = ("deviceId", "deviceName")
 DEFENDER_SEVERITIES: Final = ("informational", "low", "medium", "high")
 DEFENDER_SEVERITY_BY_LEVEL: Final = MappingProxyType({
     "informational": "informational", "low": "low", "medium": "medium", "high": "high",
@@ -239,11 +256,13 @@ class DefenderTable:
     """What a Defender XDR custom detection on this table must return."""
 
     asset_column: str  # the impacted-asset column
-    asset_identifier: str  # impactedUserAsset.identifier
+    asset_identifier: str  # impactedUserAsset.identifier (impactedDeviceAsset for device tables)
     extra_columns: tuple[str, ...]  # always projected too (context for the analyst)
     #: the table's client address column, mapped to the alert's IP entity
     #: (alertTemplate.entityMappings.ips, Graph ipEntityMapping.addressColumn)
     ip_column: str | None = None
+    #: Graph impactedAsset type: a user (cloud tables) or the device (Defender for Endpoint tables)
+    asset_type: str = "impactedUserAsset"
 
 
 #: Tables a Defender XDR custom detection can run on for our log sources.
@@ -257,6 +276,25 @@ DEFENDER_TABLES: Final = MappingProxyType({
         "AccountObjectId", "accountObjectId",
         ("AccountUpn", "Application", "ApplicationId", "IPAddress", "ErrorCode"),
         "IPAddress",
+    ),
+    # Windows log sources: the impacted asset is the device (impactedDeviceAsset, identifier deviceId;
+    # https://learn.microsoft.com/en-us/graph/api/resources/security-impacteddeviceasset)
+    "DeviceProcessEvents": DefenderTable(
+        "DeviceId", "deviceId",
+        ("DeviceName", "FolderPath", "ProcessCommandLine", "InitiatingProcessFolderPath",
+         "InitiatingProcessCommandLine", "AccountDomain", "AccountName"),
+        asset_type="impactedDeviceAsset",
+    ),
+    "DeviceImageLoadEvents": DefenderTable(
+        "DeviceId", "deviceId",
+        ("DeviceName", "FolderPath", "SHA1", "InitiatingProcessFolderPath", "InitiatingProcessCommandLine"),
+        asset_type="impactedDeviceAsset",
+    ),
+    "DeviceFileEvents": DefenderTable(
+        "DeviceId", "deviceId",
+        ("DeviceName", "ActionType", "FolderPath", "SHA1", "InitiatingProcessFolderPath",
+         "InitiatingProcessCommandLine"),
+        asset_type="impactedDeviceAsset",
     ),
 })
 DEFENDER_REQUIRED_COLUMNS: Final = ("Timestamp", "ReportId")

@@ -102,9 +102,12 @@ def data_sources() -> dict[str, DataSource]:
         if not isinstance(ls, dict) or "macro" not in ls:
             continue
         # exactly what the compiler writes when use_macros is off (SPL_TEMPLATE of pipeline_gen)
-        terms = [f'index="{index}"', f'sourcetype="{ls["sourcetype"]}"']
-        if ls.get("category"):
-            terms.append(f'category="{ls["category"]}"')
+        if ls.get("search"):
+            terms = [f'index="{index}"', str(ls["search"])]
+        else:
+            terms = [f'index="{index}"', f'sourcetype="{ls["sourcetype"]}"']
+            if ls.get("category"):
+                terms.append(f'category="{ls["category"]}"')
         out[key] = DataSource(macro=str(ls["macro"]), definition=" ".join(terms), logsource=key)
     return out
 

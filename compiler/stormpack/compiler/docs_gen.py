@@ -102,9 +102,8 @@ def render_taxonomy_md() -> str:
                 flt = f", rows where `{lt.filter}`" if lt.filter else ""
                 where.append(f"* **{t.name}**: table `{lt.table}`{flt}, time `{lt.time}`")
             else:
-                cat = f' category="{lt.category}"' if lt.category else ""
                 where.append(
-                    f'* **{t.name}**: `index=<index> sourcetype="{lt.sourcetype}"{cat}` '
+                    f"* **{t.name}**: `index=<index> {lt.splunk_terms()}` "
                     f"(or macro `{lt.macro}` with `use_macros: true`)"
                 )
         out.append("\n".join(where) + "\n")

@@ -381,8 +381,7 @@ class _Compiler:
         lt = self.target.logsources[ls_key]
         if self.target.is_kql:
             return f"{lt.table}" + (f" ({lt.filter})" if lt.filter else "")
-        cat = f' category="{lt.category}"' if lt.category else ""
-        return f'sourcetype="{lt.sourcetype}"{cat}'
+        return lt.splunk_terms()
 
     def compiled(self, lr: LoadedRule, query: str) -> CompiledQuery:
         rule = lr.rule

@@ -124,7 +124,8 @@ def build_pipeline(target_name: str) -> dict[str, Any]:
         else:
             bases[key] = {
                 k: v
-                for k, v in (("sourcetype", lt.sourcetype), ("category", lt.category), ("macro", lt.macro))
+                for k, v in (("sourcetype", lt.sourcetype), ("category", lt.category), ("macro", lt.macro),
+                             ("search", lt.search))
                 if v
             }
         # 3. failures for what the target cannot express
@@ -257,6 +258,7 @@ SPL_TEMPLATE = (
     "{% set ls = pipeline.state.stormpack_logsource %}"
     "{% set src = pipeline.vars.stormpack_sources[ls] %}"
     "{% if pipeline.vars.use_macros %}`{{ src.macro }}`"
+    '{% elif src.search %}index="{{ pipeline.vars.index }}" {{ src.search }}'
     '{% else %}index="{{ pipeline.vars.index }}" sourcetype="{{ src.sourcetype }}"'
     '{% if src.category %} category="{{ src.category }}"{% endif %}{% endif %}'
     "{% if pipeline.state.stormpack_prelude is defined %}{% set prelude = pipeline.state.stormpack_prelude %}"

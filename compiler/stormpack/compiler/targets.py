@@ -79,6 +79,16 @@ class LogsourceTarget:
     macro: str | None
     fields: Mapping[str, Any]
     unsupported: str | None = None
+    # Splunk: base-search terms used instead of sourcetype/category (Windows event logs are told
+    # apart by ``source`` and ``EventCode``, several channels in one search)
+    search: str | None = None
+
+    def splunk_terms(self) -> str:
+        """The Splunk base-search terms after ``index=...`` (what the pipeline template writes)."""
+        if self.search:
+            return self.search
+        out = f'sourcetype="{self.sourcetype}"'
+        return out + (f' category="{self.category}"' if self.category else "")
 
 
 @dataclass(frozen=True)
@@ -131,6 +141,7 @@ def _parse_target(name: str, data: Mapping[str, Any]) -> TargetSpec:
             macro=ls.get("macro"),
             fields=fields,
             unsupported=ls.get("unsupported"),
+            search=ls.get("search"),
         )
     backend = data["backend"]
     if backend not in ("kusto", "splunk"):

@@ -63,7 +63,8 @@ def read_json_lines(
         if brackets > MAX_DEPTH and too_deep(value, brackets):
             yield Rejected(source, index, lineno, DEPTH_MESSAGE)
             continue
-        if type(value) is dict and "AuditData" not in value and "records" not in value:
+        if (type(value) is dict and "AuditData" not in value and "records" not in value
+                and "winlog" not in value and "Properties" not in value):
             yield Record(source, index, lineno, value)
             continue
         for item in expand(value):

@@ -7,7 +7,10 @@
 * an Entra diagnostic-settings / Event Hub batch ``{"records": [...]}`` holds several records;
 * a Microsoft Graph response page ``{"@odata.context": ..., "value": [...]}`` (``Invoke-MgGraphRequest``
   output saved as is) holds the records of ``value``; its other keys are OData annotations
-  (``@odata.nextLink``...), https://learn.microsoft.com/en-us/graph/paging.
+  (``@odata.nextLink``...), https://learn.microsoft.com/en-us/graph/paging;
+* a Winlogbeat / Elastic Agent Windows event (``winlog.channel``, ``winlog.event_data``...) is the
+  event in Sigma's flat Windows shape (:func:`.windows.from_winlogbeat`); a ``Get-WinEvent |
+  ConvertTo-Json`` object is refused (its event data has no names).
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import orjson
+
+from .windows import from_winlogbeat, is_get_winevent, is_winlogbeat
 
 
 class RecordShapeError(ValueError):
@@ -43,6 +48,15 @@ def to_record(value: Any) -> dict[str, Any]:
     """The record a parsed JSON value stands for, or :class:`RecordShapeError`."""
     if not isinstance(value, dict):
         raise RecordShapeError(f"a record must be a JSON object, not {_type_name(value)}")
+    if is_winlogbeat(value):
+        return from_winlogbeat(value)
+    if is_get_winevent(value):
+        # EventLogRecord.Properties is a list of values without their names (the names are in the
+        # provider's manifest), so the fields rules read cannot be told apart
+        raise RecordShapeError(
+            "a Get-WinEvent object (ConvertTo-Json) holds its event data by position, without names; "
+            "export the log as .evtx (wevtutil epl / Export-WinEvent) or each event's ToXml() instead"
+        )
     if "AuditData" in value and "Operation" not in value:
         audit = value["AuditData"]
         if isinstance(audit, str):

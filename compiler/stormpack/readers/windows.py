@@ -47,3 +47,59 @@ def to_sysmon_names(record: dict[str, Any]) -> dict[str, Any]:
     if "MandatoryLabel" in record:
         out["IntegrityLevel"] = record["MandatoryLabel"]
     return out
+
+
+# the names to_sysmon_names adds to a 4688 record; ProcessId is rewritten (it held the creator's id)
+_ADDED = ("Image", "ParentImage", "ParentProcessId", "User", "LogonId", "IntegrityLevel")
+
+
+def security_native(record: dict[str, Any]) -> dict[str, Any]:
+    """A flat Security 4688 record as the event log holds it: without the Sysmon names
+    :func:`to_sysmon_names` added, ``ProcessId`` back to the creator's id (what a product that reads
+    the event itself, e.g. Splunk's Windows add-on, extracts). Other records unchanged."""
+    if record.get("EventID") != SECURITY_PROCESS_CREATION or record.get("Channel") != "Security":
+        return record
+    out = {k: v for k, v in record.items() if k not in _ADDED}
+    if "ParentProcessId" in record:
+        out["ProcessId"] = record["ParentProcessId"]
+    return out
+
+
+# ------------------------------------------------------------------------------ JSON exports
+def is_winlogbeat(value: dict[str, Any]) -> bool:
+    """A Winlogbeat / Elastic Agent event: the Windows event under ``winlog`` (channel, event id)."""
+    w = value.get("winlog")
+    return isinstance(w, dict) and "channel" in w and "event_id" in w
+
+
+def from_winlogbeat(value: dict[str, Any]) -> dict[str, Any]:
+    """A Winlogbeat event in Sigma's flat Windows shape (as the .evtx reader writes it).
+
+    Winlogbeat's fields (https://www.elastic.co/guide/en/beats/winlogbeat/current/exported-fields-winlog.html):
+    ``winlog.channel``, ``winlog.event_id`` (text or number), ``winlog.provider_name``,
+    ``winlog.computer_name``, ``winlog.record_id``, ``winlog.event_data.<Name>`` /
+    ``winlog.user_data.<Name>`` (the event's data under its own names), ``@timestamp`` (the event's
+    creation time). They become EventID, Channel, Provider_Name, Computer, EventRecordID,
+    TimeCreated and the data fields; Security 4688 also gets the Sysmon names (as from .evtx).
+    """
+    w = value["winlog"]
+    eid = w.get("event_id")
+    out: dict[str, Any] = {
+        "EventID": int(eid) if isinstance(eid, (int, str)) and str(eid).isdigit() else eid,
+        "Channel": w.get("channel"),
+        "Provider_Name": w.get("provider_name"),
+        "Computer": w.get("computer_name"),
+        "EventRecordID": w.get("record_id"),
+        "TimeCreated": value.get("@timestamp"),
+    }
+    for key in ("event_data", "user_data"):
+        data = w.get(key)
+        if isinstance(data, dict):
+            for name, v in data.items():
+                out.setdefault(name, v)
+    return to_sysmon_names(out)
+
+
+def is_get_winevent(value: dict[str, Any]) -> bool:
+    """``Get-WinEvent | ConvertTo-Json``: an EventLogRecord object (Id, LogName, Properties)."""
+    return {"Id", "LogName", "ProviderName", "Properties"} <= value.keys() and "winlog" not in value

@@ -31,7 +31,18 @@ from typing import Any
 from ..compiler.targets import LogsourceTarget, TargetSpec, load_target
 from ..taxonomy import load_taxonomy
 from .forms import ColumnForm, column_forms
-from .kqlexpr import NULL, Call, Column, Equals, Has, Literal, evaluate, kql_tostring, parse_condition
+from .kqlexpr import (
+    NULL,
+    Call,
+    Column,
+    Equals,
+    Has,
+    Literal,
+    TextEquals,
+    evaluate,
+    kql_tostring,
+    parse_condition,
+)
 from .native import native_tables
 from .source import get_path
 
@@ -118,6 +129,8 @@ def _filter_columns(lt: LogsourceTarget) -> dict[str, Any]:
         return {cond.left.name: json.dumps([cond.term])}
     if isinstance(cond, Equals) and isinstance(cond.left, Column):
         return {cond.left.name: cond.number}
+    if isinstance(cond, TextEquals) and isinstance(cond.left, Column):
+        return {cond.left.name: cond.text}
     raise AssertionError("parse_condition only yields has / == conditions")
 
 

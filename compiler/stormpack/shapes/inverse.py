@@ -30,7 +30,7 @@ from typing import Any
 from ..compiler.targets import load_target
 from ..taxonomy import FieldSpec, Taxonomy, load_taxonomy
 from .forms import ColumnForm, column_forms
-from .kqlexpr import NULL
+from .kqlexpr import NULL, Column, evaluate, parse_condition
 from .native import native_tables
 from .source import get_path, set_path
 
@@ -52,6 +52,7 @@ class ExportShape:
     signature: frozenset[str]  # columns only this table has (not a source field name)
     category_column: str | None = None  # the column of the record's `category`, when it names the source
     category: str | None = None
+    filter: str | None = None  # the table filter of the log source (rows of this source pass it)
 
     def admits(self, rule: Any) -> bool:
         """Whether a rule can judge records of this table: every field it reads is held by the
@@ -99,7 +100,7 @@ def _rule_fits(rule: Any, shape: ExportShape) -> bool:
 def export_shapes() -> tuple[ExportShape, ...]:
     """Every table of the KQL targets that a row can be converted back from."""
     tax = load_taxonomy()
-    found: list[tuple[str, str, str, str, str | None, list[ColumnForm]]] = []
+    found: list[tuple[str, str, str, str, str | None, list[ColumnForm], str | None]] = []
     for target in ("sentinel", "defender"):
         spec = load_target(target)
         for key, lt in spec.logsources.items():
@@ -108,22 +109,28 @@ def export_shapes() -> tuple[ExportShape, ...]:
             if target == "defender" and not lt.raw_root:
                 continue  # EntraIdSignInEvents holds too little of the sign-in record to come back
             forms, _ = column_forms(lt, tax)
+            rec = tax.logsources[key].recognise
+            needed = {*rec.get("all_present", ()), *rec.get("one_of", {}), *rec.get("equals", {})}
+            if not lt.raw_root and not needed <= {f.field for f in forms}:
+                # the row cannot come back as a record its log source recognises (the Device*
+                # tables have no EventID / Channel): not an export shape
+                continue
             name = f"{spec.title.split(' (')[0]} {lt.table}"
-            found.append((name, target, key, lt.table, lt.raw_root, forms))
+            found.append((name, target, key, lt.table, lt.raw_root, forms, lt.filter))
     # a signature column: in one table only, and never a top-level name of a raw record
     raw_names = _source_names(tax)
     tables_of: dict[str, set[str]] = {}
-    for _, _, _, table, _, forms in found:
+    for _, _, _, table, _, forms, _ in found:
         for f in forms:
             tables_of.setdefault(f.column, set()).add(table)
     out = []
-    for name, target, key, table, raw_root, forms in found:
+    for name, target, key, table, raw_root, forms, flt in found:
         signature = frozenset(f.column for f in forms
                               if f.column not in raw_names and tables_of[f.column] == {table})
         category = tax.logsources[key].recognise.get("equals", {}).get("category")
         column = next((f.column for f in forms if f.field == "category" and f.kind == "column"), None)
         out.append(ExportShape(name, target, key, table, raw_root, tuple(forms), signature,
-                               column if category else None, category))
+                               column if category else None, category, flt))
     return tuple(out)
 
 
@@ -158,10 +165,24 @@ def recognise_export(row: Mapping[str, Any]) -> ExportShape | None:
     for s in shapes:
         if s.raw_root or not s.signature:
             continue
-        n = sum(1 for c in s.signature if c in row)
+        if s.filter and not _passes(s.filter, row):
+            continue
+        # a row of a combined export (several tables in one file) has every table's columns,
+        # empty where the row's table lacks them: a signature column counts when it holds a value
+        n = sum(1 for c in s.signature if _cell(row, c) is not None)
         if n >= 2 and (best is None or n > best[0]):
             best = (n, s)
     return best[1] if best else None
+
+
+def _passes(filter_text: str, row: Mapping[str, Any]) -> bool:
+    """Whether an export row passes a table filter (``Column == "text"`` / ``has`` / ``==``)."""
+    cond = parse_condition(filter_text)
+    left = getattr(cond, "left", None)
+    if not isinstance(left, Column):
+        return False
+    value = _cell(row, left.name)
+    return evaluate(cond, {left.name: NULL if value is None else value}) is True
 
 
 # ------------------------------------------------------------------------------ values

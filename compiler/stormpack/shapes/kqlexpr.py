@@ -74,7 +74,16 @@ class Equals:
     number: int
 
 
-Node = Call | Column | Path | Literal | Has | Equals
+@dataclass(frozen=True)
+class TextEquals:
+    """``column == "text"``: case-sensitive string equality
+    (https://learn.microsoft.com/en-us/kusto/query/datatypes-string-operators)."""
+
+    left: Any
+    text: str
+
+
+Node = Call | Column | Path | Literal | Has | Equals | TextEquals
 _FUNCS = {"tostring": 1, "toint": 1, "parse_json": 1, "iff": 3}
 
 
@@ -130,10 +139,12 @@ class _Parser:
         if tok == ("op", "=="):
             self.take()
             kind, n = self.take()
+            if kind == "str":
+                return TextEquals(left, json.loads(n))
             if kind != "num":
-                raise self.fail("== needs a number")
+                raise self.fail("== needs a number or a string")
             return Equals(left, int(n))
-        raise self.fail("only `has \"term\"` and `== number` conditions are interpreted")
+        raise self.fail("only `has \"term\"`, `== number` and `== \"text\"` conditions are interpreted")
 
     def expr(self) -> Node:
         kind, val = self.take()
@@ -240,6 +251,9 @@ def evaluate(node: Node, row: dict[str, Any]) -> Any:
     if isinstance(node, Equals):
         v = _toint(evaluate(node.left, row))
         return v is not NULL and v == node.number
+    if isinstance(node, TextEquals):
+        v = evaluate(node.left, row)
+        return v is not NULL and v is not None and kql_tostring(v) == node.text
     fn, args = node.fn, node.args
     if fn == "iff":
         return evaluate(args[1], row) if evaluate(args[0], row) is True else evaluate(args[2], row)

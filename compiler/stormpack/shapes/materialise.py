@@ -164,6 +164,17 @@ def _splunk(lt: LogsourceTarget, taxonomy: Taxonomy, ref: FieldRef) -> Materiali
             idx = next((i for i, n in enumerate(names_l) if rx.search(n)), None)
             _put(row, name, vals_l[idx] if idx is not None and idx < len(vals_l) else NULL)
         return name_value
+    if ref.kind == "computed":
+        # eval X=coalesce(A, B, ...): the first of the fields that has a value
+        # (https://docs.splunk.com/Documentation/Splunk/latest/SearchReference/ConditionalFunctions)
+        m = re.fullmatch(r"coalesce\(\s*([\w.]+(?:\s*,\s*[\w.]+)*)\s*\)", ref.source.strip())
+        if m is None:
+            raise Uninterpretable(f"{ref.field}: SPL expression {ref.source!r} is not interpreted")
+        names = [n.strip() for n in m.group(1).split(",")]
+
+        def coalesce(row: Row) -> None:
+            _put(row, name, next((row[n] for n in names if row.get(n) is not None), NULL))
+        return coalesce
     raise Uninterpretable(f"{ref.field}: field kind {ref.kind} is not interpreted for SPL")
 
 

@@ -60,6 +60,10 @@ PLACEMENT: dict[str, Placement] = {
     ),
     "azure_auditlogs": Placement("azure/auditlogs", "azure_audit_"),
     "azure_riskdetection": Placement("azure/riskdetection", "azure_riskdetection_"),
+    "windows_process_creation": Placement("windows/process_creation", "win_proc_creation_"),
+    "windows_image_load": Placement("windows/image_load", "win_image_load_"),
+    "windows_file_event": Placement("windows/file_event", "win_file_event_"),
+    "windows_process_access": Placement("windows/process_access", "win_proc_access_"),
 }
 MULTI = Placement("multi", "corr_multi_")
 _TECHNIQUE_RE = re.compile(r"^t\d{4}(\.\d{3})?$")

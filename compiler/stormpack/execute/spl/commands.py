@@ -231,6 +231,29 @@ def _rex(args: str, rows: list[Row], run: Run) -> list[Row]:
     return rows
 
 
+def _regex(args: str, rows: list[Row], run: Run) -> list[Row]:
+    """``regex <field>="<regex>"`` keeps the results whose field value the (PCRE) regex matches
+    anywhere (unanchored); ``<field>!=`` removes them instead; no field name tests ``_raw``.
+    A result without the field does not match (kept by ``!=``). The pattern is a quoted SPL
+    string (``\\`` a backslash, ``\"`` a quote).
+    https://docs.splunk.com/Documentation/Splunk/latest/SearchReference/Regex"""
+    from .values import unquote
+    m = re.fullmatch(r'\s*(?:([\w.{}]+)\s*(!=|=)\s*)?("(?:[^"\\]|\\.)*")\s*', args)
+    if m is None:
+        raise UnsupportedConstruct(f"regex arguments {args!r} (only [field=|field!=]\"regex\")")
+    field, op, pattern = m.group(1) or "_raw", m.group(2) or "=", m.group(3)
+    rx = pcre(unquote(pattern))
+    out: list[Row] = []
+    for r in rows:
+        v = r.get(field)
+        if isinstance(v, list):
+            raise UnsupportedConstruct(f"regex over the multivalue field {field}")
+        hit = v is not None and rx.search(text(v)) is not None
+        if hit == (op == "="):
+            out.append(r)
+    return out
+
+
 _SPAN = re.compile(r"(\d+)(s|sec|m|min|h|hr|d|day|w)?$")
 
 
@@ -643,7 +666,8 @@ def _unsupported(name: str) -> Callable[[str, list[Row], Run], list[Row]]:
 
 
 COMMANDS: dict[str, Callable[[str, list[Row], Run], list[Row]]] = {
-    "search": _search, "where": _where, "eval": _eval, "rex": _rex, "bin": _bin, "bucket": _bin,
+    "search": _search, "where": _where, "eval": _eval, "rex": _rex, "regex": _regex,
+    "bin": _bin, "bucket": _bin,
     "rename": _rename, "table": _table, "fields": _fields, "lookup": _lookup, "stats": _stats,
     "eventstats": _eventstats,
     "sort": _sort, "streamstats": _streamstats, "dedup": _dedup,

@@ -29,6 +29,7 @@ from typing import Any
 
 from ...compiler.targets import load_target
 from ...errors import StormpackError
+from ...readers.windows import security_native
 from ...taxonomy import load_taxonomy
 from ..base import Row
 
@@ -125,11 +126,18 @@ def splunk_event(logsource: str, record: Mapping[str, Any]) -> Row:
     ts_field = load_taxonomy().logsources[logsource].timestamp
     if ts_field not in record:
         raise StormpackError(f"{logsource} record without its timestamp field {ts_field}")
+    windows = logsource.startswith("windows_")
+    if windows:
+        record = security_native(dict(record))
     event: Row = json_fields(record)
     event["_raw"] = json.dumps(dict(record), separators=(",", ":"), ensure_ascii=False)
     event["_time"] = _epoch(record[ts_field], f"{logsource} {ts_field}")
     event["index"] = INDEX
     event["sourcetype"] = lt.sourcetype
+    if windows:
+        # renderXml inputs: source "XmlWinEventLog:<channel>", EventCode = the event id (splunk.yml)
+        event["source"] = f"XmlWinEventLog:{record.get('Channel')}"
+        event["EventCode"] = str(record.get("EventID"))
     event.setdefault("source", f"stormpack-fixture:{logsource}")
     event.setdefault("host", "stormpack-fixture")
     return event
