@@ -116,6 +116,7 @@ def report_object(result: BaselineResult) -> dict[str, Any]:
                 "written": lr.written, "from_seed": lr.from_seed,
                 "values": [{
                     "value": d.value, "allowed": d.allowed, "blocked": d.blocked, "review": d.review,
+                    "notes": d.notes,
                     "records": d.stats.records, "users": len(d.stats.users), "days": len(d.stats.days),
                     "first_seen": _time(d.stats.first), "last_seen": _time(d.stats.last),
                     "undated_records": d.stats.undated, "first_party": d.first_party,
@@ -159,6 +160,13 @@ def report_markdown(result: BaselineResult) -> str:
         for name, d in review:
             why = "; ".join([f"**blocked**: {b}" for b in d.blocked] + d.review)
             out.append(f"| {name} | {_cell(d.value)} | {_counts(d)} | {why} |")
+        out.append("")
+    noted = [(n, d) for n, lr in result.lists.items() for d in lr.decisions if d.notes]
+    if noted:
+        out += ["## Notes", "", "Campaign signals on the records of values they do not block (see "
+                "docs/baseline.md): investigate the accounts, the value itself is the tenant's.", "",
+                "| list | value | note |", "|---|---|---|"]
+        out.extend(f"| {n} | {_cell(d.value)} | {'; '.join(d.notes)} |" for n, d in noted)
         out.append("")
     out += ["## Lists", ""]
     for name, lr in sorted(result.lists.items()):

@@ -7,6 +7,10 @@ string, or when a record that taught it came from a published campaign address o
 campaign client string / user agent. It needs *review* (not written) when it was seen for fewer
 than ``min_users`` users or on fewer than ``min_days`` days, or, under the ``first_party``
 policy, when it is not a Microsoft first-party app.
+
+Domains are the exception to the record-level signals: a domain names the account the record is
+about (the victim of a forged token is still the tenant's user), not something the actor
+chose, so campaign addresses and user agents on its records are reported as notes only.
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ class Decision:
     first_party: str | None
     blocked: list[str] = field(default_factory=list)  # reasons it is never auto-allowed
     review: list[str] = field(default_factory=list)  # reasons a person decides
+    notes: list[str] = field(default_factory=list)  # reported, neither blocking nor for review
 
     @property
     def allowed(self) -> bool:
@@ -59,11 +64,12 @@ def decide_value(learner: Learner, value: str, vs: ValueStats, thresholds: Thres
     hit = iocs.string_in(value)
     if hit is not None:
         d.blocked.append(f"matches the campaign IOC {hit!r}")
+    signals = d.notes if learner.kind == "domain" else d.blocked
     if vs.ioc_ips:
-        d.blocked.append(f"{vs.ioc_ip_records} record(s) from published campaign address(es) "
+        signals.append(f"{vs.ioc_ip_records} record(s) from published campaign address(es) "
                          f"{', '.join(sorted(vs.ioc_ips))}")
     if vs.ioc_strings:
-        d.blocked.append("record(s) carried the campaign client string(s) " + ", ".join(
+        signals.append("record(s) carried the campaign client string(s) " + ", ".join(
             repr(s) for s in sorted(vs.ioc_strings)))
     if learner.policy == "first_party" and fp is None:
         d.review.append("not a Microsoft first-party app (this record shape is the campaign's own)")
