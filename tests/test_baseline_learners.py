@@ -4,6 +4,7 @@ a list, without a matching learner entry fails here."""
 
 from __future__ import annotations
 
+import importlib.util
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -98,6 +99,7 @@ def test_the_vendored_first_party_list_is_read_whole() -> None:
     assert len(apps) >= 4000  # 4,428 rows at merill/microsoft-info 43b8a5d9
     assert apps["13937bba-652e-4c46-b222-3003f4d1ff97"] == "Substrate Context Service"
     assert apps["00000002-0000-0ff1-ce00-000000000000"] == "Office 365 Exchange Online"
+    assert "420c7602-7f70-4895-9394-d3d679ea36fb" in apps  # its cell has a stray encoded no-break space
     # real Microsoft services seen reading mail that the list lacks (reference S2)
     assert "8a18aa92-0a1e-4e06-abd0-e118fa4787b1" not in apps
     licence = (ROOT / "compiler/stormpack/data/firstparty/LICENSE").read_text(encoding="utf-8")
@@ -121,3 +123,17 @@ def test_campaign_iocs_come_from_the_pack_ioc_rules() -> None:
 def test_a_missing_ioc_rule_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(BaselineError, match="IOC rule"):
         campaign_iocs(tmp_path)
+
+
+def test_the_refresh_tool_accepts_the_vendored_list_and_finds_its_commit_line() -> None:
+    spec = importlib.util.spec_from_file_location(
+        "refresh_firstparty_apps", ROOT / "tools" / "refresh_firstparty_apps.py"
+    )
+    assert spec is not None and spec.loader is not None
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    data = ROOT / "compiler/stormpack/data/firstparty"
+    assert tool.check((data / "MicrosoftApps.csv").read_text(encoding="utf-8")) == 4428
+    assert len(tool.COMMIT_LINE.findall((data / "SOURCE.md").read_text(encoding="utf-8"))) == 1
+    with pytest.raises(SystemExit, match="not GUIDs"):
+        tool.check('"AppId","AppDisplayName"\n"not-a-guid","X"\n')

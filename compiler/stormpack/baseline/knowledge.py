@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import ipaddress
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
@@ -24,6 +25,8 @@ DATA = Path(__file__).resolve().parent.parent / "data"
 FIRST_PARTY_FILE = DATA / "firstparty" / "MicrosoftApps.csv"
 NEVER_ALLOW_FILE = DATA / "never_allow_mail_clients.yml"
 
+_GUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
 #: The pack's IOC rules (file stems): every literal in their detections is a campaign IOC.
 IOC_RULES = (
     "m365_audit_storm_0558_ip_in_m365_activity_any_time",
@@ -35,16 +38,17 @@ IOC_RULES = (
 
 @cache
 def first_party_apps(path: Path = FIRST_PARTY_FILE) -> dict[str, str]:
-    """Lower-cased app id -> display name of every Microsoft first-party app in the vendored list."""
+    """Lower-cased app id -> display name of every Microsoft first-party app in the vendored list
+    (the GUID inside the cell: one upstream row carries a stray encoded no-break space)."""
     out: dict[str, str] = {}
     with path.open(encoding="utf-8-sig", newline="") as f:
         reader = csv.DictReader(f)
         if reader.fieldnames is None or not {"AppId", "AppDisplayName"} <= set(reader.fieldnames):
             raise BaselineError("expected the columns AppId and AppDisplayName", Location(path, 1))
         for row in reader:
-            app = (row.get("AppId") or "").strip().lower()
-            if app:
-                out.setdefault(app, (row.get("AppDisplayName") or "").strip())
+            m = _GUID.search((row.get("AppId") or "").lower())
+            if m is not None:
+                out.setdefault(m.group(0), (row.get("AppDisplayName") or "").strip())
     return out
 
 
