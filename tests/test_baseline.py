@@ -255,7 +255,8 @@ def test_campaign_values_are_never_auto_allowed(generated: tuple[Path, dict[str,
     assert prefix["blocked"] == [f"prefix admits the campaign client string {REST!r}"]
     owa_plain = _value(report, "mail_sanctioned_client_app_ids", OWA)
     assert owa_plain["blocked"] == [
-        "on the never-allow list: One Outlook Web / Outlook Web App Office 365 (public_client)"
+        "on the never-allow list: One Outlook Web / Outlook Web App Office 365 (public_client); "
+        "allowed only with its client-string family (the paired mail_* lists)"
     ]
     rest = _value(report, "mail_sanctioned_rest_app_ids", UNKNOWN_REST_APP)
     assert not rest["allowed"] and rest["blocked"] == []
@@ -308,6 +309,12 @@ def test_the_report_lists_every_learned_value_with_counts(
             assert row in md, row
     assert n >= 25
     assert report["read"] == {**report["read"], "records": len(generated_tenant()), "rejected": 0}
+
+
+def test_the_committed_example_export_is_the_generated_tenant() -> None:
+    """tests/data/baseline/tenant.jsonl (the docs/baseline.md example) is this generator's output."""
+    text = (REPO / "tests/data/baseline/tenant.jsonl").read_text(encoding="utf-8")
+    assert [json.loads(line) for line in text.splitlines()] == generated_tenant()
 
 
 def test_hunt_and_build_accept_the_written_values(
@@ -411,7 +418,10 @@ def test_corpus_lists(corpus: tuple[Path, dict[str, Any], Any]) -> None:
     lab = _value(report, "mail_sanctioned_client_app_ids", "5a95e683-08ad-424e-a441-1d1aec52c02c")
     assert not lab["allowed"]
     exo = _value(report, "mail_sanctioned_client_app_ids", EXO)
-    assert exo["blocked"] == ["on the never-allow list: Office 365 Exchange Online (resource)"]
+    assert exo["blocked"] == [
+        "on the never-allow list: Office 365 Exchange Online (resource); "
+        "allowed only with its client-string family (the paired mail_* lists)"
+    ]
     # the real Microsoft REST service of the Sentinel lab is not in the first-party list: review
     rest = _value(report, "mail_sanctioned_rest_app_ids", "8a18aa92-0a1e-4e06-abd0-e118fa4787b1")
     assert "not a Microsoft first-party app (this record shape is the campaign's own)" in rest["review"]

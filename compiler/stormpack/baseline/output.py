@@ -4,6 +4,7 @@ people, JSON for machines)."""
 from __future__ import annotations
 
 import json
+import textwrap
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -78,7 +79,7 @@ def write_values(result: BaselineResult, out: Path) -> list[Path]:
         lines = groups.setdefault(_file_of(name), [])
         learner = lr.stats.learner
         lines.append("")
-        lines.append(f"# {learner.why}")
+        lines.extend(textwrap.wrap(learner.why, 98, initial_indent="# ", subsequent_indent="# "))
         if lr.from_seed:
             lines.append("# nothing learned that passes review: the seed (shipped) values are kept")
         lines.append(f"{name}:")

@@ -27,6 +27,7 @@ DEFAULT_MIN_DAYS = 2
 #: Never-allow kinds a *paired* list may still hold (the pairing is the constraint the reference
 #: asks for): public clients and resource ids. Generic and exfiltration apps are not.
 PAIRED_OK = frozenset({"public_client", "resource"})
+PAIRED_HINT = "; allowed only with its client-string family (the paired mail_* lists)"
 
 
 @dataclass(frozen=True)
@@ -56,7 +57,8 @@ def decide_value(learner: Learner, value: str, vs: ValueStats, thresholds: Thres
     if learner.kind == "app_id" and value in never.ids:
         name, kind = never.ids[value]
         if learner.policy != "paired" or kind not in PAIRED_OK:
-            d.blocked.append(f"on the never-allow list: {name} ({kind})")
+            hint = PAIRED_HINT if kind in PAIRED_OK and learner.policy != "paired" else ""
+            d.blocked.append(f"on the never-allow list: {name} ({kind}){hint}")
     low = value.lower()
     for s in never.client_strings:
         if learner.kind == "prefix" and s.lower().startswith(low):
