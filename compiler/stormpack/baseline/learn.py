@@ -26,6 +26,7 @@ from .spec import Learner, Source, selection_ruleset
 
 #: Record fields whose text is checked for the campaign's client strings / user agents.
 CLIENT_STRING_FIELDS = ("ClientInfoString", "UserAgent", "ActorInfoString", "properties.userAgent")
+IP_MEMO_SIZE = 65536
 
 
 @dataclass
@@ -44,7 +45,7 @@ class ValueStats:
     ioc_strings: set[str] = field(default_factory=set)
     example: str = ""
 
-    def add(self, user: str | None, when: datetime | None, source: int, where: str) -> None:
+    def add(self, user: str | None, when: datetime | None, source: int, ref: tuple[str, int]) -> None:
         self.records += 1
         if user:
             self.users.add(user)
@@ -58,7 +59,7 @@ class ValueStats:
                 self.last = when
         self.sources.add(source)
         if not self.example:
-            self.example = where
+            self.example = f"{ref[0]} record {ref[1] + 1}"
 
 
 @dataclass
@@ -165,14 +166,28 @@ class LearnEngine:
             self._compiled[id(rule)] = _Compiled(
                 learner, source, readers(source.value), readers(source.user), readers(source.ip),
                 readers(CLIENT_STRING_FIELDS), rule.timestamp_reader)
-        self.dated = self.undated = 0
+        self._ip_memo: dict[str, bool] = {}
 
     def classify(self, record: Mapping[str, Any]) -> Any:
         return self.engine.classify(record)
 
+    def _ioc_ip(self, text: str) -> bool:
+        got = self._ip_memo.get(text)
+        if got is None:
+            if len(self._ip_memo) >= IP_MEMO_SIZE:
+                self._ip_memo.clear()
+            got = self._ip_memo[text] = self.iocs.ip_matches(text)
+        return got
+
     def process(self, record: Mapping[str, Any], ref: Any, logsource: Any = None) -> Sequence[Any]:
         matched = self.engine.matching_rules(record, logsource)
+        if not matched:
+            return []
         never = self.never.client_strings
+        when: datetime | None = None
+        dated = False
+        bad_ips: dict[tuple[str, ...], list[str]] = {}
+        strings: set[str] | None = None
         for rule in matched:
             c = self._compiled[id(rule)]
             stats = self.lists[c.learner.name]
@@ -183,22 +198,28 @@ class LearnEngine:
                 stats.without_value += 1
                 continue
             user = _first(c.user, record)
-            ts = c.when(record)
-            when = parse_utc(ts if isinstance(ts, str) else None)
+            if not dated:  # every rule of a log source reads the same time field
+                ts = c.when(record)
+                when, dated = parse_utc(ts if isinstance(ts, str) else None), True
             vs = stats.values.get(value)
             if vs is None:
                 vs = stats.values[value] = ValueStats()
-            vs.add(user.lower() if user else None, when, c.source.index, f"{ref[0]} record {ref[1] + 1}")
-            ips = [ip for r in c.ip for ip in _texts(r, record)]
-            bad = [ip for ip in ips if self.iocs.ip_matches(ip)]
+            vs.add(user.lower() if user else None, when, c.source.index, ref)
+            bad = bad_ips.get(c.source.ip)
+            if bad is None:
+                bad = [ip for r in c.ip for ip in _texts(r, record) if self._ioc_ip(ip)]
+                bad_ips[c.source.ip] = bad
             if bad:
                 vs.ioc_ip_records += 1
                 vs.ioc_ips.update(bad)
-            for r in c.client:
-                for text in _texts(r, record):
-                    hit = self.iocs.string_in(text)
-                    if hit is not None:
-                        vs.ioc_strings.add(hit)
+            if strings is None:
+                strings = set()
+                for r in c.client:
+                    for text in _texts(r, record):
+                        hit = self.iocs.string_in(text)
+                        if hit is not None:
+                            strings.add(hit)
+            vs.ioc_strings.update(strings)
         return []
 
     def finish(self) -> Sequence[Any]:
