@@ -435,3 +435,29 @@ def test_corpus_values_are_accepted_by_hunt(corpus: tuple[Path, dict[str, Any], 
         "hunt", "--values", out, "--events", CORPUS / "purview_export_combined.csv", "--format", "jsonl"
     )
     assert hunt.returncode == 0, hunt.stderr
+
+
+# ------------------------------------------------------------------------------ sign-in exports
+
+EXPORTS = REPO / "tests" / "data" / "exports"
+
+
+def _domains(path: Path) -> dict[str, tuple[int, int, list[int]]]:
+    from stormpack.baseline import Thresholds, run_baseline
+
+    result = run_baseline([path], load_values(REPO / "values"), REPO / "rules", Thresholds(1, 1))
+    assert result.hunt.rejected == 0 and result.hunt.read == result.hunt.evaluated
+    return {
+        d.value: (d.stats.records, len(d.stats.users), sorted(d.stats.sources))
+        for d in result.lists["org_accepted_mail_domains"].decisions
+    }
+
+
+def test_sign_in_exports_teach_the_accepted_domains() -> None:
+    # the Entra admin center download (real, MIT): member sign-ins of two domains
+    portal = _domains(EXPORTS / "InteractiveSignIns_2025-03-11_2025-03-18.csv")
+    assert portal == {"@m365x44824121.onmicrosoft.com": (194, 2, [1]), "@ithero.work.gd": (20, 1, [1])}
+    # a Graph beta page carries userType (Member); the v1.0 object has none, so it teaches nothing
+    # (a guest signs in with its home UPN: without userType a partner's domain would be learned)
+    assert _domains(EXPORTS / "graph_signins_beta_page.json") == {"@contoso.com": (1, 1, [1])}
+    assert _domains(EXPORTS / "graph_signins_v1_array_bom.json") == {}

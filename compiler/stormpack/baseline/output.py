@@ -121,6 +121,7 @@ def report_object(result: BaselineResult) -> dict[str, Any]:
                     "records": d.stats.records, "users": len(d.stats.users), "days": len(d.stats.days),
                     "first_seen": _time(d.stats.first), "last_seen": _time(d.stats.last),
                     "undated_records": d.stats.undated, "first_party": d.first_party,
+                    "taught_by_sources": sorted(i + 1 for i in d.stats.sources),
                     "example": d.stats.example} for d in lr.decisions],
             } for name, lr in sorted(result.lists.items())},
     }
