@@ -461,3 +461,59 @@ def test_sign_in_exports_teach_the_accepted_domains() -> None:
     # (a guest signs in with its home UPN: without userType a partner's domain would be learned)
     assert _domains(EXPORTS / "graph_signins_beta_page.json") == {"@contoso.com": (1, 1, [1])}
     assert _domains(EXPORTS / "graph_signins_v1_array_bom.json") == {}
+
+
+# ------------------------------------------------------------------------------ paired lists
+
+#: an invented client id: no public MailItemsAccessed record of Outlook for Mac is known
+#: (reference C5); Microsoft documents Sync records for desktop Outlook for Windows and Mac
+MAC_APP = "6a0b4c2d-8e1f-4a3b-9c5d-7e6f8a9b0c1d"
+MAC_STRING = "Client=REST;MacOutlook/16.78.23102801;"
+
+
+def mac_reads() -> list[dict[str, Any]]:
+    return [
+        mail_read(
+            day,
+            u,
+            16,
+            ClientAppId=MAC_APP,
+            AppId=MAC_APP,
+            ClientInfoString=MAC_STRING,
+            OperationProperties=[{"Name": "MailAccessType", "Value": "Sync"}],
+        )
+        for day in DAYS
+        for u in USERS
+    ]
+
+
+def test_paired_lists_learn_from_each_other(tmp_path: Path) -> None:
+    """Sync records teach the Mac client string a desktop prefix (first read); the ids seen with
+    that prefix are the desktop client ids (second read); a third read changes nothing."""
+    events = write_jsonl(tmp_path / "tenant.jsonl", generated_tenant() + mac_reads())
+    run = stormpack("baseline", "--events", events, "-o", tmp_path / "v")
+    assert run.returncode == 0, run.stderr
+    values = load_values(tmp_path / "v")
+    assert values["mail_outlook_desktop_client_info_prefixes"] == [
+        "Client=MSExchangeRPC",
+        "Client=REST;MacOutlook/",
+    ]
+    assert values["mail_outlook_desktop_client_app_ids"] == [
+        MAC_APP,
+        OFFICE,
+    ]  # most records first, then by value
+    report = json.loads((tmp_path / "v" / "baseline-report.json").read_text(encoding="utf-8"))
+    assert report["passes"] == 3
+    hunt = stormpack("hunt", "--values", tmp_path / "v", "--events", events, "--format", "jsonl")
+    assert hunt.returncode == 0, hunt.stderr
+    mac_hits = [
+        h["rule_title"]
+        for h in map(json.loads, hunt.stdout.splitlines())
+        if h["event"].get("ClientAppId") == MAC_APP
+    ]
+    # Mac Outlook's reads are the tenant's own: no mail-client rule fires on them
+    assert not {
+        "Mail Folder Sync By Unexpected Client",
+        "Mail Items Accessed By Unsanctioned Client App",
+        "Mail Read By App Outside Known Mail Clients",
+    } & set(mac_hits), mac_hits

@@ -38,6 +38,7 @@ class BaselineResult:
     thresholds: Thresholds
     events: list[str]
     rejections: list[Rejected] = field(default_factory=list)
+    passes: int = 1  # reads of the exports (paired lists learn from each other)
 
     @property
     def review(self) -> list[tuple[str, Decision]]:
@@ -110,6 +111,7 @@ def report_object(result: BaselineResult) -> dict[str, Any]:
                                 for r in result.rejections],
                  "unusable": [str(e) for e in h.unusable]},
         "thresholds": {"min_users": result.thresholds.min_users, "min_days": result.thresholds.min_days},
+        "passes": result.passes,
         "lists": {
             name: {
                 "kind": lr.stats.learner.kind, "policy": lr.stats.learner.policy, "why": lr.stats.learner.why,
@@ -137,7 +139,8 @@ def report_markdown(result: BaselineResult) -> str:
     out = ["# stormpack baseline report", "",
            f"Read {h.files} file(s): {h.read:,} records = {h.evaluated:,} evaluated + {h.unrecognised:,} "
            f"unrecognised + {h.rejected:,} rejected. Thresholds: --min-users {t.min_users}, "
-           f"--min-days {t.min_days}.", ""]
+           f"--min-days {t.min_days}. Passes over the exports: {result.passes} (paired lists learn "
+           "from each other).", ""]
     if h.unrecognised:
         out.append("Unrecognised records (no log source of the pack; they teach nothing):")
         out.extend(f"* {src}: {n:,} - {h.unrecognised_why.get(src, '')}" for src, n in
