@@ -517,3 +517,32 @@ def test_paired_lists_learn_from_each_other(tmp_path: Path) -> None:
         "Mail Items Accessed By Unsanctioned Client App",
         "Mail Read By App Outside Known Mail Clients",
     } & set(mac_hits), mac_hits
+
+
+def test_a_time_window_learns_only_from_its_records(tmp_path: Path) -> None:
+    """--since/--until: the first half of a month teaches, the rest is counted, not learned."""
+    events = write_jsonl(tmp_path / "tenant.jsonl", generated_tenant())
+    run = stormpack(
+        "baseline",
+        "--events",
+        events,
+        "-o",
+        tmp_path / "v",
+        "--since",
+        DAYS[0],
+        "--until",
+        f"{DAYS[1]}T23:59:59",
+    )
+    assert run.returncode == 0, run.stderr
+    report = json.loads((tmp_path / "v" / "baseline-report.json").read_text(encoding="utf-8"))
+    teaching_on_day_3 = sum(1 for r in generated_tenant() if r["CreationTime"].startswith(DAYS[2]))
+    assert report["window"] == {
+        "since": f"{DAYS[0]}T00:00:00Z",
+        "until": f"{DAYS[1]}T23:59:59Z",
+        "records_outside": teaching_on_day_3,
+        "records_without_time": 0,
+    }
+    owa = _value(report, "mail_owa_client_app_ids", OWA)
+    assert (owa["records"], owa["days"], owa["last_seen"]) == (6, 2, f"{DAYS[1]}T08:15:00Z")
+    bad = stormpack("baseline", "--events", events, "-o", tmp_path / "w", "--since", "yesterday")
+    assert bad.returncode == 2 and "--since: 'yesterday' is not an ISO-8601 date" in bad.stderr

@@ -14,12 +14,12 @@ from pathlib import Path
 from ..errors import EventReadError
 from ..readers import Rejected
 from .knowledge import campaign_iocs, first_party_apps, never_allow
-from .learn import LearnEngine, learn
+from .learn import LearnEngine, Window, learn
 from .output import MAX_REJECTIONS, BaselineResult, ListResult, write_report, write_values
 from .review import DEFAULT_MIN_DAYS, DEFAULT_MIN_USERS, Thresholds, decide
 from .spec import Learner, default_learners
 
-__all__ = ["DEFAULT_MIN_DAYS", "DEFAULT_MIN_USERS", "BaselineResult", "Thresholds", "run_baseline",
+__all__ = ["DEFAULT_MIN_DAYS", "DEFAULT_MIN_USERS", "BaselineResult", "Thresholds", "Window", "run_baseline",
            "write_report", "write_values"]
 
 
@@ -37,7 +37,7 @@ def _selection_lists(learners: Mapping[str, Learner]) -> set[str]:
 
 
 def run_baseline(events: Sequence[str | Path], seed: Mapping[str, list[str]], rules_dir: Path,
-                 thresholds: Thresholds | None = None, *,
+                 thresholds: Thresholds | None = None, *, window: Window | None = None,
                  on_reject: Callable[[Rejected], None] | None = None,
                  on_unusable: Callable[[EventReadError], None] | None = None) -> BaselineResult:
     """Learn every list of the learner data from ``events``. ``seed``: the values the learner
@@ -63,7 +63,7 @@ def run_baseline(events: Sequence[str | Path], seed: Mapping[str, list[str]], ru
     passes = 0
     while True:
         passes += 1
-        engine = LearnEngine(learners, current, iocs, never)
+        engine = LearnEngine(learners, current, iocs, never, window)
         first = passes == 1
         stats = learn(engine, events, on_reject=reject if first else None,
                       on_unusable=on_unusable if first else None)
@@ -80,4 +80,5 @@ def run_baseline(events: Sequence[str | Path], seed: Mapping[str, list[str]], ru
     for name, ls in engine.lists.items():
         allowed = [d.value for d in decided[name] if d.allowed]
         lists[name] = ListResult(ls, decided[name], allowed or list(seed.get(name, [])), not allowed)
-    return BaselineResult(lists, stats, thresholds, [str(e) for e in events], rejections, passes)
+    return BaselineResult(lists, stats, thresholds, [str(e) for e in events], rejections, passes,
+                          window, engine.outside, engine.undated)

@@ -29,6 +29,17 @@ CLIENT_STRING_FIELDS = ("ClientInfoString", "UserAgent", "ActorInfoString", "pro
 IP_MEMO_SIZE = 65536
 
 
+@dataclass(frozen=True)
+class Window:
+    """``--since`` / ``--until``: only records in [since, until] teach (either bound optional)."""
+
+    since: datetime | None = None
+    until: datetime | None = None
+
+    def holds(self, when: datetime) -> bool:
+        return (self.since is None or when >= self.since) and (self.until is None or when <= self.until)
+
+
 @dataclass
 class ValueStats:
     """What the exports say about one learned value of one list."""
@@ -149,7 +160,7 @@ class LearnEngine:
     """A hunt engine that learns instead of alerting (see the module docstring)."""
 
     def __init__(self, learners: Mapping[str, Learner], seed: Mapping[str, list[str]],
-                 iocs: CampaignIocs, never: NeverAllow) -> None:
+                 iocs: CampaignIocs, never: NeverAllow, window: Window | None = None) -> None:
         ruleset, by_rule = selection_ruleset(dict(learners))
         self.engine = Engine.build(ruleset, dict(seed))
         tax = self.engine.taxonomy
@@ -167,6 +178,9 @@ class LearnEngine:
                 learner, source, readers(source.value), readers(source.user), readers(source.ip),
                 readers(CLIENT_STRING_FIELDS), rule.timestamp_reader)
         self._ip_memo: dict[str, bool] = {}
+        self.window = window
+        self.outside = 0  # teaching records outside the window (not learned)
+        self.undated = 0  # teaching records without a usable time while a window is set (not learned)
 
     def classify(self, record: Mapping[str, Any]) -> Any:
         return self.engine.classify(record)
@@ -186,6 +200,15 @@ class LearnEngine:
         never = self.never.client_strings
         when: datetime | None = None
         dated = False
+        if self.window is not None:
+            ts = matched[0].timestamp_reader(record)  # every rule of a log source reads the same field
+            when, dated = parse_utc(ts if isinstance(ts, str) else None), True
+            if when is None:
+                self.undated += 1
+                return []
+            if not self.window.holds(when):
+                self.outside += 1
+                return []
         bad_ips: dict[tuple[str, ...], list[str]] = {}
         strings: set[str] | None = None
         for rule in matched:

@@ -14,7 +14,7 @@ from ..errors import BaselineError, Location
 from ..hunt import HuntStats
 from ..readers import Rejected
 from ..ruleset import load_values
-from .learn import ListStats
+from .learn import ListStats, Window
 from .review import Decision, Thresholds
 
 #: values file of each list, by name prefix (as the shipped values/ splits them)
@@ -39,6 +39,9 @@ class BaselineResult:
     events: list[str]
     rejections: list[Rejected] = field(default_factory=list)
     passes: int = 1  # reads of the exports (paired lists learn from each other)
+    window: Window | None = None
+    outside: int = 0  # teaching records outside the window
+    undated: int = 0  # teaching records without a usable time, with a window set
 
     @property
     def review(self) -> list[tuple[str, Decision]]:
@@ -112,6 +115,9 @@ def report_object(result: BaselineResult) -> dict[str, Any]:
                  "unusable": [str(e) for e in h.unusable]},
         "thresholds": {"min_users": result.thresholds.min_users, "min_days": result.thresholds.min_days},
         "passes": result.passes,
+        "window": None if result.window is None else {
+            "since": _time(result.window.since), "until": _time(result.window.until),
+            "records_outside": result.outside, "records_without_time": result.undated},
         "lists": {
             name: {
                 "kind": lr.stats.learner.kind, "policy": lr.stats.learner.policy, "why": lr.stats.learner.why,
@@ -141,6 +147,11 @@ def report_markdown(result: BaselineResult) -> str:
            f"unrecognised + {h.rejected:,} rejected. Thresholds: --min-users {t.min_users}, "
            f"--min-days {t.min_days}. Passes over the exports: {result.passes} (paired lists learn "
            "from each other).", ""]
+    if result.window is not None:
+        w = result.window
+        out += [f"Window: {_time(w.since) or 'any'} .. {_time(w.until) or 'any'}: {result.outside:,} "
+                f"teaching records outside it and {result.undated:,} without a usable time were not "
+                "learned from.", ""]
     if h.unrecognised:
         out.append("Unrecognised records (no log source of the pack; they teach nothing):")
         out.extend(f"* {src}: {n:,} - {h.unrecognised_why.get(src, '')}" for src, n in
