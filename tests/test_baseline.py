@@ -546,3 +546,39 @@ def test_a_time_window_learns_only_from_its_records(tmp_path: Path) -> None:
     assert (owa["records"], owa["days"], owa["last_seen"]) == (6, 2, f"{DAYS[1]}T08:15:00Z")
     bad = stormpack("baseline", "--events", events, "-o", tmp_path / "w", "--since", "yesterday")
     assert bad.returncode == 2 and "--since: 'yesterday' is not an ISO-8601 date" in bad.stderr
+
+
+def test_an_output_directory_with_other_values_files_is_refused(tmp_path: Path) -> None:
+    events = write_jsonl(tmp_path / "tenant.jsonl", generated_tenant())
+    out = tmp_path / "v"
+    out.mkdir()
+    (out / "mine.yml").write_text("org_soc_mail_reviewers: [a@b.example]\n", encoding="utf-8")
+    run = stormpack("baseline", "--events", events, "-o", out)
+    assert run.returncode == 2
+    assert run.stderr.strip() == (
+        f"error: {out}: holds other values files (mine.yml) that would be read together with the learned "
+        "lists: choose an empty or new directory"
+    )
+
+
+def test_attacker_controlled_strings_cannot_break_the_report(tmp_path: Path) -> None:
+    """A client string is whatever the client sends: a line break or pipe in it stays inside its
+    Markdown cell, the JSON report keeps the exact text, and a string not of the form
+    Client=<type> is no client family (review)."""
+    hostile = "Evil|Client\n| injected | row |`"
+    recs = [
+        mail_read(day, u, 8, ClientAppId=OWA, AppId=EXO, ClientInfoString=hostile)
+        for day in DAYS
+        for u in USERS
+    ]
+    events = write_jsonl(tmp_path / "tenant.jsonl", recs)
+    run = stormpack("baseline", "--events", events, "-o", tmp_path / "v")
+    assert run.returncode == 0, run.stderr
+    md = (tmp_path / "v" / "baseline-report.md").read_text(encoding="utf-8")
+    assert "\n| injected | row |" not in md
+    assert "| `Evil\\|Client \\| injected \\| row \\|'` |" in md
+    report = json.loads((tmp_path / "v" / "baseline-report.json").read_text(encoding="utf-8"))
+    assert _value(report, "mail_owa_client_info_prefixes", hostile)["review"] == [
+        "not of the Exchange client-string form Client=<type>"
+    ]
+    assert load_values(tmp_path / "v")["mail_owa_client_info_prefixes"] == ["Client=OWA;"]  # the seed

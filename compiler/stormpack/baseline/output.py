@@ -4,6 +4,7 @@ people, JSON for machines)."""
 from __future__ import annotations
 
 import json
+import os
 import textwrap
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -78,6 +79,11 @@ def write_values(result: BaselineResult, out: Path) -> list[Path]:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise BaselineError(f"cannot create the values directory: {exc.strerror}", Location(out)) from None
+    ours = {fname for _, fname in FILES} | {OTHER_FILE}
+    foreign = sorted(p.name for p in out.iterdir() if p.suffix in (".yml", ".yaml") and p.name not in ours)
+    if foreign:
+        raise BaselineError(f"holds other values files ({', '.join(foreign)}) that would be read together "
+                            "with the learned lists: choose an empty or new directory", Location(out))
     groups: dict[str, list[str]] = {}
     for name, lr in sorted(result.lists.items()):
         lines = groups.setdefault(_file_of(name), [])
@@ -96,8 +102,15 @@ def write_values(result: BaselineResult, out: Path) -> list[Path]:
     for fname, lines in sorted(groups.items()):
         path = out / fname
         head = ["# Tenant lists learned by `stormpack baseline` (review the report before deploying)."]
-        path.write_text("\n".join(head + lines) + "\n", encoding="utf-8")
+        tmp = path.with_name(f".{fname}.tmp")
+        try:
+            tmp.write_text("\n".join(head + lines) + "\n", encoding="utf-8")
+            os.replace(tmp, path)
+        except OSError as exc:
+            raise BaselineError(f"cannot write the values file: {exc.strerror}", Location(path)) from None
         written.append(path)
+    for stale in ours - set(groups):
+        (out / stale).unlink(missing_ok=True)  # from an earlier run: not read with this one
     load_values(out)  # the loader of hunt/build: raises ValuesError naming file and line
     return written
 
@@ -136,7 +149,10 @@ def report_object(result: BaselineResult) -> dict[str, Any]:
 
 
 def _cell(text: str) -> str:
-    return "`" + text.replace("`", "'").replace("|", "\\|") + "`"
+    """A value as a Markdown code span in a table cell (values come from untrusted logs: no line
+    break, pipe or backtick may end the cell; the JSON report has the exact text)."""
+    flat = " ".join(text.replace("`", "'").replace("|", "\\|").split())
+    return "`" + flat + "`"
 
 
 def report_markdown(result: BaselineResult) -> str:
