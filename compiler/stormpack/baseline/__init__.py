@@ -60,25 +60,33 @@ def run_baseline(events: Sequence[str | Path], seed: Mapping[str, list[str]], ru
             on_reject(item)
 
     current = {k: list(v) for k, v in seed.items()}
-    passes = 0
-    while True:
-        passes += 1
-        engine = LearnEngine(learners, current, iocs, never, window)
-        first = passes == 1
-        stats = learn(engine, events, on_reject=reject if first else None,
-                      on_unusable=on_unusable if first else None)
-        decided = {name: decide(ls, thresholds, fp, never, iocs) for name, ls in engine.lists.items()}
+    # later reads re-learn only the lists whose selections read other lists (the others do not
+    # depend on the seed)
+    dependent = {n: ln for n, ln in learners.items() if _selection_lists({n: ln})}
+    engine = LearnEngine(learners, current, iocs, never, window)
+    stats = learn(engine, events, on_reject=reject, on_unusable=on_unusable)
+    final = dict(engine.lists)
+    outside, undated = engine.outside, engine.undated
+    decided = {name: decide(ls, thresholds, fp, never, iocs) for name, ls in final.items()}
+    passes = 1
+    while passes < MAX_PASSES:
         grown = {k: list(v) for k, v in current.items()}
         for name in feedback:
             for d in decided.get(name, []):
                 if d.allowed and d.value not in grown.setdefault(name, []):
                     grown[name].append(d.value)
-        if grown == current or passes >= MAX_PASSES:
+        if grown == current:
             break
         current = grown
+        passes += 1
+        again = LearnEngine(dependent, current, iocs, never, window)
+        learn(again, events)
+        for name, ls in again.lists.items():
+            final[name] = ls
+            decided[name] = decide(ls, thresholds, fp, never, iocs)
     lists: dict[str, ListResult] = {}
-    for name, ls in engine.lists.items():
+    for name, ls in final.items():
         allowed = [d.value for d in decided[name] if d.allowed]
         lists[name] = ListResult(ls, decided[name], allowed or list(seed.get(name, [])), not allowed)
     return BaselineResult(lists, stats, thresholds, [str(e) for e in events], rejections, passes,
-                          window, engine.outside, engine.undated)
+                          window, outside, undated)

@@ -56,14 +56,16 @@ class ValueStats:
     ioc_strings: set[str] = field(default_factory=set)
     example: str = ""
 
-    def add(self, user: str | None, when: datetime | None, source: int, ref: tuple[str, int]) -> None:
+    def add(self, user: str | None, when: datetime | None, day: str, source: int,
+            ref: tuple[str, int]) -> None:
+        """One teaching record (``day``: the UTC date of ``when``, computed once per record)."""
         self.records += 1
         if user:
             self.users.add(user)
         if when is None:
             self.undated += 1
         else:
-            self.days.add(when.date().isoformat())
+            self.days.add(day)
             if self.first is None or when < self.first:
                 self.first = when
             if self.last is None or when > self.last:
@@ -95,9 +97,15 @@ def _texts(reader: Reader, record: Mapping[str, Any]) -> list[str]:
 
 def _first(readers: Sequence[Reader], record: Mapping[str, Any]) -> str | None:
     for r in readers:
-        got = _texts(r, record)
-        if got:
-            return got[0]
+        got = r(record)
+        if got.__class__ is str:  # the common case: a top-level string
+            text = got.strip()
+            if text:
+                return text
+            continue
+        texts = _texts(r, record)
+        if texts:
+            return texts[0]
     return None
 
 
@@ -210,7 +218,9 @@ class LearnEngine:
                 self.outside += 1
                 return []
         bad_ips: dict[tuple[str, ...], list[str]] = {}
+        users: dict[tuple[str, ...], str | None] = {}
         strings: set[str] | None = None
+        day = ""
         for rule in matched:
             c = self._compiled[id(rule)]
             stats = self.lists[c.learner.name]
@@ -220,14 +230,21 @@ class LearnEngine:
             if value is None:
                 stats.without_value += 1
                 continue
-            user = _first(c.user, record)
+            key = c.source.user
+            if key in users:
+                user = users[key]
+            else:
+                raw_user = _first(c.user, record)
+                user = users[key] = raw_user.lower() if raw_user else None
             if not dated:  # every rule of a log source reads the same time field
                 ts = c.when(record)
                 when, dated = parse_utc(ts if isinstance(ts, str) else None), True
+            if not day and when is not None:
+                day = when.date().isoformat()
             vs = stats.values.get(value)
             if vs is None:
                 vs = stats.values[value] = ValueStats()
-            vs.add(user.lower() if user else None, when, c.source.index, ref)
+            vs.add(user, when, day, c.source.index, ref)
             bad = bad_ips.get(c.source.ip)
             if bad is None:
                 bad = [ip for r in c.ip for ip in _texts(r, record) if self._ioc_ip(ip)]
