@@ -290,6 +290,24 @@ def test_an_account_seen_on_one_day_goes_to_review(generated: tuple[Path, dict[s
     assert report["lists"]["org_ediscovery_operators"]["from_seed"] is True
 
 
+VALUE_KEYS = {
+    "value",
+    "allowed",
+    "blocked",
+    "review",
+    "notes",
+    "records",
+    "users",
+    "days",
+    "first_seen",
+    "last_seen",
+    "undated_records",
+    "first_party",
+    "taught_by_sources",
+    "example",
+}
+
+
 def test_the_report_lists_every_learned_value_with_counts(
     generated: tuple[Path, dict[str, Any], Any],
 ) -> None:
@@ -300,6 +318,7 @@ def test_the_report_lists_every_learned_value_with_counts(
         assert f"### {name}" in md
         for v in body["values"]:
             n += 1
+            assert set(v) == VALUE_KEYS  # as docs/baseline.md lists them
             assert v["records"] > 0 and v["users"] >= 1 and v["days"] >= 1
             state = "yes" if v["allowed"] else ("**blocked**" if v["blocked"] else "review")
             row = (
