@@ -9,7 +9,7 @@ STAMP := $(VENV)/.stormpack-installed
 KQLCHECK := tools/kqlcheck
 NODE_STAMP := $(KQLCHECK)/node_modules/.stormpack-installed
 
-.PHONY: setup build test golden fuzz fmt lint typecheck bench bench-jobs bench-evtx clean
+.PHONY: setup build test golden fuzz fmt lint typecheck bench bench-jobs bench-evtx bench-baseline clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -62,6 +62,9 @@ bench-jobs: setup
 
 bench-evtx: setup
 	$(BIN)/python bench/evtx_throughput.py
+
+bench-baseline: setup
+	$(BIN)/python bench/baseline_throughput.py
 
 clean:
 	rm -rf build .pytest_cache .mypy_cache .ruff_cache
