@@ -35,6 +35,7 @@ def test_build_writes_queries_and_report(tmp_path: Path) -> None:
     out = build_mod.write_build(results, tmp_path / "build")
     assert (out / "sentinel" / "ok.kql").read_text(encoding="utf-8").startswith("AuditLogs\n")
     assert (out / "splunk" / "ok.spl").is_file()
+    assert (out / "adx" / "ok.kql").read_text(encoding="utf-8").startswith("EntraAuditLogs\n")
     assert not (out / "defender" / "ok.kql").exists()
     report = json.loads((out / "compile-report.json").read_text(encoding="utf-8"))
     why = report["targets"]["defender"]["not_compiled"][0]["reason"]
@@ -73,7 +74,8 @@ def test_hook_output_lands_in_the_build(tmp_path: Path, monkeypatch: pytest.Monk
     monkeypatch.setattr(build_mod, "BUILD_HOOKS", [])
     build_mod.register_build_hook(hook)
     out = build_mod.write_build(results, tmp_path / "build")
-    assert seen == [2] and (out / "extra.txt").read_text(encoding="utf-8") == "artifact"
+    # the Entra audit rule compiles for sentinel, splunk and adx (Defender has no such table)
+    assert seen == [3] and (out / "extra.txt").read_text(encoding="utf-8") == "artifact"
 
 
 def test_cli_build_with_a_broken_rule_file_keeps_old_build(tmp_path: Path) -> None:

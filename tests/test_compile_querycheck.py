@@ -13,13 +13,14 @@ import pytest
 from stormpack.compiler import CompiledQuery, compile_rules
 from stormpack.compiler.pipeline_gen import field_table
 from stormpack.compiler.schema import table_columns
-from stormpack.compiler.targets import FieldRef, load_target
+from stormpack.compiler.targets import TARGETS, FieldRef, load_target
 from stormpack.querycheck.kql import check_kql
 from stormpack.querycheck.spl import lint_spl
 from test_compile_constructs import CASES, rule_text
 
 ROOT = Path(__file__).resolve().parents[1]
 CORRELATIONS = ROOT / "tests" / "data" / "compile" / "correlations"
+KQL_TARGETS = [t for t in TARGETS if load_target(t).is_kql]
 
 
 def _construct_dir() -> Path:
@@ -49,7 +50,7 @@ def types_of(target: str, q: CompiledQuery) -> dict[str, str]:
 def compiled() -> dict[str, list[CompiledQuery]]:
     constructs = _construct_dir()
     out: dict[str, list[CompiledQuery]] = {}
-    for target in ("sentinel", "defender", "splunk"):
+    for target in TARGETS:
         queries: list[CompiledQuery] = []
         for paths, values in (([constructs], {}), ([CORRELATIONS], {}), ([ROOT / "rules"], ROOT / "values")):
             res = compile_rules(paths, target, values)
@@ -58,7 +59,7 @@ def compiled() -> dict[str, list[CompiledQuery]]:
     return out
 
 
-@pytest.mark.parametrize("target", ["sentinel", "defender"])
+@pytest.mark.parametrize("target", KQL_TARGETS)
 def test_kql_has_no_parser_diagnostics(compiled: dict[str, list[CompiledQuery]], target: str) -> None:
     queries = compiled[target]
     assert len(queries) > 30
@@ -78,7 +79,7 @@ def test_spl_passes_the_lint(compiled: dict[str, list[CompiledQuery]]) -> None:
     assert bad == []
 
 
-@pytest.mark.parametrize("target", ["sentinel", "defender"])
+@pytest.mark.parametrize("target", KQL_TARGETS)
 def test_kql_bans(compiled: dict[str, list[CompiledQuery]], target: str) -> None:
     for q in compiled[target]:
         # a dotted field quoted as a string literal is a constant, never a column; a bracketed

@@ -31,7 +31,7 @@ from stormpack.shapes.derive import derive
 ROOT = Path(__file__).resolve().parents[1]
 RULES = ROOT / "rules"
 FIXTURES = ROOT / "fixtures"
-KQL_TARGETS = ("sentinel", "defender")
+KQL_TARGETS = ("sentinel", "defender", "adx")
 EXECUTED_TARGETS = (*KQL_TARGETS, "splunk")
 
 
@@ -91,11 +91,11 @@ def _query(stem: str, target: str) -> str:
 
 
 def _fires(target: str, query: str, record: dict[str, Any]) -> bool:
-    lt_table = {"sentinel": "OfficeActivity", "defender": "CloudAppEvents"}[target]
     from stormpack.compiler.targets import load_target
 
     spec = load_target(target)
     lt = spec.logsource("m365_audit")
+    lt_table = str(lt.table)
     data = Dataset(tables={lt_table: [derive(target, "m365_audit", record).row]},
                    now=datetime(2024, 1, 1, tzinfo=UTC), schemas={lt_table: dict(spec.columns(lt))})
     return bool(KqlExecutor(target).run(query, data))

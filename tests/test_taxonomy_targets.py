@@ -48,7 +48,8 @@ def test_every_mapped_column_exists_with_a_compatible_type(target: str) -> None:
             )
             assert ok, f"{target} {key}.{fname} ({ref.taxonomy_type}) -> {ref.name} ({kusto_type})"
             checked += 1
-    assert checked > 20
+    # adx reads every field from the raw record (raw_root): its only columns are the time ones
+    assert checked > (3 if spec.name == "adx" else 20)
 
 
 @pytest.mark.parametrize("target", TARGETS)

@@ -6,6 +6,7 @@ writes::
     sentinel/<stem>.yaml, sentinel/azuredeploy.json, sentinel/watchlists/*.csv
     defender/<stem>.json
     splunk/<app>/..., splunk/<app>.tgz
+    adx/tables.kql, adx/README.md (next to the compiled adx queries)
     catalogue.md, catalogue.html
 
 Everything is validated before anything is written for a product; the first violation raises

@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from ..ruleset import LoadedRule, load_ruleset, load_values
-from . import lists
+from . import adx, lists
 from .build import ArtifactOptions, ArtifactReport, write_artifacts
 from .model import QueryLike
 
@@ -82,4 +82,8 @@ def build_pack(
         vals = values
     rules = list(load_ruleset(rule_paths))
     queries, skipped = compile_for_artifacts(rule_paths, rules, vals)
-    return write_artifacts(queries, rules, out_dir, vals, compile_skipped=skipped, options=options)
+    report = write_artifacts(queries, rules, out_dir, vals, compile_skipped=skipped, options=options)
+    # the adx queries are the compiled target itself (build/adx/<rule>.kql); the tables to ingest
+    # the raw exports into and the guide come with them
+    report.written += adx.write(out_dir / "adx")
+    return report

@@ -22,6 +22,7 @@ from typing import Any
 
 import yaml
 
+from ..compiler.targets import TARGETS
 from ..errors import StormpackError
 from ..taxonomy import load_taxonomy
 from ..validate.attack import AttackData, Technique, load_attack
@@ -78,7 +79,7 @@ class Written:
     def next_commands(self) -> list[str]:
         r = self.rule.as_posix()
         return [f"stormpack validate {r}", f"stormpack test {r}",
-                *(f"stormpack compile --target {t} {r}" for t in ("sentinel", "defender", "splunk"))]
+                *(f"stormpack compile --target {t} {r}" for t in TARGETS)]
 
 
 # ------------------------------------------------------------------------------ inputs

@@ -16,7 +16,7 @@ from .targets import TARGETS
 if TYPE_CHECKING:
     from .engine import CompiledQuery, CompileResult, compile_rules
 
-EXTENSIONS: dict[str, str] = {"sentinel": "kql", "defender": "kql", "splunk": "spl"}
+EXTENSIONS: dict[str, str] = {"sentinel": "kql", "defender": "kql", "splunk": "spl", "adx": "kql"}
 
 __all__ = ["TARGETS", "EXTENSIONS", "CompiledQuery", "CompileResult", "compile_rules"]
 

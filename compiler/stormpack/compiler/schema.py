@@ -2,7 +2,8 @@
 
 Never hand-typed: `azure_monitor` is sigma.pipelines.azuremonitor.tables.AZURE_MONITOR_TABLES
 (Sentinel / Log Analytics), `microsoft_xdr` is sigma.pipelines.microsoftxdr.tables.MICROSOFT_XDR_TABLES
-(Defender XDR advanced hunting).
+(Defender XDR advanced hunting). `stormpack_adx` is the pack's own table design for raw exports
+in Azure Data Explorer (data/adx_tables.yml), which build/adx/tables.kql creates.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any
 
 from ..errors import TaxonomyError
 
-SCHEMAS: tuple[str, ...] = ("azure_monitor", "microsoft_xdr")
+SCHEMAS: tuple[str, ...] = ("azure_monitor", "microsoft_xdr", "stormpack_adx")
 
 
 def _raw(schema: str) -> Mapping[str, Mapping[str, Mapping[str, Any]]]:
@@ -25,6 +26,10 @@ def _raw(schema: str) -> Mapping[str, Mapping[str, Mapping[str, Any]]]:
         from sigma.pipelines.microsoftxdr.tables import MICROSOFT_XDR_TABLES
 
         return MICROSOFT_XDR_TABLES
+    if schema == "stormpack_adx":
+        from .adx_tables import adx_tables
+
+        return {t.name: {c: {"data_type": ty} for c, ty in t.columns.items()} for t in adx_tables()}
     raise TaxonomyError(f"unknown table schema '{schema}' (known: {', '.join(SCHEMAS)})")
 
 

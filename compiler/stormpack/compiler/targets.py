@@ -21,7 +21,7 @@ from ..taxonomy import FieldSpec, LogsourceSpec, Taxonomy, load_taxonomy
 from ..yamlio import load_yaml_text
 from .schema import table_columns
 
-TARGETS: tuple[str, ...] = ("sentinel", "defender", "splunk")
+TARGETS: tuple[str, ...] = ("sentinel", "defender", "splunk", "adx")
 RefKind = Literal["column", "computed", "ip", "array", "name_value"]
 # Separator that brackets every element of a KQL array alias ("\nA\nB\n"): equality of any
 # element is then `contains "\nvalue\n"` (case-insensitive), without a regex.

@@ -26,6 +26,7 @@ EXECUTORS: Mapping[str, ExecutorSpec] = {
     "sentinel": ExecutorSpec("stormpack.execute.kql", "KqlExecutor", "kql"),
     "defender": ExecutorSpec("stormpack.execute.kql", "KqlExecutor", "kql"),
     "splunk": ExecutorSpec("stormpack.execute.spl", "SplExecutor", "spl"),
+    "adx": ExecutorSpec("stormpack.execute.kql", "KqlExecutor", "kql"),
 }
 
 

@@ -15,7 +15,9 @@ What this module adds on top of that data, all documented in ``docs/query-checks
   ``EntraIdSignInEvents`` in December 2025; the backend's data predates the rename, so the new
   table gets exactly the columns of ``AADSignInEventsBeta`` (which is kept too);
 * ``_GetWatchlist(alias)`` (sentinel): the workspace function that reads a Sentinel watchlist,
-  declared as returning a table with ``SearchKey:string``.
+  declared as returning a table with ``SearchKey:string``;
+* ``adx``: not a product schema but the pack's own tables for raw exports
+  (``data/adx_tables.yml``, the same file ``build/adx/tables.kql`` creates them from).
 """
 
 from __future__ import annotations
@@ -31,8 +33,8 @@ from typing import Literal
 
 from .errors import SchemaExportError
 
-Target = Literal["sentinel", "defender"]
-TARGETS: tuple[Target, ...] = ("sentinel", "defender")
+Target = Literal["sentinel", "defender", "adx"]
+TARGETS: tuple[Target, ...] = ("sentinel", "defender", "adx")
 
 # data_type as spelled in the backend's tables.py -> Kusto scalar type.
 TYPE_MAP: Mapping[str, str] = {
@@ -137,6 +139,11 @@ def convert_tables(source: str, tables: BackendTables) -> dict[str, dict[str, st
 
 
 def _backend_tables(target: Target) -> tuple[str, BackendTables]:
+    if target == "adx":
+        from ..compiler.adx_tables import DATA, adx_tables
+
+        return f"stormpack/{DATA}", {t.name: {c: {"data_type": ty} for c, ty in t.columns.items()}
+                                     for t in adx_tables()}
     if target == "sentinel":
         from sigma.pipelines.azuremonitor.tables import AZURE_MONITOR_TABLES
 
@@ -148,7 +155,8 @@ def _backend_tables(target: Target) -> tuple[str, BackendTables]:
 
 @cache
 def kql_schema(target: Target) -> KqlSchema:
-    """The schema of every table (and workspace function) a ``sentinel`` or ``defender`` query can use."""
+    """The schema of every table (and workspace function) a ``sentinel``, ``defender`` or ``adx``
+    query can use."""
     if target not in TARGETS:
         raise SchemaExportError(f"unknown KQL target {target!r}; expected one of {', '.join(TARGETS)}")
     source, backend = _backend_tables(target)
@@ -159,7 +167,7 @@ def kql_schema(target: Target) -> KqlSchema:
             if old not in tables:
                 raise SchemaExportError(f"{source}: table '{old}' (source of '{new}') is missing")
             tables.setdefault(new, dict(tables[old]))
-    else:
+    elif target == "sentinel":
         functions = (WATCHLIST_FUNCTION,)
     return KqlSchema(name=target, tables=tables, functions=functions)
 
@@ -170,12 +178,12 @@ def schema_json(target: Target) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m stormpack.querycheck sentinel|defender``: print the exported schema."""
+    """``python -m stormpack.querycheck sentinel|defender|adx``: print the exported schema."""
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 1 or args[0] not in TARGETS:
         print(f"usage: python -m stormpack.querycheck {'|'.join(TARGETS)}", file=sys.stderr)
         return 2
-    target: Target = "sentinel" if args[0] == "sentinel" else "defender"
+    target: Target = next(t for t in TARGETS if t == args[0])
     try:
         sys.stdout.write(schema_json(target) + "\n")
         sys.stdout.flush()
