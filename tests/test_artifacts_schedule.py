@@ -115,7 +115,8 @@ def test_sentinel_lookback_and_ingestion_filter_follow_the_schedule(build: Path,
         freq, period = parse_duration(d["queryFrequency"]), parse_duration(d["queryPeriod"])
         assert timedelta(minutes=5) <= freq <= period <= timedelta(days=14), f.name
         if meta.first_seen is not None:  # the learning window is cut to queryPeriod's 14 days
-            assert period == min(freq + rule_delay(meta) + meta.first_seen.learning, timedelta(days=14)), f.name
+            learning = meta.first_seen.learning
+            assert period == min(freq + rule_delay(meta) + learning, timedelta(days=14)), f.name
         else:
             assert period == freq + rule_delay(meta) + _window(meta), f.name
         lines = d["query"].splitlines()

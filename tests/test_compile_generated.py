@@ -47,7 +47,8 @@ def test_golden_queries_start_with_their_table_or_sourcetype() -> None:
             ),
         ),
         ("defender", ("CloudAppEvents\n", "EntraIdSignInEvents\n", "DeviceProcessEvents\n",
-                      "DeviceImageLoadEvents\n", "DeviceFileEvents\n", "union\n", "let stormpack_learning = ")),
+                      "DeviceImageLoadEvents\n", "DeviceFileEvents\n", "union\n",
+                      "let stormpack_learning = ")),
         (
             "splunk",
             (

@@ -21,7 +21,6 @@ from pathlib import Path
 from sigma.correlations import SigmaCorrelationRule
 from sigma.rule import SigmaRule
 
-from .. import firstseen
 from ..compiler.engine import compile_rules
 from ..compiler.targets import TARGETS
 from ..errors import StormpackError
