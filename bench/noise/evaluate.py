@@ -88,7 +88,7 @@ def _parse_time(text: str) -> datetime:
     t = text.replace("Z", "+00:00")
     if "." in t:
         head, tail = t.split(".", 1)
-        zone = tail[tail.find("+"):] if "+" in tail else ""
+        zone = tail[tail.find("+") :] if "+" in tail else ""
         t = head + zone
     d = datetime.fromisoformat(t)
     return d if d.tzinfo else d.replace(tzinfo=UTC)
@@ -121,9 +121,17 @@ def rule_infos(rules_dir: Path, values: Mapping[str, Sequence[str]]) -> dict[str
     out: dict[str, RuleInfo] = {}
     for rid, m in metas.items():
         plan = sentinel_plan(m)
-        out[rid] = RuleInfo(rid, m.title, m.level, str(m.path.relative_to(ROOT) if m.path.is_absolute() else m.path),
-                            m.is_correlation, m.is_hunting, plan.frequency, splunk_plan(m).plan.lookback,
-                            tuple(disabled.get(rid, ())))
+        out[rid] = RuleInfo(
+            rid,
+            m.title,
+            m.level,
+            str(m.path.relative_to(ROOT) if m.path.is_absolute() else m.path),
+            m.is_correlation,
+            m.is_hunting,
+            plan.frequency,
+            splunk_plan(m).plan.lookback,
+            tuple(disabled.get(rid, ())),
+        )
     return out
 
 
@@ -155,8 +163,12 @@ def _rel(source: str, data: Path) -> str:
     return p.relative_to(data.resolve()).as_posix()
 
 
-def alerts_from_hits(hits: Iterable[Mapping[str, Any]], rules: Mapping[str, RuleInfo], data: Path,
-                     labels: Mapping[tuple[str, int], tuple[str, str]]) -> tuple[list[Alert], list[Alert], int]:
+def alerts_from_hits(
+    hits: Iterable[Mapping[str, Any]],
+    rules: Mapping[str, RuleInfo],
+    data: Path,
+    labels: Mapping[tuple[str, int], tuple[str, str]],
+) -> tuple[list[Alert], list[Alert], int]:
     """(alerts, hunting-only hits as one-record 'alerts', label mismatches)."""
     single: dict[tuple[Any, ...], Alert] = {}
     hunting: list[Alert] = []
@@ -204,7 +216,9 @@ def _label_matches(event: Mapping[str, Any], ref: tuple[str, int], data: Path) -
     """The hunt's record index points at the labelled line (checks the reader's numbering)."""
     if ref[0] not in _ID_CACHE:
         with (data / ref[0]).open(encoding="utf-8") as fh:
-            _ID_CACHE[ref[0]] = [str(json.loads(x).get("Id") or json.loads(x)["properties"]["id"]) for x in fh]
+            _ID_CACHE[ref[0]] = [
+                str(json.loads(x).get("Id") or json.loads(x)["properties"]["id"]) for x in fh
+            ]
     want = _ID_CACHE[ref[0]][ref[1]]
     return str(event.get("Id") or _get(event, "properties.id")) == want
 
@@ -242,22 +256,50 @@ def learn_values(data: Path) -> tuple[Path, str]:
         shutil.rmtree(out)
     probe = run([stormpack(), "baseline", "--help"])
     if probe.returncode == 0:
-        res = run([stormpack(), "baseline", "--events", str(data / "first"), "-o", str(out),
-                   "--report", str(data / "baseline-report.md")])
+        res = run(
+            [
+                stormpack(),
+                "baseline",
+                "--events",
+                str(data / "first"),
+                "-o",
+                str(out),
+                "--report",
+                str(data / "baseline-report.md"),
+            ]
+        )
         if res.returncode != 0:
             raise SystemExit(f"stormpack baseline failed ({res.returncode}):\n{res.stderr}")
         return out, "`stormpack baseline --events first/ -o values/` (first half of the month)"
     import interim_values
 
     interim_values.write(data / "first", out, ROOT / "values")
-    return out, ("INTERIM values (`bench/noise/interim_values.py`, this stormpack has no `baseline` "
-                 "command): learned from the first half only, by the documented rules of that module")
+    return out, (
+        "INTERIM values (`bench/noise/interim_values.py`, this stormpack has no `baseline` "
+        "command): learned from the first half only, by the documented rules of that module"
+    )
 
 
 def hunt(data: Path, values: Path) -> list[dict[str, Any]]:
     out = data / "hits.jsonl"
-    res = run([stormpack(), "hunt", "--rules", "rules", "--values", str(values), "--events",
-               str(data / "second"), "--format", "jsonl", "--output", str(out), "--max-disorder", "none"])
+    res = run(
+        [
+            stormpack(),
+            "hunt",
+            "--rules",
+            "rules",
+            "--values",
+            str(values),
+            "--events",
+            str(data / "second"),
+            "--format",
+            "jsonl",
+            "--output",
+            str(out),
+            "--max-disorder",
+            "none",
+        ]
+    )
     if res.returncode not in (0,):
         raise SystemExit(f"stormpack hunt failed ({res.returncode}):\n{res.stderr}")
     with out.open(encoding="utf-8") as fh:
@@ -278,8 +320,12 @@ class RuleRow:
         return self.alerts - self.malicious
 
 
-def score(alerts: Sequence[Alert], hunting: Sequence[Alert], rules: Mapping[str, RuleInfo],
-          labels: Mapping[tuple[str, int], tuple[str, str]]) -> tuple[dict[str, RuleRow], dict[str, Any]]:
+def score(
+    alerts: Sequence[Alert],
+    hunting: Sequence[Alert],
+    rules: Mapping[str, RuleInfo],
+    labels: Mapping[tuple[str, int], tuple[str, str]],
+) -> tuple[dict[str, RuleRow], dict[str, Any]]:
     rows = {rid: RuleRow(info) for rid, info in rules.items()}
     for a in alerts:
         rows[a.rule].alerts += 1
@@ -313,8 +359,15 @@ def _status(row: RuleRow, rate: float) -> str:
     return "within" if rate <= limit else "**OVER**"
 
 
-def write_doc(doc: Path, rows: Mapping[str, RuleRow], steps: Mapping[str, Any], tenant: Mapping[str, Any],
-              how: str, decisions: Mapping[str, Any], hits: int) -> list[str]:
+def write_doc(
+    doc: Path,
+    rows: Mapping[str, RuleRow],
+    steps: Mapping[str, Any],
+    tenant: Mapping[str, Any],
+    how: str,
+    decisions: Mapping[str, Any],
+    hits: int,
+) -> list[str]:
     users, days = int(tenant["users"]), int(tenant["second_half_days"])
     per = 1000.0 / users / days
     undecided: list[str] = []
@@ -326,7 +379,7 @@ def write_doc(doc: Path, rows: Mapping[str, RuleRow], steps: Mapping[str, Any], 
         "`bench/noise/README.md` for what the month holds and where each record shape comes from).",
         "",
         f"* Tenant: {users} users, {tenant['days']} days from {tenant['start']} (seed {tenant['seed']});",
-        f"  records: " + ", ".join(f"`{k}` {v:,}" for k, v in sorted(tenant["records"].items())) + ".",
+        "  records: " + ", ".join(f"`{k}` {v:,}" for k, v in sorted(tenant["records"].items())) + ".",
         f"* Values: {how}.",
         f"* Evaluated: the second half ({days} days), {hits:,} hunt results.",
         f"* Resolution: one benign alert in the second half = {per:.2f} alerts per 1,000 users per day.",
@@ -342,7 +395,8 @@ def write_doc(doc: Path, rows: Mapping[str, RuleRow], steps: Mapping[str, Any], 
         "",
         "Rules with no alert and no hunting hit are left out (listed at the end).",
         "",
-        "| rule | level | kind | alerts (benign / malicious) | benign per 1k users/day | budget | status | decision |",
+        "| rule | level | kind | alerts (benign / malicious) | benign per 1k users/day | budget | status "
+        "| decision |",
         "|---|---|---|---|---|---|---|---|",
     ]
     quiet: list[str] = []
@@ -374,8 +428,10 @@ def write_doc(doc: Path, rows: Mapping[str, RuleRow], steps: Mapping[str, Any], 
             counts = f"{row.benign} / {row.malicious}"
             budget = str(BUDGET.get(info.level, "-"))
             shown_rate = f"{rate:.2f}"
-        lines.append(f"| [{info.title}](../{info.path}) | {info.level} | {kind} | {counts} | {shown_rate} | "
-                     f"{budget} | {status} | {decision} |")
+        lines.append(
+            f"| [{info.title}](../{info.path}) | {info.level} | {kind} | {counts} | {shown_rate} | "
+            f"{budget} | {status} | {decision} |"
+        )
     precision = total_mal / total_alerts if total_alerts else 0.0
     lines += [
         "",
@@ -391,13 +447,19 @@ def write_doc(doc: Path, rows: Mapping[str, RuleRow], steps: Mapping[str, Any], 
         "|---|---|---|---|---|",
     ]
     for name, s in sorted(steps.items()):
-        lines.append(f"| {name} | {s['records']} | {s['alerted']} ({s['alerted'] / s['records']:.0%}) | "
-                     f"{s['hunted']} ({s['hunted'] / s['records']:.0%}) | {', '.join(s['rules']) or '-'} |")
+        lines.append(
+            f"| {name} | {s['records']} | {s['alerted']} ({s['alerted'] / s['records']:.0%}) | "
+            f"{s['hunted']} ({s['hunted'] / s['records']:.0%}) | {', '.join(s['rules']) or '-'} |"
+        )
     rec_all = sum(s["records"] for s in steps.values())
     rec_al = sum(s["alerted"] for s in steps.values())
     detected = sum(1 for s in steps.values() if s["alerted"])
-    lines += ["", f"Malicious records alerted: {rec_al} of {rec_all} ({rec_al / rec_all:.0%}); steps with at "
-              f"least one alert: {detected} of {len(steps)}.", ""]
+    lines += [
+        "",
+        f"Malicious records alerted: {rec_al} of {rec_all} ({rec_al / rec_all:.0%}); steps with at "
+        f"least one alert: {detected} of {len(steps)}.",
+        "",
+    ]
     if quiet:
         lines += ["## Rules with no alert on this month", "", ", ".join(sorted(quiet)) + ".", ""]
     doc.write_text("\n".join(lines), encoding="utf-8")
@@ -426,20 +488,35 @@ def main(argv: list[str] | None = None) -> int:
     labels = load_labels(data)
     alerts, hunting, mismatches = alerts_from_hits(hits, rules, data, labels)
     if mismatches:
-        raise SystemExit(f"{mismatches} labelled hits point at a record with another id: labels and hunt "
-                         "record numbering disagree")
+        raise SystemExit(
+            f"{mismatches} labelled hits point at a record with another id: labels and hunt "
+            "record numbering disagree"
+        )
     rows, steps = score(alerts, hunting, rules, labels)
     decisions = yaml.safe_load((HERE / "decisions.yml").read_text(encoding="utf-8")) or {}
     undecided = write_doc(args.doc, rows, steps, tenant, how, decisions, len(hits))
-    summary = {"values": how, "rules": {r.info.title: {"level": r.info.level, "alerts": r.alerts,
-                                                        "malicious": r.malicious, "hunting": r.info.hunting,
-                                                        "hunting_hits": r.hunting_hits}
-                                        for r in rows.values() if r.alerts or r.hunting_hits},
-               "steps": steps}
+    summary = {
+        "values": how,
+        "rules": {
+            r.info.title: {
+                "level": r.info.level,
+                "alerts": r.alerts,
+                "malicious": r.malicious,
+                "hunting": r.info.hunting,
+                "hunting_hits": r.hunting_hits,
+            }
+            for r in rows.values()
+            if r.alerts or r.hunting_hits
+        },
+        "steps": steps,
+    }
     (data / "noise.json").write_text(json.dumps(summary, indent=1) + "\n", encoding="utf-8")
     print(f"wrote {args.doc}")
     if undecided:
-        print("over budget with no decision in bench/noise/decisions.yml: " + "; ".join(undecided), file=sys.stderr)
+        print(
+            "over budget with no decision in bench/noise/decisions.yml: " + "; ".join(undecided),
+            file=sys.stderr,
+        )
         return 1
     return 0
 
