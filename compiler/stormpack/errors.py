@@ -104,3 +104,7 @@ class EventReadError(StormpackError):
 
 class ArtifactError(StormpackError):
     """A deployable artifact violates a product limit or schema."""
+
+
+class BaselineError(StormpackError):
+    """`stormpack baseline` cannot learn or write a tenant's lists (bad learner data, bad output)."""

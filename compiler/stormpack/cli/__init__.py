@@ -24,6 +24,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "coverage": ("coverage_cmd", "coverage_cmd"),
     "fmt": ("fmt_cmd", "fmt_cmd"),
     "new": ("new_cmd", "new_cmd"),
+    "baseline": ("baseline_cmd", "baseline_cmd"),
 }
 
 
