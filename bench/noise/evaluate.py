@@ -5,9 +5,9 @@
 1. generates the month (``generate.py``) unless ``--data`` already holds it with the same
    arguments (``tenant.json``);
 2. learns the tenant's values from the FIRST half with ``stormpack baseline --events first/ -o
-   values/`` (when this stormpack has no ``baseline`` command it says so and uses
-   :mod:`interim_values`, a small documented function over the first half's records);
-3. hunts the SECOND half with ``stormpack hunt --values <learned> --format jsonl``;
+   values/``, then applies the analyst's review of the report's review items (``review.yml``);
+3. hunts the SECOND half with ``stormpack hunt --values <learned> --format jsonl`` (once with the
+   reviewed values, once with the baseline's alone);
 4. turns the hits into alerts (definition: ``ALERT_DEFINITION`` below, written into the doc),
    compares each rule's benign alerts per 1,000 users per day with its level's budget, and
    scores precision per rule and recall per injected scenario step against ``labels.jsonl``;
@@ -249,39 +249,71 @@ def ensure_data(data: Path, users: int, days: int, seed: int) -> dict[str, Any]:
     return dict(json.loads(meta.read_text(encoding="utf-8")))
 
 
-def learn_values(data: Path) -> tuple[Path, str]:
-    """(values dir, how it was learned)."""
+def learn_values(data: Path) -> Path:
+    """The values ``stormpack baseline`` learns from the first half (``<data>/values``)."""
     out = data / "values"
     if out.exists():
         shutil.rmtree(out)
-    probe = run([stormpack(), "baseline", "--help"])
-    if probe.returncode == 0:
-        res = run(
-            [
-                stormpack(),
-                "baseline",
-                "--events",
-                str(data / "first"),
-                "-o",
-                str(out),
-                "--report",
-                str(data / "baseline-report.md"),
-            ]
-        )
-        if res.returncode != 0:
-            raise SystemExit(f"stormpack baseline failed ({res.returncode}):\n{res.stderr}")
-        return out, "`stormpack baseline --events first/ -o values/` (first half of the month)"
-    import interim_values
-
-    interim_values.write(data / "first", out, ROOT / "values")
-    return out, (
-        "INTERIM values (`bench/noise/interim_values.py`, this stormpack has no `baseline` "
-        "command): learned from the first half only, by the documented rules of that module"
+    res = run(
+        [
+            stormpack(),
+            "baseline",
+            "--events",
+            str(data / "first"),
+            "-o",
+            str(out),
+            "--report",
+            str(data / "baseline-report.md"),
+        ]
     )
+    if res.returncode != 0:
+        raise SystemExit(f"stormpack baseline failed ({res.returncode}):\n{res.stderr}")
+    return out
 
 
-def hunt(data: Path, values: Path) -> list[dict[str, Any]]:
-    out = data / "hits.jsonl"
+def apply_review(
+    learned: Path, data: Path, review_file: Path, tenant: Mapping[str, Any]
+) -> tuple[Path, list[str]]:
+    """``<data>/values-reviewed``: the learned values plus the analyst's accepted review items
+    (``review.yml``); (directory, one line per addition for the doc). An entry the baseline
+    report does not list for review is refused."""
+    review = yaml.safe_load(review_file.read_text(encoding="utf-8")) or {}
+    report = json.loads((data / "baseline-report.json").read_text(encoding="utf-8"))["lists"]
+    out = data / "values-reviewed"
+    if out.exists():
+        shutil.rmtree(out)
+    shutil.copytree(learned, out)
+    files = {
+        name: f
+        for f in sorted(out.glob("*.yml"))
+        for name in (yaml.safe_load(f.read_text(encoding="utf-8")) or {})
+    }
+    notes: list[str] = []
+    for name, entries in review.items():
+        if name not in files:
+            raise SystemExit(f"{review_file}: list '{name}' is not in the learned values")
+        added: list[str] = []
+        for e in entries:
+            if "value" in e:
+                listed = {v["value"] for v in report.get(name, {}).get("values", []) if v.get("review")}
+                if e["value"] not in listed:
+                    raise SystemExit(
+                        f"{review_file}: {name}: '{e['value']}' is not a review item of the baseline report"
+                    )
+                added.append(str(e["value"]))
+            else:
+                added += [u["upn"] for u in tenant["profiles"] if e["role"] in u["roles"]]
+        doc = yaml.safe_load(files[name].read_text(encoding="utf-8"))
+        doc[name] = [v for v in doc[name] if "invalid" not in str(v)] + [
+            a for a in added if a not in doc[name]
+        ]
+        files[name].write_text(yaml.safe_dump(doc, sort_keys=True), encoding="utf-8")
+        notes.append(f"`{name}` + " + ", ".join(f"`{a}`" for a in added))
+    return out, notes
+
+
+def hunt(data: Path, values: Path, name: str) -> list[dict[str, Any]]:
+    out = data / name
     res = run(
         [
             stormpack(),
@@ -362,9 +394,10 @@ def _status(row: RuleRow, rate: float) -> str:
 def write_doc(
     doc: Path,
     rows: Mapping[str, RuleRow],
+    raw_rows: Mapping[str, RuleRow],
     steps: Mapping[str, Any],
     tenant: Mapping[str, Any],
-    how: str,
+    review_notes: Sequence[str],
     decisions: Mapping[str, Any],
     hits: int,
 ) -> list[str]:
@@ -380,7 +413,12 @@ def write_doc(
         "",
         f"* Tenant: {users} users, {tenant['days']} days from {tenant['start']} (seed {tenant['seed']});",
         "  records: " + ", ".join(f"`{k}` {v:,}" for k, v in sorted(tenant["records"].items())) + ".",
-        f"* Values: {how}.",
+        "* Values: learned by `stormpack baseline --events first/ -o values/` from the first half",
+        "  (report: `<data>/baseline-report.md`), plus the analyst's review of the values the report",
+        "  lists for review (`bench/noise/review.yml`, each with the check behind it): "
+        + ("; ".join(review_notes) or "none")
+        + '. The column "benign, baseline only" is the same',
+        "  count with the baseline's values alone.",
         f"* Evaluated: the second half ({days} days), {hits:,} hunt results.",
         f"* Resolution: one benign alert in the second half = {per:.2f} alerts per 1,000 users per day.",
         "",
@@ -395,9 +433,9 @@ def write_doc(
         "",
         "Rules with no alert and no hunting hit are left out (listed at the end).",
         "",
-        "| rule | level | kind | alerts (benign / malicious) | benign per 1k users/day | budget | status "
-        "| decision |",
-        "|---|---|---|---|---|---|---|---|",
+        "| rule | level | kind | alerts (benign / malicious) | benign, baseline only "
+        "| benign per 1k users/day | budget | status | decision |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     quiet: list[str] = []
     total_alerts = total_mal = 0
@@ -407,7 +445,8 @@ def write_doc(
         status = _status(row, rate)
         total_alerts += row.alerts
         total_mal += row.malicious
-        if not row.alerts and not row.hunting_hits:
+        raw = raw_rows[info.id]
+        if not row.alerts and not row.hunting_hits and not raw.alerts:
             quiet.append(info.title)
             continue
         kind = "correlation" if info.correlation else "single event"
@@ -416,7 +455,7 @@ def write_doc(
         dec = decisions.get(info.id)
         decision = ""
         if dec:
-            decision = f"{dec['decision']}: {dec['reason']}"
+            decision = f"{dec['decision']} (see below)"
         elif status == "**OVER**":
             decision = "UNDECIDED"
             undecided.append(info.title)
@@ -429,8 +468,8 @@ def write_doc(
             budget = str(BUDGET.get(info.level, "-"))
             shown_rate = f"{rate:.2f}"
         lines.append(
-            f"| [{info.title}](../{info.path}) | {info.level} | {kind} | {counts} | {shown_rate} | "
-            f"{budget} | {status} | {decision} |"
+            f"| [{info.title}](../{info.path}) | {info.level} | {kind} | {counts} | "
+            f"{'-' if info.hunting else raw.benign} | {shown_rate} | {budget} | {status} | {decision} |"
         )
     precision = total_mal / total_alerts if total_alerts else 0.0
     lines += [
@@ -460,6 +499,35 @@ def write_doc(
         f"least one alert: {detected} of {len(steps)}.",
         "",
     ]
+    lines += [
+        "## Decisions for the rules over budget",
+        "",
+        "Measured on the pack before the change (`before`: which round of the generator, same seed and "
+        "method), "
+        "decided, and re-measured by this run (`now`).",
+        "",
+    ]
+    for rid, dec in decisions.items():
+        row = rows.get(rid)
+        now = (
+            "not in the pack"
+            if row is None
+            else (
+                "hunting-only"
+                if row.info.hunting
+                else f"{row.benign} benign alerts ({row.benign * per:.2f} per 1k users/day), "
+                f"{_status(row, row.benign * per)}"
+            )
+        )
+        lines += [
+            f"### {dec['title']}",
+            "",
+            f"* before: {dec['before']}",
+            f"* decision: **{dec['decision']}**",
+            f"* why: {' '.join(str(dec['reason']).split())}",
+            f"* now: {now}",
+            "",
+        ]
     if quiet:
         lines += ["## Rules with no alert on this month", "", ", ".join(sorted(quiet)) + ".", ""]
     doc.write_text("\n".join(lines), encoding="utf-8")
@@ -473,30 +541,31 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--days", type=int, default=30)
     ap.add_argument("--seed", type=int, default=558)
     ap.add_argument("--doc", type=Path, default=ROOT / "docs" / "noise.md")
-    ap.add_argument("--values", type=Path, help="use this values dir instead of learning one")
     args = ap.parse_args(argv)
     data = args.data.resolve()
     tenant = ensure_data(data, args.users, args.days, args.seed)
-    if args.values:
-        values_dir, how = args.values, f"given (`{args.values}`)"
-    else:
-        values_dir, how = learn_values(data)
     from stormpack.ruleset import load_values
 
-    rules = rule_infos(ROOT / "rules", load_values(values_dir))
-    hits = hunt(data, values_dir)
+    learned = learn_values(data)
+    reviewed, review_notes = apply_review(learned, data, HERE / "review.yml", tenant)
     labels = load_labels(data)
-    alerts, hunting, mismatches = alerts_from_hits(hits, rules, data, labels)
-    if mismatches:
-        raise SystemExit(
-            f"{mismatches} labelled hits point at a record with another id: labels and hunt "
-            "record numbering disagree"
-        )
-    rows, steps = score(alerts, hunting, rules, labels)
+    results = {}
+    for key, values_dir in (("baseline", learned), ("reviewed", reviewed)):
+        rules = rule_infos(ROOT / "rules", load_values(values_dir))
+        hits = hunt(data, values_dir, f"hits-{key}.jsonl")
+        alerts, hunting, mismatches = alerts_from_hits(hits, rules, data, labels)
+        if mismatches:
+            raise SystemExit(
+                f"{mismatches} labelled hits point at a record with another id: labels and "
+                "hunt record numbering disagree"
+            )
+        results[key] = (*score(alerts, hunting, rules, labels), len(hits))
+    rows, steps, nhits = results["reviewed"]
+    raw_rows = results["baseline"][0]
     decisions = yaml.safe_load((HERE / "decisions.yml").read_text(encoding="utf-8")) or {}
-    undecided = write_doc(args.doc, rows, steps, tenant, how, decisions, len(hits))
+    undecided = write_doc(args.doc, rows, raw_rows, steps, tenant, review_notes, decisions, nhits)
     summary = {
-        "values": how,
+        "review": review_notes,
         "rules": {
             r.info.title: {
                 "level": r.info.level,
@@ -504,9 +573,10 @@ def main(argv: list[str] | None = None) -> int:
                 "malicious": r.malicious,
                 "hunting": r.info.hunting,
                 "hunting_hits": r.hunting_hits,
+                "benign_with_baseline_values_only": raw_rows[r.info.id].benign,
             }
             for r in rows.values()
-            if r.alerts or r.hunting_hits
+            if r.alerts or r.hunting_hits or raw_rows[r.info.id].alerts
         },
         "steps": steps,
     }

@@ -97,6 +97,7 @@ class User:
     delegate_of: list[str] = field(default_factory=list)  # mailboxes this user reads as delegate
     travel: tuple[int, int] | None = None  # days abroad [start, end)
     vpn: bool = False
+    new_phone_day: int | None = None  # the day a new phone syncs the whole mailbox
 
 
 @dataclass
@@ -146,8 +147,10 @@ class Gen:
 
     def server(self) -> str:
         r = self.rng
-        return (f"LO{r.choice('2346')}P{r.randrange(100, 300)}MB{r.randrange(1000, 9999)} "
-                f"(15.20.8207.0{r.randrange(10, 40)})")
+        return (
+            f"LO{r.choice('2346')}P{r.randrange(100, 300)}MB{r.randrange(1000, 9999)} "
+            f"(15.20.8207.0{r.randrange(10, 40)})"
+        )
 
     def _mailbox(self, alias: str) -> User:
         return User(
@@ -274,11 +277,17 @@ class Gen:
             if r in ("admin", "soc", "ediscovery"):
                 u.admin = r == "admin"
                 u.desktop = "classic"
-            if r == "traveller":
-                s = self.rng.randrange(2, self.days - 6)
+            if r == "traveller":  # trips spread over the month: each half has some
+                k = sum(1 for x in users if x.travel)
+                s = 2 + k * (self.days - 8) // 4 + self.rng.randrange(0, 3)
                 u.travel = (s, s + self.rng.randrange(3, 6))
+                u.roles.add("risky_trip" if k % 2 else "trip")
             if r == "vpn":
                 u.vpn = True
+        mobile = [u for u in users if u.phone == "outlook_mobile"]
+        phones = max(2, n // 15)
+        for k, u in enumerate(self.rng.sample(mobile, min(len(mobile), phones))):
+            u.new_phone_day = (k * self.days) // phones + self.rng.randrange(0, 3)
         execs = [u.upn for u in users if "exec" in u.roles]
         for a, e in zip((u for u in users if "assistant" in u.roles), execs, strict=False):
             a.delegate_of.append(e)
@@ -1109,6 +1118,7 @@ class Gen:
                 )
             )
         elif r < 0.35:  # leaver: forward to the manager (internal)
+            boss = self.rng.choice(self.users)
             self.emit(
                 self.cmdlet(
                     t,
@@ -1116,7 +1126,9 @@ class Gen:
                     "Set-Mailbox",
                     {
                         "Identity": target.upn,
-                        "ForwardingAddress": self.rng.choice(self.users).upn,
+                        # by UPN from a script, by display name from the admin center (the real
+                        # blueteam0ps record carries "Henrietta Mueller")
+                        "ForwardingAddress": self.rng.choice([boss.upn, boss.name]),
                         "DeliverToMailboxAndForward": "True",
                     },
                     ip,
@@ -1263,6 +1275,75 @@ class Gen:
                 "signins",
             )
 
+    def life_events(self, u: User, day: int) -> None:
+        """A new phone's first sync (large Bind aggregates, reference F6: binds of 2 minutes are
+        aggregated into OperationCount), and Entra ID Protection detections on a traveller's
+        first day abroad (unfamiliar sign-in properties; now and then an anomalous token)."""
+        if u.phone == "outlook_mobile" and day == u.new_phone_day:
+            t = self.ts(day, self.rng.uniform(8 * 3600, 21 * 3600))
+            ip = self.mobile_ip()
+            self.emit(
+                self.signin(
+                    t,
+                    u,
+                    ip=ip,
+                    app=OUTLOOK_MOBILE,
+                    app_name="Microsoft Outlook",
+                    ua="Outlook-iOS/2.0",
+                    interactive=True,
+                    client_app="Mobile Apps and Desktop clients",
+                ),
+                "signins",
+            )
+            for k in range(self.rng.randrange(6, 15)):
+                self.emit(
+                    self.mail_read(
+                        t + timedelta(minutes=2 * k + 1),
+                        u,
+                        u,
+                        app=None,
+                        client=OUTLOOK_MOBILE,
+                        cis="Client=OutlookService;Outlook-iOS/2.0;",
+                        ip=ip,
+                        count=self.rng.randrange(100, 400),
+                        folder="\\Inbox",
+                    )
+                )
+        if u.travel and day == u.travel[0]:
+            t = self.ts(day, self.rng.uniform(7 * 3600, 10 * 3600))
+            ip = f"192.0.2.{100 + (sum(map(ord, u.upn)) + day) % 50}"
+            self.emit(
+                self.signin(
+                    t,
+                    u,
+                    ip=ip,
+                    app=OFFICE,
+                    app_name="Microsoft Office",
+                    ua=CLASSIC_UA,
+                    interactive=True,
+                    client_app="Mobile Apps and Desktop clients",
+                    country="US",
+                    risk=["unfamiliarFeatures"],
+                ),
+                "signins",
+            )
+            if "risky_trip" in u.roles:
+                self.emit(
+                    self.signin(
+                        t + timedelta(hours=3),
+                        u,
+                        ip=ip,
+                        app=OFFICE,
+                        app_name="Microsoft Office",
+                        ua=CLASSIC_UA,
+                        interactive=False,
+                        client_app="Mobile Apps and Desktop clients",
+                        country="US",
+                        risk=["anomalousToken"],
+                    ),
+                    "signins",
+                )
+
     def benign_month(self) -> None:
         for u in self.users[:4]:
             u.roles.add("crm")
@@ -1272,6 +1353,7 @@ class Gen:
                 self.phone_reads(u, day)
                 self.services(u, day)
                 self.user_housekeeping(u, day)
+                self.life_events(u, day)
             self.delegates(day)
             self.admin_work(day)
             self.scanner(day)
