@@ -290,6 +290,24 @@ def test_an_account_seen_on_one_day_goes_to_review(generated: tuple[Path, dict[s
     assert report["lists"]["org_ediscovery_operators"]["from_seed"] is True
 
 
+VALUE_KEYS = {
+    "value",
+    "allowed",
+    "blocked",
+    "review",
+    "notes",
+    "records",
+    "users",
+    "days",
+    "first_seen",
+    "last_seen",
+    "undated_records",
+    "first_party",
+    "taught_by_sources",
+    "example",
+}
+
+
 def test_the_report_lists_every_learned_value_with_counts(
     generated: tuple[Path, dict[str, Any], Any],
 ) -> None:
@@ -300,6 +318,7 @@ def test_the_report_lists_every_learned_value_with_counts(
         assert f"### {name}" in md
         for v in body["values"]:
             n += 1
+            assert set(v) == VALUE_KEYS  # as docs/baseline.md lists them
             assert v["records"] > 0 and v["users"] >= 1 and v["days"] >= 1
             state = "yes" if v["allowed"] else ("**blocked**" if v["blocked"] else "review")
             row = (
@@ -435,3 +454,150 @@ def test_corpus_values_are_accepted_by_hunt(corpus: tuple[Path, dict[str, Any], 
         "hunt", "--values", out, "--events", CORPUS / "purview_export_combined.csv", "--format", "jsonl"
     )
     assert hunt.returncode == 0, hunt.stderr
+
+
+# ------------------------------------------------------------------------------ sign-in exports
+
+EXPORTS = REPO / "tests" / "data" / "exports"
+
+
+def _domains(path: Path) -> dict[str, tuple[int, int, list[int]]]:
+    from stormpack.baseline import Thresholds, run_baseline
+
+    result = run_baseline([path], load_values(REPO / "values"), REPO / "rules", Thresholds(1, 1))
+    assert result.hunt.rejected == 0 and result.hunt.read == result.hunt.evaluated
+    return {
+        d.value: (d.stats.records, len(d.stats.users), sorted(d.stats.sources))
+        for d in result.lists["org_accepted_mail_domains"].decisions
+    }
+
+
+def test_sign_in_exports_teach_the_accepted_domains() -> None:
+    # the Entra admin center download (real, MIT): member sign-ins of two domains
+    portal = _domains(EXPORTS / "InteractiveSignIns_2025-03-11_2025-03-18.csv")
+    assert portal == {"@m365x44824121.onmicrosoft.com": (194, 2, [1]), "@ithero.work.gd": (20, 1, [1])}
+    # a Graph beta page carries userType (Member); the v1.0 object has none, so it teaches nothing
+    # (a guest signs in with its home UPN: without userType a partner's domain would be learned)
+    assert _domains(EXPORTS / "graph_signins_beta_page.json") == {"@contoso.com": (1, 1, [1])}
+    assert _domains(EXPORTS / "graph_signins_v1_array_bom.json") == {}
+
+
+# ------------------------------------------------------------------------------ paired lists
+
+#: an invented client id: no public MailItemsAccessed record of Outlook for Mac is known
+#: (reference C5); Microsoft documents Sync records for desktop Outlook for Windows and Mac
+MAC_APP = "6a0b4c2d-8e1f-4a3b-9c5d-7e6f8a9b0c1d"
+MAC_STRING = "Client=REST;MacOutlook/16.78.23102801;"
+
+
+def mac_reads() -> list[dict[str, Any]]:
+    return [
+        mail_read(
+            day,
+            u,
+            16,
+            ClientAppId=MAC_APP,
+            AppId=MAC_APP,
+            ClientInfoString=MAC_STRING,
+            OperationProperties=[{"Name": "MailAccessType", "Value": "Sync"}],
+        )
+        for day in DAYS
+        for u in USERS
+    ]
+
+
+def test_paired_lists_learn_from_each_other(tmp_path: Path) -> None:
+    """Sync records teach the Mac client string a desktop prefix (first read); the ids seen with
+    that prefix are the desktop client ids (second read); a third read changes nothing."""
+    events = write_jsonl(tmp_path / "tenant.jsonl", generated_tenant() + mac_reads())
+    run = stormpack("baseline", "--events", events, "-o", tmp_path / "v")
+    assert run.returncode == 0, run.stderr
+    values = load_values(tmp_path / "v")
+    assert values["mail_outlook_desktop_client_info_prefixes"] == [
+        "Client=MSExchangeRPC",
+        "Client=REST;MacOutlook/",
+    ]
+    assert values["mail_outlook_desktop_client_app_ids"] == [
+        MAC_APP,
+        OFFICE,
+    ]  # most records first, then by value
+    report = json.loads((tmp_path / "v" / "baseline-report.json").read_text(encoding="utf-8"))
+    assert report["passes"] == 3
+    hunt = stormpack("hunt", "--values", tmp_path / "v", "--events", events, "--format", "jsonl")
+    assert hunt.returncode == 0, hunt.stderr
+    mac_hits = [
+        h["rule_title"]
+        for h in map(json.loads, hunt.stdout.splitlines())
+        if h["event"].get("ClientAppId") == MAC_APP
+    ]
+    # Mac Outlook's reads are the tenant's own: no mail-client rule fires on them
+    assert not {
+        "Mail Folder Sync By Unexpected Client",
+        "Mail Items Accessed By Unsanctioned Client App",
+        "Mail Read By App Outside Known Mail Clients",
+    } & set(mac_hits), mac_hits
+
+
+def test_a_time_window_learns_only_from_its_records(tmp_path: Path) -> None:
+    """--since/--until: the first half of a month teaches, the rest is counted, not learned."""
+    events = write_jsonl(tmp_path / "tenant.jsonl", generated_tenant())
+    run = stormpack(
+        "baseline",
+        "--events",
+        events,
+        "-o",
+        tmp_path / "v",
+        "--since",
+        DAYS[0],
+        "--until",
+        f"{DAYS[1]}T23:59:59",
+    )
+    assert run.returncode == 0, run.stderr
+    report = json.loads((tmp_path / "v" / "baseline-report.json").read_text(encoding="utf-8"))
+    teaching_on_day_3 = sum(1 for r in generated_tenant() if r["CreationTime"].startswith(DAYS[2]))
+    assert report["window"] == {
+        "since": f"{DAYS[0]}T00:00:00Z",
+        "until": f"{DAYS[1]}T23:59:59Z",
+        "records_outside": teaching_on_day_3,
+        "records_without_time": 0,
+    }
+    owa = _value(report, "mail_owa_client_app_ids", OWA)
+    assert (owa["records"], owa["days"], owa["last_seen"]) == (6, 2, f"{DAYS[1]}T08:15:00Z")
+    bad = stormpack("baseline", "--events", events, "-o", tmp_path / "w", "--since", "yesterday")
+    assert bad.returncode == 2 and "--since: 'yesterday' is not an ISO-8601 date" in bad.stderr
+
+
+def test_an_output_directory_with_other_values_files_is_refused(tmp_path: Path) -> None:
+    events = write_jsonl(tmp_path / "tenant.jsonl", generated_tenant())
+    out = tmp_path / "v"
+    out.mkdir()
+    (out / "mine.yml").write_text("org_soc_mail_reviewers: [a@b.example]\n", encoding="utf-8")
+    run = stormpack("baseline", "--events", events, "-o", out)
+    assert run.returncode == 2
+    assert run.stderr.strip() == (
+        f"error: {out}: holds other values files (mine.yml) that would be read together with the learned "
+        "lists: choose an empty or new directory"
+    )
+
+
+def test_attacker_controlled_strings_cannot_break_the_report(tmp_path: Path) -> None:
+    """A client string is whatever the client sends: a line break or pipe in it stays inside its
+    Markdown cell, the JSON report keeps the exact text, and a string not of the form
+    Client=<type> is no client family (review)."""
+    hostile = "Evil|Client\n| injected | row |`"
+    recs = [
+        mail_read(day, u, 8, ClientAppId=OWA, AppId=EXO, ClientInfoString=hostile)
+        for day in DAYS
+        for u in USERS
+    ]
+    events = write_jsonl(tmp_path / "tenant.jsonl", recs)
+    run = stormpack("baseline", "--events", events, "-o", tmp_path / "v")
+    assert run.returncode == 0, run.stderr
+    md = (tmp_path / "v" / "baseline-report.md").read_text(encoding="utf-8")
+    assert "\n| injected | row |" not in md
+    assert "| `Evil\\|Client \\| injected \\| row \\|'` |" in md
+    report = json.loads((tmp_path / "v" / "baseline-report.json").read_text(encoding="utf-8"))
+    assert _value(report, "mail_owa_client_info_prefixes", hostile)["review"] == [
+        "not of the Exchange client-string form Client=<type>"
+    ]
+    assert load_values(tmp_path / "v")["mail_owa_client_info_prefixes"] == ["Client=OWA;"]  # the seed

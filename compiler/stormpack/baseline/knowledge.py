@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import BaselineError, Location
-from ..yamlio import load_yaml_file, read_text_file
+from ..yamlio import load_yaml_file
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 FIRST_PARTY_FILE = DATA / "firstparty" / "MicrosoftApps.csv"
@@ -123,9 +123,7 @@ def campaign_iocs(rules_dir: Path) -> CampaignIocs:
     nets: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = []
     strings: list[str] = []
     for stem in IOC_RULES:
-        path = found[stem]
-        read_text_file(path)
-        doc = load_yaml_file(path)
+        doc = load_yaml_file(found[stem])
         detection = doc.get("detection", {}) if isinstance(doc, dict) else {}
         for name, body in detection.items():
             if name == "condition":

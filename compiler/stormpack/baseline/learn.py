@@ -26,6 +26,18 @@ from .spec import Learner, Source, selection_ruleset
 
 #: Record fields whose text is checked for the campaign's client strings / user agents.
 CLIENT_STRING_FIELDS = ("ClientInfoString", "UserAgent", "ActorInfoString", "properties.userAgent")
+IP_MEMO_SIZE = 65536
+
+
+@dataclass(frozen=True)
+class Window:
+    """``--since`` / ``--until``: only records in [since, until] teach (either bound optional)."""
+
+    since: datetime | None = None
+    until: datetime | None = None
+
+    def holds(self, when: datetime) -> bool:
+        return (self.since is None or when >= self.since) and (self.until is None or when <= self.until)
 
 
 @dataclass
@@ -44,21 +56,23 @@ class ValueStats:
     ioc_strings: set[str] = field(default_factory=set)
     example: str = ""
 
-    def add(self, user: str | None, when: datetime | None, source: int, where: str) -> None:
+    def add(self, user: str | None, when: datetime | None, day: str, source: int,
+            ref: tuple[str, int]) -> None:
+        """One teaching record (``day``: the UTC date of ``when``, computed once per record)."""
         self.records += 1
         if user:
             self.users.add(user)
         if when is None:
             self.undated += 1
         else:
-            self.days.add(when.date().isoformat())
+            self.days.add(day)
             if self.first is None or when < self.first:
                 self.first = when
             if self.last is None or when > self.last:
                 self.last = when
         self.sources.add(source)
         if not self.example:
-            self.example = where
+            self.example = f"{ref[0]} record {ref[1] + 1}"
 
 
 @dataclass
@@ -83,9 +97,15 @@ def _texts(reader: Reader, record: Mapping[str, Any]) -> list[str]:
 
 def _first(readers: Sequence[Reader], record: Mapping[str, Any]) -> str | None:
     for r in readers:
-        got = _texts(r, record)
-        if got:
-            return got[0]
+        got = r(record)
+        if got.__class__ is str:  # the common case: a top-level string
+            text = got.strip()
+            if text:
+                return text
+            continue
+        texts = _texts(r, record)
+        if texts:
+            return texts[0]
     return None
 
 
@@ -148,7 +168,7 @@ class LearnEngine:
     """A hunt engine that learns instead of alerting (see the module docstring)."""
 
     def __init__(self, learners: Mapping[str, Learner], seed: Mapping[str, list[str]],
-                 iocs: CampaignIocs, never: NeverAllow) -> None:
+                 iocs: CampaignIocs, never: NeverAllow, window: Window | None = None) -> None:
         ruleset, by_rule = selection_ruleset(dict(learners))
         self.engine = Engine.build(ruleset, dict(seed))
         tax = self.engine.taxonomy
@@ -165,14 +185,42 @@ class LearnEngine:
             self._compiled[id(rule)] = _Compiled(
                 learner, source, readers(source.value), readers(source.user), readers(source.ip),
                 readers(CLIENT_STRING_FIELDS), rule.timestamp_reader)
-        self.dated = self.undated = 0
+        self._ip_memo: dict[str, bool] = {}
+        self.window = window
+        self.outside = 0  # teaching records outside the window (not learned)
+        self.undated = 0  # teaching records without a usable time while a window is set (not learned)
 
     def classify(self, record: Mapping[str, Any]) -> Any:
         return self.engine.classify(record)
 
+    def _ioc_ip(self, text: str) -> bool:
+        got = self._ip_memo.get(text)
+        if got is None:
+            if len(self._ip_memo) >= IP_MEMO_SIZE:
+                self._ip_memo.clear()
+            got = self._ip_memo[text] = self.iocs.ip_matches(text)
+        return got
+
     def process(self, record: Mapping[str, Any], ref: Any, logsource: Any = None) -> Sequence[Any]:
         matched = self.engine.matching_rules(record, logsource)
+        if not matched:
+            return []
         never = self.never.client_strings
+        when: datetime | None = None
+        dated = False
+        if self.window is not None:
+            ts = matched[0].timestamp_reader(record)  # every rule of a log source reads the same field
+            when, dated = parse_utc(ts if isinstance(ts, str) else None), True
+            if when is None:
+                self.undated += 1
+                return []
+            if not self.window.holds(when):
+                self.outside += 1
+                return []
+        bad_ips: dict[tuple[str, ...], list[str]] = {}
+        users: dict[tuple[str, ...], str | None] = {}
+        strings: set[str] | None = None
+        day = ""
         for rule in matched:
             c = self._compiled[id(rule)]
             stats = self.lists[c.learner.name]
@@ -182,23 +230,36 @@ class LearnEngine:
             if value is None:
                 stats.without_value += 1
                 continue
-            user = _first(c.user, record)
-            ts = c.when(record)
-            when = parse_utc(ts if isinstance(ts, str) else None)
+            key = c.source.user
+            if key in users:
+                user = users[key]
+            else:
+                raw_user = _first(c.user, record)
+                user = users[key] = raw_user.lower() if raw_user else None
+            if not dated:  # every rule of a log source reads the same time field
+                ts = c.when(record)
+                when, dated = parse_utc(ts if isinstance(ts, str) else None), True
+            if not day and when is not None:
+                day = when.date().isoformat()
             vs = stats.values.get(value)
             if vs is None:
                 vs = stats.values[value] = ValueStats()
-            vs.add(user.lower() if user else None, when, c.source.index, f"{ref[0]} record {ref[1] + 1}")
-            ips = [ip for r in c.ip for ip in _texts(r, record)]
-            bad = [ip for ip in ips if self.iocs.ip_matches(ip)]
+            vs.add(user, when, day, c.source.index, ref)
+            bad = bad_ips.get(c.source.ip)
+            if bad is None:
+                bad = [ip for r in c.ip for ip in _texts(r, record) if self._ioc_ip(ip)]
+                bad_ips[c.source.ip] = bad
             if bad:
                 vs.ioc_ip_records += 1
                 vs.ioc_ips.update(bad)
-            for r in c.client:
-                for text in _texts(r, record):
-                    hit = self.iocs.string_in(text)
-                    if hit is not None:
-                        vs.ioc_strings.add(hit)
+            if strings is None:
+                strings = set()
+                for r in c.client:
+                    for text in _texts(r, record):
+                        hit = self.iocs.string_in(text)
+                        if hit is not None:
+                            strings.add(hit)
+            vs.ioc_strings.update(strings)
         return []
 
     def finish(self) -> Sequence[Any]:

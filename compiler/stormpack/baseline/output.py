@@ -4,6 +4,7 @@ people, JSON for machines)."""
 from __future__ import annotations
 
 import json
+import os
 import textwrap
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -14,7 +15,7 @@ from ..errors import BaselineError, Location
 from ..hunt import HuntStats
 from ..readers import Rejected
 from ..ruleset import load_values
-from .learn import ListStats
+from .learn import ListStats, Window
 from .review import Decision, Thresholds
 
 #: values file of each list, by name prefix (as the shipped values/ splits them)
@@ -38,6 +39,10 @@ class BaselineResult:
     thresholds: Thresholds
     events: list[str]
     rejections: list[Rejected] = field(default_factory=list)
+    passes: int = 1  # reads of the exports (paired lists learn from each other)
+    window: Window | None = None
+    outside: int = 0  # teaching records outside the window
+    undated: int = 0  # teaching records without a usable time, with a window set
 
     @property
     def review(self) -> list[tuple[str, Decision]]:
@@ -74,6 +79,11 @@ def write_values(result: BaselineResult, out: Path) -> list[Path]:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise BaselineError(f"cannot create the values directory: {exc.strerror}", Location(out)) from None
+    ours = {fname for _, fname in FILES} | {OTHER_FILE}
+    foreign = sorted(p.name for p in out.iterdir() if p.suffix in (".yml", ".yaml") and p.name not in ours)
+    if foreign:
+        raise BaselineError(f"holds other values files ({', '.join(foreign)}) that would be read together "
+                            "with the learned lists: choose an empty or new directory", Location(out))
     groups: dict[str, list[str]] = {}
     for name, lr in sorted(result.lists.items()):
         lines = groups.setdefault(_file_of(name), [])
@@ -92,8 +102,15 @@ def write_values(result: BaselineResult, out: Path) -> list[Path]:
     for fname, lines in sorted(groups.items()):
         path = out / fname
         head = ["# Tenant lists learned by `stormpack baseline` (review the report before deploying)."]
-        path.write_text("\n".join(head + lines) + "\n", encoding="utf-8")
+        tmp = path.with_name(f".{fname}.tmp")
+        try:
+            tmp.write_text("\n".join(head + lines) + "\n", encoding="utf-8")
+            os.replace(tmp, path)
+        except OSError as exc:
+            raise BaselineError(f"cannot write the values file: {exc.strerror}", Location(path)) from None
         written.append(path)
+    for stale in ours - set(groups):
+        (out / stale).unlink(missing_ok=True)  # from an earlier run: not read with this one
     load_values(out)  # the loader of hunt/build: raises ValuesError naming file and line
     return written
 
@@ -110,6 +127,10 @@ def report_object(result: BaselineResult) -> dict[str, Any]:
                                 for r in result.rejections],
                  "unusable": [str(e) for e in h.unusable]},
         "thresholds": {"min_users": result.thresholds.min_users, "min_days": result.thresholds.min_days},
+        "passes": result.passes,
+        "window": None if result.window is None else {
+            "since": _time(result.window.since), "until": _time(result.window.until),
+            "records_outside": result.outside, "records_without_time": result.undated},
         "lists": {
             name: {
                 "kind": lr.stats.learner.kind, "policy": lr.stats.learner.policy, "why": lr.stats.learner.why,
@@ -121,13 +142,17 @@ def report_object(result: BaselineResult) -> dict[str, Any]:
                     "records": d.stats.records, "users": len(d.stats.users), "days": len(d.stats.days),
                     "first_seen": _time(d.stats.first), "last_seen": _time(d.stats.last),
                     "undated_records": d.stats.undated, "first_party": d.first_party,
+                    "taught_by_sources": sorted(i + 1 for i in d.stats.sources),
                     "example": d.stats.example} for d in lr.decisions],
             } for name, lr in sorted(result.lists.items())},
     }
 
 
 def _cell(text: str) -> str:
-    return "`" + text.replace("`", "'").replace("|", "\\|") + "`"
+    """A value as a Markdown code span in a table cell (values come from untrusted logs: no line
+    break, pipe or backtick may end the cell; the JSON report has the exact text)."""
+    flat = " ".join(text.replace("`", "'").replace("|", "\\|").split())
+    return "`" + flat + "`"
 
 
 def report_markdown(result: BaselineResult) -> str:
@@ -136,7 +161,13 @@ def report_markdown(result: BaselineResult) -> str:
     out = ["# stormpack baseline report", "",
            f"Read {h.files} file(s): {h.read:,} records = {h.evaluated:,} evaluated + {h.unrecognised:,} "
            f"unrecognised + {h.rejected:,} rejected. Thresholds: --min-users {t.min_users}, "
-           f"--min-days {t.min_days}.", ""]
+           f"--min-days {t.min_days}. Passes over the exports: {result.passes} (paired lists learn "
+           "from each other).", ""]
+    if result.window is not None:
+        w = result.window
+        out += [f"Window: {_time(w.since) or 'any'} .. {_time(w.until) or 'any'}: {result.outside:,} "
+                f"teaching records outside it and {result.undated:,} without a usable time were not "
+                "learned from.", ""]
     if h.unrecognised:
         out.append("Unrecognised records (no log source of the pack; they teach nothing):")
         out.extend(f"* {src}: {n:,} - {h.unrecognised_why.get(src, '')}" for src, n in

@@ -15,12 +15,16 @@ chose, so campaign addresses and user agents on its records are reported as note
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from .knowledge import CampaignIocs, NeverAllow
 from .learn import ListStats, ValueStats
 from .spec import Learner
 
+#: Exchange client strings are ``Client=<ClientType>[;extra]`` (Exchange's ClientTypeHelper, see
+#: docs/baseline.md): a learned prefix of another form is not a client family.
+CLIENT_TYPE = re.compile(r"^Client=[A-Za-z0-9._ -]+(;|$)", re.IGNORECASE)
 DEFAULT_MIN_USERS = 2
 DEFAULT_MIN_DAYS = 2
 
@@ -73,6 +77,8 @@ def decide_value(learner: Learner, value: str, vs: ValueStats, thresholds: Thres
     if vs.ioc_strings:
         signals.append("record(s) carried the campaign client string(s) " + ", ".join(
             repr(s) for s in sorted(vs.ioc_strings)))
+    if learner.kind == "prefix" and not CLIENT_TYPE.match(value):
+        d.review.append("not of the Exchange client-string form Client=<type>")
     if learner.policy == "first_party" and fp is None:
         d.review.append("not a Microsoft first-party app (this record shape is the campaign's own)")
     if learner.policy != "account" and len(vs.users) < thresholds.min_users:

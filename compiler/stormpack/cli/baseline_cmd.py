@@ -35,8 +35,13 @@ REPORT_NAME = "baseline-report.md"
 @click.option("--rules", "rules", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
               metavar="DIR",
               help="Rule directory whose IOC rules give the campaign IOCs [default: the bundled pack].")
+@click.option("--since", "since", default=None, metavar="TIME",
+              help="Learn only from records at or after TIME (ISO-8601; no zone = UTC).")
+@click.option("--until", "until", default=None, metavar="TIME",
+              help="Learn only from records at or before TIME (ISO-8601; no zone = UTC).")
 def baseline_cmd(events: tuple[str, ...], output: Path, report: Path | None, min_users: int | None,
-                 min_days: int | None, seed_values: Path | None, rules: Path | None) -> None:
+                 min_days: int | None, seed_values: Path | None, rules: Path | None,
+                 since: str | None, until: str | None) -> None:
     """Learn the tenant lists (allow-lists) of the pack from the tenant's own exports.
 
     Writes a values directory and a report of every learned value with its counts; values seen
@@ -48,12 +53,14 @@ def baseline_cmd(events: tuple[str, ...], output: Path, report: Path | None, min
         DEFAULT_MIN_DAYS,
         DEFAULT_MIN_USERS,
         Thresholds,
+        Window,
         run_baseline,
         write_report,
         write_values,
     )
     from ..bundled import bundled_rules, bundled_values
     from ..ruleset import load_values
+    from ..triage import parse_bound
 
     err = sys.stderr
 
@@ -67,8 +74,11 @@ def baseline_cmd(events: tuple[str, ...], output: Path, report: Path | None, min
         seed = load_values(seed_values if seed_values is not None else bundled_values())
         thresholds = Thresholds(min_users=DEFAULT_MIN_USERS if min_users is None else min_users,
                                 min_days=DEFAULT_MIN_DAYS if min_days is None else min_days)
+        window = None if since is None and until is None else Window(
+            None if since is None else parse_bound(since, "--since"),
+            None if until is None else parse_bound(until, "--until"))
         result = run_baseline(events, seed, rules if rules is not None else bundled_rules(), thresholds,
-                              on_reject=on_reject, on_unusable=on_unusable)
+                              window=window, on_reject=on_reject, on_unusable=on_unusable)
         files = write_values(result, output)
         md, js = write_report(result, report if report is not None else output / REPORT_NAME)
     except StormpackError as exc:
@@ -80,6 +90,9 @@ def baseline_cmd(events: tuple[str, ...], output: Path, report: Path | None, min
     seeded = sorted(n for n, lr in result.lists.items() if lr.from_seed)
     click.echo(f"read {h.files} file(s): {h.read:,} records = {h.evaluated:,} evaluated + "
                f"{h.unrecognised:,} unrecognised + {h.rejected:,} rejected")
+    if window is not None:
+        click.echo(f"window: {result.outside:,} teaching record(s) outside it, {result.undated:,} without a "
+                   "usable time (not learned from)")
     click.echo(f"learned {learned} value(s) for {len(result.lists)} lists: {allowed} written, "
                f"{learned - allowed} for review")
     if seeded:
