@@ -21,7 +21,8 @@ from stormpack.shapes.inverse import normalise
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT / "fixtures" / "corpus"
 FOLDERS = ["azure-sentinel-training-lab", "blueteam0ps-det-eng-samples",
-           "microsoftdocs-office-365-management-api", "otrf-security-datasets"]
+           "microsoftdocs-office-365-management-api", "otrf-security-datasets",
+           "otrf-security-datasets-windows"]
 TABLE = json.loads((ROOT / "tests" / "data" / "corpus_results.json").read_text(encoding="utf-8"))
 DOC = (ROOT / "docs" / "corpus-results.md").read_text(encoding="utf-8")
 
@@ -76,7 +77,9 @@ def test_sentinel_and_defender_exports_are_converted_and_evaluated(hunted: tuple
     _, stats = hunted
     assert set(stats.converted) == {"Microsoft Sentinel OfficeActivity", "Microsoft Sentinel SigninLogs",
                                     "Microsoft Sentinel AuditLogs", "Microsoft Defender XDR CloudAppEvents"}
-    assert stats.unrecognised == 8  # the non-CloudAppEvents rows of the Defender union export
+    # the non-CloudAppEvents rows of the Defender union export, and the 183 events of the OTRF
+    # Windows file that are not its one Sysmon process creation (the only Windows log source)
+    assert stats.unrecognised == 8 + 183
     assert stats.rejected == 0
 
 

@@ -290,7 +290,9 @@ def test_hunting_queries_find_the_campaign_positives_when_run_over_2023(
     for target in ("sentinel", "defender"):
         tl = _timeline(build, target)
         folder = build / target / "hunting"
-        files = sorted(folder.glob("*.yaml" if target == "sentinel" else "*.kql"))
+        # the time-bounded ones (hunting-only rules of the alert budget are not campaign-bound)
+        files = sorted(f for f in folder.glob("*.yaml" if target == "sentinel" else "*.kql")
+                       if f.stem.endswith("_during_campaign"))
         assert len(files) == (4 if target == "sentinel" else 3)
         scheduled = _deployed(build, target, ANCHORS[0], stems)
         for f in files:

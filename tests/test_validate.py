@@ -336,3 +336,19 @@ def test_changed_since_bad_ref_is_an_error(pack: Path, capsys: pytest.CaptureFix
     git(pack, "init", "-q")
     code, _ = run("rules", "--changed-since", "no-such-ref")
     assert code == 2 and "git" in capsys.readouterr().err
+
+
+def test_pack_attributes_are_known_other_custom_keys_are_not(pack: Path) -> None:
+    """The pack's documented rule attributes (docs/deploy.md: schedule overrides, ingestion delay,
+    hunting_only) pass SigmaHQ's unknown-field check; any other custom key still fails it."""
+    rule = pack / M365
+    rule.write_text(rule.read_text(encoding="utf-8").rstrip("\n")
+                    + "\nhunting_only: true\ningestion_delay: 2h\n", encoding="utf-8")
+    code, sarif = run("rules")
+    assert code == 0, sarif["runs"][0]["results"]
+    rule.write_text(rule.read_text(encoding="utf-8") + "hunting_onyl: true\n", encoding="utf-8")
+    code, sarif = run("rules")
+    assert code == 1
+    found = [r for r in sarif["runs"][0]["results"] if r["ruleId"] == "sigmahq_unknown_field"]
+    assert len(found) == 1 and "hunting_onyl" in found[0]["message"]["text"]
+    assert "hunting_only" not in found[0]["message"]["text"].replace("hunting_onyl", "")

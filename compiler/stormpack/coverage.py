@@ -189,7 +189,7 @@ def coverage_layer(report: CoverageReport, name: str = "stormpack: Storm-0558 co
         if detections:
             comment_parts.append("Rules: " + "; ".join(detections))
         if hunts:
-            comment_parts.append("Hunting queries (time-bounded, not scheduled): " + "; ".join(hunts))
+            comment_parts.append("Hunting queries (hunting-only, not scheduled): " + "; ".join(hunts))
         techniques.append(
             LayerTechnique(
                 technique_id=t.id,
@@ -202,7 +202,7 @@ def coverage_layer(report: CoverageReport, name: str = "stormpack: Storm-0558 co
     return Layer(
         name=name,
         description="Techniques the stormpack rules are tagged with, against the techniques attributed to "
-        "Storm-0558 (score = number of rules)." + (" Hunting queries (time-bounded rules) are named "
+        "Storm-0558 (score = number of rules)." + (" Hunting queries (hunting-only rules) are named "
                                                    "in the comment, not counted." if hunting else ""),
         attack_version=report.attack_version,
         techniques=techniques,

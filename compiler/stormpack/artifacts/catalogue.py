@@ -35,9 +35,8 @@ class Entry:
         reason = self.targets.get(target, "not compiled")
         if reason is not None:
             return f"not built: {reason}"
-        if self.meta.time_bound is not None:
-            return (f"hunting query, not a scheduled rule: it matches only events from "
-                    f"{self.meta.time_bound.label()}, older than any scheduled run reads")
+        if self.meta.is_hunting:
+            return f"hunting query, not a scheduled rule: {self.meta.hunting_reason()}"
         if self.disabled_by:
             return "built, disabled until " + ", ".join(self.disabled_by) + " hold tenant values"
         return "built"

@@ -127,9 +127,12 @@ def build_rule(query: QueryLike, meta: RuleMeta) -> DefenderRule:
 def hunting_query(query: QueryLike, meta: RuleMeta) -> str:
     """The advanced hunting query of a time-bounded rule: the compiled query and its columns,
     no schedule and no settled slice (the analyst picks the time range)."""
-    assert meta.time_bound is not None
-    head = (f"// {meta.title}\n// Hunting query, not a custom detection: matches only events from "
-            f"{meta.time_bound.label()}, older than a custom detection's 30-day lookback.\n")
+    if meta.time_bound is not None:
+        head = (f"// {meta.title}\n// Hunting query, not a custom detection: matches only events from "
+                f"{meta.time_bound.label()}, older than a custom detection's 30-day lookback.\n")
+    else:
+        head = (f"// {meta.title}\n// Hunting query, not a custom detection: "
+                f"{meta.hunting_reason()}.\n")
     return head + query.query.rstrip() + "\n| project " + ", ".join(project_columns(query)) + "\n"
 
 

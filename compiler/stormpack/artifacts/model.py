@@ -136,10 +136,21 @@ class RuleMeta:
     #: a first-seen correlation (:mod:`stormpack.firstseen`): its spec; ``timespan`` is its
     #: learning window
     first_seen: FirstSeen | None = None
+    #: why a rule that is not time-bounded is still shipped as a hunting query only (its level is
+    #: informational, or it carries ``hunting_only: true``); None: scheduled
+    hunting_only: str | None = None
 
     @property
     def is_hunting(self) -> bool:
-        return self.time_bound is not None
+        return self.time_bound is not None or self.hunting_only is not None
+
+    def hunting_reason(self) -> str:
+        """Why the rule is a hunting query and not a scheduled rule (catalogue, descriptions)."""
+        if self.time_bound is not None:
+            return (f"it matches only events from {self.time_bound.label()}, older than any scheduled "
+                    "run reads")
+        assert self.hunting_only is not None, "not a hunting rule"
+        return self.hunting_only
 
     def group_column_for(self, taxonomy_field: str) -> str | None:
         """The group-by name a correlation returns ``taxonomy_field`` under, if any."""
@@ -195,6 +206,7 @@ def rule_meta(loaded: LoadedRule) -> RuleMeta:
         logsources = (_logsource_key(rule, loaded.title, loaded.path),)
         bound = event_time_bound(rule, load_taxonomy().logsources[logsources[0]].timestamp)
     level = rule.level.name.lower() if rule.level is not None else "medium"
+    custom = dict(rule.custom_attributes or {})
     author = str(rule.author or "")
     return RuleMeta(
         id=loaded.id,
@@ -212,9 +224,29 @@ def rule_meta(loaded: LoadedRule) -> RuleMeta:
         is_correlation=isinstance(rule, SigmaCorrelationRule),
         group_by=group_by,
         timespan=timespan,
-        custom=dict(rule.custom_attributes or {}),
+        custom=custom,
         text=loaded.text,
         group_fields=group_fields,
         time_bound=bound,
         first_seen=firstseen.spec_of(rule),
+        hunting_only=_hunting_only(level, custom, loaded),
     )
+
+
+HUNTING_INFORMATIONAL = ("its level is informational: informational rules are hunting-only "
+                         "(docs/noise.md, alert budget)")
+HUNTING_DEMOTED = ("it carries hunting_only: true: demoted from a scheduled rule because it exceeds its "
+                   "level's alert budget on a normal tenant (docs/noise.md)")
+
+
+def _hunting_only(level: str, custom: Mapping[str, Any], loaded: LoadedRule) -> str | None:
+    """Why an untimed rule is hunting-only (informational level, or ``hunting_only: true``)."""
+    raw = custom.get(settings.ATTR_HUNTING_ONLY)
+    if raw is not None and not isinstance(raw, bool):
+        raise ArtifactError(f"custom attribute {settings.ATTR_HUNTING_ONLY}: '{raw}' is not true or false",
+                            Location(loaded.path, loaded.line_of(f"{settings.ATTR_HUNTING_ONLY}:")))
+    if raw is True:
+        return HUNTING_DEMOTED
+    if level == "informational":
+        return HUNTING_INFORMATIONAL
+    return None

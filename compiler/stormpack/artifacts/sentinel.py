@@ -282,14 +282,15 @@ class HuntingQuery:
 
 
 def hunting_note(meta: RuleMeta) -> str:
-    """Why a time-bounded rule is a hunting query (catalogue, descriptions)."""
-    assert meta.time_bound is not None
-    return (f"matches only events from {meta.time_bound.label()}, older than any scheduled run reads "
-            "(Sentinel looks back at most 14 days, Defender XDR 30 days): shipped as a hunting query")
+    """Why a rule is a hunting query (catalogue, descriptions)."""
+    if meta.time_bound is not None:
+        return (f"matches only events from {meta.time_bound.label()}, older than any scheduled run reads "
+                "(Sentinel looks back at most 14 days, Defender XDR 30 days): shipped as a hunting query")
+    return f"shipped as a hunting query, not a scheduled rule: {meta.hunting_reason()}"
 
 
 def build_hunting(query: QueryLike, meta: RuleMeta) -> HuntingQuery:
-    """The hunting query of a time-bounded rule: the compiled query and its entities, with no
+    """The hunting query of a hunting-only rule: the compiled query and its entities, with no
     schedule and no ingestion-time slice (the analyst picks the time range, e.g. 2023)."""
     rule = build_rule(query, meta)
     text = query.query.rstrip()

@@ -127,6 +127,10 @@ ATTR_SPLUNK_LATEST: Final = "splunk_latest_time"
 ATTR_VERSION: Final = "version"
 #: The ingestion delay a rule's schedule must tolerate (default: its log sources' covered delay).
 ATTR_INGESTION_DELAY: Final = "ingestion_delay"
+#: ``hunting_only: true`` ships a rule as a hunting query (no schedule, no alert) although it is
+#: not time-bounded: the pack's decision for a rule over its level's alert budget on a normal
+#: tenant (docs/noise.md). Informational rules are always hunting-only.
+ATTR_HUNTING_ONLY: Final = "hunting_only"
 
 DEFAULT_RULE_VERSION: Final = "1.0.0"
 

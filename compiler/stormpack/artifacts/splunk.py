@@ -179,22 +179,29 @@ def with_index_slice(text: str, times: SplunkTimes) -> str:
 
 
 _ABSOLUTE = "%m/%d/%Y:%H:%M:%S"  # Search Reference, Time modifiers: absolute time format
+#: the default range of a hunting report that is not time-bounded (the analyst changes it)
+HUNT_EARLIEST = "-30d@d"
 
 
 def build_hunting(query: QueryLike, meta: RuleMeta) -> SavedSearch:
-    """A time-bounded rule as a report: the search over its fixed event-time range, no schedule
-    and no alert action (docs/deploy.md, "Time-bounded rules are hunting queries")."""
-    assert meta.time_bound is not None
+    """A hunting-only rule as a report: the search over its fixed event-time range (time-bounded
+    rules) or the last 30 days, no schedule and no alert action (docs/deploy.md, section 6)."""
     macro = filter_macro(meta.stem)
     text = with_datasource_macros(query.query.strip(), meta)
     description = " ".join((meta.description or meta.title).split())
+    if meta.time_bound is not None:
+        why = f"matches only events from {meta.time_bound.label()}"
+        earliest, latest = (meta.time_bound.start.strftime(_ABSOLUTE),
+                            meta.time_bound.end.strftime(_ABSOLUTE))
+    else:
+        why = meta.hunting_reason()
+        earliest, latest = HUNT_EARLIEST, "now"
     return SavedSearch(
         stanza=stanza_name(meta).removesuffix(" - Rule") + " - Hunt",
-        description=f"{description} Hunting report (no schedule, no alert): matches only events "
-                    f"from {meta.time_bound.label()}.",
+        description=f"{description} Hunting report (no schedule, no alert): {why}.",
         search=f"{text}\n| `{macro}`", filter_macro=macro, cron="",
-        earliest=meta.time_bound.start.strftime(_ABSOLUTE),
-        latest=meta.time_bound.end.strftime(_ABSOLUTE),
+        earliest=earliest,
+        latest=latest,
         severity=settings.SPLUNK_NOTABLE_SEVERITY_BY_LEVEL[meta.level],
         risk_score=settings.SPLUNK_RISK_SCORE_BY_LEVEL[meta.level],
         risk_objects=_risk_objects(query, meta), techniques=meta.attack.techniques,
@@ -247,12 +254,13 @@ def problems(s: SavedSearch) -> list[str]:
     if not s.hunting and (len(parts) != 5 or not all(_CRON_FIELD.match(p) for p in parts)):
         out.append(f"cron_schedule '{s.cron}' is not a 5-field cron expression")
     for label, value in (("dispatch.earliest_time", s.earliest), ("dispatch.latest_time", s.latest)):
-        if s.hunting:
+        if s.hunting and not _RELATIVE_TIME.fullmatch(value):
             try:
                 datetime.strptime(value, _ABSOLUTE)
             except ValueError:
-                out.append(f"{label} '{value}' is not an absolute time such as 03/01/2023:00:00:00")
-        elif not _RELATIVE_TIME.fullmatch(value):
+                out.append(f"{label} '{value}' is neither an absolute time such as 03/01/2023:00:00:00 "
+                           "nor a relative one such as -30d@d")
+        elif not s.hunting and not _RELATIVE_TIME.fullmatch(value):
             out.append(f"{label} '{value}' is not a relative time such as -70m@m")
     for line in s.search.splitlines():
         if line.endswith("\\"):

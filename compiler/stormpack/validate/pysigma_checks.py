@@ -60,6 +60,27 @@ def known_checks() -> set[str]:
     return set(all_validators())
 
 
+def pack_attributes() -> frozenset[str]:
+    """The custom attributes the pack documents and reads (schedule, ingestion delay, version,
+    hunting-only; docs/deploy.md): SigmaHQ's unknown-field check does not report them."""
+    from ..artifacts import settings
+
+    return frozenset((settings.ATTR_SENTINEL_FREQUENCY, settings.ATTR_SENTINEL_PERIOD,
+                      settings.ATTR_DEFENDER_PERIOD, settings.ATTR_SPLUNK_CRON, settings.ATTR_VERSION,
+                      settings.ATTR_INGESTION_DELAY, settings.ATTR_HUNTING_ONLY))
+
+
+def _without_pack_attributes(issue: SigmaValidationIssue) -> SigmaValidationIssue | None:
+    """A SigmaHQ unknown-field issue less the pack's own attributes (None: nothing left)."""
+    names = getattr(issue, "fieldname", None)
+    if not isinstance(names, list):
+        return issue
+    rest = [n for n in names if n not in pack_attributes()]
+    if not rest:
+        return None
+    return dataclasses.replace(issue, **{"fieldname": rest})
+
+
 def run_validators(docs: Sequence[RuleDoc]) -> list[Finding]:
     configure_offline()
     by_rule = {id(d.rule): d for d in docs if d.rule is not None}
@@ -71,6 +92,8 @@ def run_validators(docs: Sequence[RuleDoc]) -> list[Finding]:
             if d.rule is not None:
                 issues.extend(validator.validate(d.rule))
         issues.extend(validator.finalize())
+        if name == "sigmahq_unknown_field":
+            issues = [i for i in map(_without_pack_attributes, issues) if i is not None]
         for issue in issues:
             out.extend(_to_findings(name, issue, by_rule))
     return out
