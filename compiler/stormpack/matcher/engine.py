@@ -27,6 +27,7 @@ from .codegen import predicate_for
 from .conditions import Alternative, ConditionCompiler, RecordPred
 from .correlation import CorrelationEvaluator, parse_timestamp
 from .fields import MISSING, Generation, LoweredField, NameValueMemo, Reader, make_reader
+from .literals import required_literals
 from .results import CorrelationHit, EventRef, Hit, TimestampError
 from .values import ValueContext, number_of
 
@@ -50,6 +51,8 @@ class CompiledRule:
     timestamp_reader: Reader
     feeds: list[tuple[CorrelationEvaluator, str]] = field(default_factory=list)
     generation: Generation = field(default_factory=Generation, repr=False)
+    # the rule can only match a record whose raw text holds one of these (None: no such set)
+    literals: tuple[frozenset[str], bool] | None = None
 
     @property
     def path(self) -> Path:
@@ -247,6 +250,7 @@ class Engine:
             loaded=lr, logsource=spec, predicate=predicate, order=order,
             emits=bool(getattr(rule, "_output", True)), prefilter=prefilter,
             timestamp_reader=make_reader(spec.timestamp, spec, self.taxonomy), generation=self._generation,
+            literals=required_literals(cc, trees),
         )
         self.rules.append(compiled)
         self._by_rule[id(rule)] = compiled
@@ -274,6 +278,19 @@ class Engine:
         for ref in refs:
             self._by_rule[id(ref.rule)].feeds.append((evaluator, ref.reference))
         self.correlations.append(evaluator)
+
+    def required_literals(self) -> tuple[frozenset[str], bool] | None:
+        """Text one of which every record any rule (emitting or feeding a correlation) can match
+        holds in its raw JSON, lower-cased, and whether some of it stands for a number (see
+        :mod:`.literals`); None when some rule has no such text."""
+        out: set[str] = set()
+        numeric = False
+        for r in self.rules:
+            if r.literals is None:
+                return None
+            out |= r.literals[0]
+            numeric = numeric or r.literals[1]
+        return frozenset(out), numeric
 
     # ------------------------------------------------------------------ running
     def classify(self, record: Mapping[str, Any]) -> LogsourceSpec | None:

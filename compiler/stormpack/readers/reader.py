@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from ..errors import EventReadError, Location
@@ -11,7 +11,7 @@ from .detect import detect_format
 from .evtx import is_evtx, read_evtx
 from .jsondoc import read_json_documents
 from .jsonlines import read_json_lines
-from .model import FileFormat, ReaderLimits, ReadItem
+from .model import FileFormat, ReaderLimits, ReadItem, Skipped
 from .source import OpenedSource, open_source
 
 
@@ -65,6 +65,14 @@ class EventFile:
         if fmt in (FileFormat.JSON_ARRAY, FileFormat.JSON_DOCUMENTS):
             return read_json_documents(stream, src, limits, gz)
         return read_csv(stream, src, limits, gz, purview=fmt is FileFormat.PURVIEW_CSV)
+
+    def items(self, skip: Callable[[bytes], bool] | None) -> Iterator[ReadItem | Skipped]:
+        """Like iterating the file, with ``skip`` (the hunt's prefilter) deciding JSON lines
+        before they are parsed (other formats are read as usual)."""
+        if skip is None or self._opened is None or self.format is not FileFormat.JSON_LINES:
+            return iter(self)
+        return read_json_lines(self._opened.stream, self.source, self.limits, self.compressed,
+                               skip=skip)
 
     def close(self) -> None:
         if self._opened is not None:
