@@ -310,10 +310,10 @@ def run_hunt(
         files = []
     parallel: ParallelHunt | None = None
     skip = None
-    if prefilter:
+    if prefilter and files:
         from .prefilter import for_engine
 
-        skip = for_engine(engine, convert)
+        skip = for_engine(engine, convert, _sample(files, limits))
     try:
         for fileno, path in enumerate(files, start=1):
             try:
@@ -412,6 +412,23 @@ def run_hunt(
     if not stats.adds_up:  # pragma: no cover - an invariant of the loop above
         raise AssertionError(f"hunt counts do not add up: {stats}")
     return stats
+
+
+SAMPLE_LINES = 1000
+
+
+def _sample(files: Sequence[Path], limits: ReaderLimits | None) -> list[bytes]:
+    """The first lines of the first JSON Lines file: the prefilter picks its literals on them."""
+    from .readers import FileFormat
+
+    for path in files:
+        try:
+            with EventFile(path, limits) as f:
+                if f.format is FileFormat.JSON_LINES:
+                    return f.head_lines(SAMPLE_LINES)
+        except (EventReadError, OSError):
+            continue
+    return []
 
 
 def _parallel_ok(f: EventFile, min_bytes: int | None) -> bool:

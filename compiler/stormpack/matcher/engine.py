@@ -51,8 +51,8 @@ class CompiledRule:
     timestamp_reader: Reader
     feeds: list[tuple[CorrelationEvaluator, str]] = field(default_factory=list)
     generation: Generation = field(default_factory=Generation, repr=False)
-    # the rule can only match a record whose raw text holds one of these (None: no such set)
-    literals: tuple[frozenset[str], bool] | None = None
+    # literal sets the rule needs in a record's raw text, one of each set (see .literals)
+    literals: list[tuple[frozenset[str], bool]] = field(default_factory=list)
 
     @property
     def path(self) -> Path:
@@ -279,18 +279,13 @@ class Engine:
             self._by_rule[id(ref.rule)].feeds.append((evaluator, ref.reference))
         self.correlations.append(evaluator)
 
-    def required_literals(self) -> tuple[frozenset[str], bool] | None:
-        """Text one of which every record any rule (emitting or feeding a correlation) can match
-        holds in its raw JSON, lower-cased, and whether some of it stands for a number (see
-        :mod:`.literals`); None when some rule has no such text."""
-        out: set[str] = set()
-        numeric = False
-        for r in self.rules:
-            if r.literals is None:
-                return None
-            out |= r.literals[0]
-            numeric = numeric or r.literals[1]
-        return frozenset(out), numeric
+    def literal_alternatives(self) -> list[list[tuple[frozenset[str], bool]]] | None:
+        """Per single-event rule (emitting or feeding a correlation), the literal sets it needs
+        in a record's raw JSON text (lower-cased; ``bool``: some literal stands for a number),
+        any one of which is a valid prefilter (see :mod:`.literals`); None when some rule has
+        none, so every record must be parsed."""
+        out = [r.literals for r in self.rules]
+        return None if any(not x for x in out) else out
 
     # ------------------------------------------------------------------ running
     def classify(self, record: Mapping[str, Any]) -> LogsourceSpec | None:

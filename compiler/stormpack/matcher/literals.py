@@ -23,13 +23,17 @@ the rules to decide most records without parsing them. Why each step is exact:
   and ``true``/``false`` are spelled as the matcher writes them, but a float's text (``1E2`` ->
   ``100.0``) is not its JSON spelling, so a literal that could be part of a float's text
   (:func:`could_be_float_text`) gives None.
-* An integer rule value ``n`` matches a JSON number or a numeric string equal to it: every such
-  spelling in ASCII without ``_`` and with at most 15 significant digits holds the significant
-  digits of ``n`` (trailing zeros dropped), possibly with one ``.`` inside them (``2.75e2``),
-  right after one of ``":[, \t\n\r+-.0`` or the letter of a ``\t``/``\n``/``\r``/``\f``
-  escape; so those few strings are its literals and the rule is marked *numeric*: the prefilter
-  then parses every record that is not ASCII, spells a digit or space as ``\uXXXX``, has ``_``
-  between digits or a run of 16 or more digits and dots (where ``float`` rounds).
+* An integer rule value ``0 < |n| < 10**7`` matches a JSON number or a numeric string equal to
+  it (``int()`` or ``float()`` of the stripped text). Every such spelling in ASCII without
+  ``_`` between digits either holds the significant digits of ``n`` (trailing zeros dropped),
+  possibly with one ``.`` inside them (``2.75e2``, ``27.5e1``), right after one of
+  ``":[, \t\n\r+-.0`` or the letter of a ``\t``/``\n``/``\r``/``\f`` escape, or it is a
+  value just below ``n`` that ``float`` rounds up, whose digits then hold at least eight 9s in a
+  row (below ``n`` by less than ``n * 2**-53 < 1.2e-9``, i.e. ``(n-1).99999999...``), four of
+  them side by side even where the spelling puts its one ``.`` among them. So those strings and
+  :data:`NINES` are its literals and the rule is marked *numeric*: the prefilter then also parses
+  every record that is not ASCII, spells a digit or a space as ``\uXXXX`` or has ``_`` between
+  digits. Other integers (0, large ones) give None.
 * ``|cidr`` on IPv4 (prefix length >= 8): an address inside the network is written as a
   dotted quad without leading zeros (Python's ``ipaddress``, which the matcher uses), so its text
   holds the network's fixed leading octets followed by a dot; a partial octet expands into its
@@ -112,8 +116,16 @@ def _string_literal(s: SigmaString) -> str | None:
     return best
 
 
-def number_literals(n: int) -> frozenset[str]:
-    """The literals of an integer rule value (see the module docstring)."""
+#: the digits of a value just below a (small) integer that float() rounds up to it
+NINES = "9999"
+_MAX_NUMBER = 10**7
+
+
+def number_literals(n: int) -> frozenset[str] | None:
+    """The literals of an integer rule value (see the module docstring); the prefilter adds
+    :data:`NINES` for rules marked numeric."""
+    if not 0 < abs(n) < _MAX_NUMBER:
+        return None
     digits = str(abs(n)).rstrip("0") or "0"
     forms = {digits} | {digits[:i] + "." + digits[i:] for i in range(1, len(digits))}
     return frozenset(c + f for c in NUMBER_CONTEXT for f in forms)
@@ -154,7 +166,10 @@ def value_literals(value: Any, ctx: ValueContext) -> Literals:
             out |= lits
         elif (isinstance(v, SigmaNumber) and not isinstance(v, SigmaTimestampPart)
               and isinstance(v.number, int) and not isinstance(v.number, bool)):
-            out |= number_literals(v.number)
+            lits = number_literals(v.number)
+            if lits is None:
+                return None
+            out |= lits
             numeric = True
         else:
             return None
@@ -181,22 +196,48 @@ def _union(parts: Iterable[Literals]) -> Literals:
     return frozenset(out), numeric
 
 
-def node_literals(cc: ConditionCompiler, node: Node) -> Literals:
-    """See the module docstring."""
+#: alternatives kept per rule (the most selective ones by :func:`_score`)
+MAX_ALTERNATIVES = 8
+Alternatives = list[tuple[frozenset[str], bool]]
+
+
+def _best(alts: Alternatives) -> Alternatives:
+    out: Alternatives = []
+    for a in sorted(alts, key=_score, reverse=True):
+        if a not in out:
+            out.append(a)
+    return out[:MAX_ALTERNATIVES]
+
+
+def node_alternatives(cc: ConditionCompiler, node: Node) -> Alternatives:
+    """Literal sets each of which ``node`` needs (any one is a valid prefilter; the hunt picks
+    the one its input meets least); empty: none known. AND: every operand's alternatives; OR:
+    the union of each operand's most selective one."""
     if isinstance(node, ConditionAND):
-        options = [x for x in (node_literals(cc, a) for a in node.args) if x is not None]
-        return max(options, key=_score) if options else None
+        return _best([a for arg in node.args for a in node_alternatives(cc, arg)])
     if isinstance(node, ConditionOR):
-        return _union(node_literals(cc, a) for a in node.args)
+        return _or([node_alternatives(cc, a) for a in node.args])
     if isinstance(node, ConditionFieldEqualsValueExpression):
         if isinstance(node.value, (SigmaNull, SigmaExists, SigmaFieldReference)):
-            return None
-        return value_literals(node.value, cc.ctx)
+            return []
+        lits = value_literals(node.value, cc.ctx)
+        return [] if lits is None else [lits]
     if isinstance(node, ConditionValueExpression):
-        return _union(value_literals(v, cc.ctx) for v in keyword_value(node.value, cc.ctx))
-    return None  # NOT, and anything else
+        got = _union(value_literals(v, cc.ctx) for v in keyword_value(node.value, cc.ctx))
+        return [] if got is None else [got]
+    return []  # NOT, and anything else
 
 
-def required_literals(cc: ConditionCompiler, trees: list[Node]) -> Literals:
-    """The literals a rule (the OR of its condition trees) needs; None: evaluate every record."""
-    return _union(node_literals(cc, t) for t in trees)
+def _or(parts: list[Alternatives]) -> Alternatives:
+    if any(not p for p in parts):
+        return []
+    got = _union(p[0] for p in parts)
+    return [] if got is None else [got]
+
+
+def required_literals(cc: ConditionCompiler, trees: list[Node]) -> Alternatives:
+    """The literal sets a rule (the OR of its condition trees) needs, most selective first;
+    empty: the rule can match a record holding none (every record must be evaluated)."""
+    if len(trees) == 1:
+        return node_alternatives(cc, trees[0])
+    return _or([node_alternatives(cc, t) for t in trees])
