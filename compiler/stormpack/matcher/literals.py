@@ -73,7 +73,7 @@ _ESCAPE_PRODUCED = frozenset('"\\/') | frozenset(chr(c) for c in range(0x20)) | 
 _FLOAT_TEXT = frozenset("0123456789.e+-infa")
 #: what may stand right before the significant digits of a number equal to a rule's integer
 NUMBER_CONTEXT = '":[, \t\n\r+-.0tnrf'
-#: at most this many alternatives from one |cidr (a /25 gives 2, a /17 gives 128)
+#: at most this many alternatives from one |cidr (a /31 gives 2, a /17 or a /25 gives 128)
 _MAX_CIDR_ALTERNATIVES = 256
 
 
