@@ -19,7 +19,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from stormpack import hunt_parallel
+from stormpack import hunt_parallel, prefilter
 from stormpack.hunt import HuntStats, JsonlSink, run_hunt
 from stormpack.matcher import Engine, EventRef
 from stormpack.matcher.engine import CompiledRule
@@ -341,6 +341,9 @@ def test_the_prefilter_needs_every_rule_to_have_literals(engine: Engine) -> None
     eng.rules[0].literals = []  # as for a rule of only NOT / regex / null tests
     assert eng.literal_alternatives() is None and for_engine(eng, SourceShapes()) is None
     assert for_engine(engine, object()) is None  # a conversion step that names no trigger keys
+    # a sample it would hardly skip (every line matches a rule): not worth scanning for
+    hits = [line for line in map(orjson.dumps, _fixture_records()) if full_path(engine, line)[1]]
+    assert len(hits) > 100 and for_engine(engine, SourceShapes(), hits) is None
 
 
 # ------------------------------------------------------------------ end to end
@@ -373,6 +376,7 @@ def test_hunt_output_and_counts_are_the_same_with_and_without_it(
             lines.append(b'{"Operation":"FileAccessed"}')  # unrecognised
     path = tmp_path / "mixed.jsonl"
     path.write_bytes(b"\n".join(lines) + b"\n")
+    monkeypatch.setattr(prefilter, "MIN_SKIP_SHARE", 0.0)  # exactness, whatever the sample's share
     full, out_full = _hunt(engine, path, prefilter=False)
     fast, out_fast = _hunt(engine, path, prefilter=True)
     assert full.skipped == 0 and fast.skipped > 100

@@ -68,6 +68,11 @@ def _hs_escape(data: bytes) -> bytes:
     return b"".join(bytes([c]) if chr(c).isalnum() and c < 0x80 else b"\\x%02x" % c for c in data)
 
 
+#: the share of the sample the prefilter must skip to be used (below it, on a hit-heavy input,
+#: scanning every line costs more than the few parses it saves; either way the verdicts are equal)
+MIN_SKIP_SHARE = 0.25
+
+
 def _database(patterns: list[bytes], flags: int) -> tuple[Any, Any]:
     """A Hyperscan block-mode database of ``patterns`` (ids = positions) and its scratch."""
     db = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
@@ -300,8 +305,8 @@ def choose_literals(alternatives: Sequence[Sequence[tuple[frozenset[str], bool]]
 
 def for_engine(engine: Any, convert: Any, sample: Sequence[bytes] = ()) -> LinePrefilter | None:
     """The prefilter of a matcher engine (literals chosen on ``sample``, the first lines of the
-    input), or None when some rule has no required literal or the conversion step does not name
-    its trigger keys."""
+    input), or None when some rule has no required literal, the conversion step does not name
+    its trigger keys, or it would skip less than :data:`MIN_SKIP_SHARE` of the sample."""
     alternatives = getattr(engine, "literal_alternatives", None)
     if alternatives is None:
         return None
@@ -315,4 +320,8 @@ def for_engine(engine: Any, convert: Any, sample: Sequence[bytes] = ()) -> LineP
             return None
         guard = trigger()
     strings, numeric = choose_literals(alts, sample)
-    return LinePrefilter(strings, numeric, guard, engine.taxonomy)
+    pf = LinePrefilter(strings, numeric, guard, engine.taxonomy)
+    if sample and sum(map(pf, sample)) < MIN_SKIP_SHARE * len(sample):
+        return None  # most lines hold a literal: scanning them would cost more than it saves
+    pf.skipped = 0
+    return pf
