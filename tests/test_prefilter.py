@@ -388,3 +388,27 @@ def test_hunt_output_and_counts_are_the_same_with_and_without_it(
     par, out_par = _hunt(engine, path, prefilter=True, jobs=2)
     assert _counts(par) == _counts(full) and par.skipped == fast.skipped
     assert out_par == out_full
+
+
+def test_a_purview_csv_export_gives_the_same_hunt_with_and_without_it(
+    engine: Engine, records: list[dict[str, Any]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Search-UnifiedAuditLog / Purview CSV: the prefilter decides each row from its AuditData."""
+    import csv
+
+    rnd = random.Random(5)
+    path = tmp_path / "purview.csv"
+    with open(path, "w", encoding="utf-8", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["CreationDate", "UserIds", "Operations", "AuditData"])
+        for i, rec in enumerate(records):
+            audit = Speller(rnd, rnd.choice([0.0, 0.05])).text(rec)
+            if i % 53 == 0:
+                audit = audit[:-5]  # broken AuditData: still reported
+            w.writerow(["2023-06-20T10:00:00", "u@contoso.com", str(rec.get("Operation")), audit])
+    monkeypatch.setattr(hunt, "PREFILTER_MIN_BYTES", 0)
+    full, out_full = _hunt(engine, path, prefilter=False)
+    fast, out_fast = _hunt(engine, path, prefilter=True)
+    assert full.rejected > 3 and full.hits > 100 and fast.skipped > 20  # literals: no sample (CSV)
+    assert _counts(fast) == _counts(full)
+    assert out_fast == out_full

@@ -85,12 +85,17 @@ class EventFile:
         return out
 
     def items(self, skip: Callable[[bytes], bool] | None) -> Iterator[ReadItem | Skipped]:
-        """Like iterating the file, with ``skip`` (the hunt's prefilter) deciding JSON lines
-        before they are parsed (other formats are read as usual)."""
-        if skip is None or self._opened is None or self.format is not FileFormat.JSON_LINES:
+        """Like iterating the file, with ``skip`` (the hunt's prefilter) deciding JSON lines and
+        the AuditData of Purview CSV rows before they are parsed (other formats as usual)."""
+        if skip is None or self._opened is None:
             return iter(self)
-        return read_json_lines(self._opened.stream, self.source, self.limits, self.compressed,
-                               skip=skip)
+        if self.format is FileFormat.JSON_LINES:
+            return read_json_lines(self._opened.stream, self.source, self.limits, self.compressed,
+                                   skip=skip)
+        if self.format is FileFormat.PURVIEW_CSV:  # the AuditData cell of each row
+            return read_csv(self._opened.stream, self.source, self.limits, self.compressed,
+                            purview=True, skip=skip)
+        return iter(self)
 
     def close(self) -> None:
         if self._opened is not None:
