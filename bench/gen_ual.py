@@ -1,6 +1,7 @@
 """Write N deterministic, realistic unified-audit-log records (AuditData objects) as JSON Lines.
 
     python bench/gen_ual.py 1000000 bench/data/ual1m.jsonl
+    python bench/gen_ual.py 1000000 bench/data/real1m.jsonl --profile realistic
 
 Mix as in ../shared/reference/perf-anchors.md: 70 % MailItemsAccessed, the rest split evenly
 across Send, MoveToDeletedItems, New-InboxRule, Set-Mailbox, UserLoggedIn and
@@ -8,6 +9,12 @@ Add-MailboxPermission. Records are about 1 KB, shaped like the Management Activi
 (Exchange mailbox, Exchange admin and Entra STS logon records), benign-looking, with a small
 share of values that pack rules look at (REST client strings, unusual client app ids, external
 forwarding, documentation-range addresses). The same N always gives the same bytes.
+
+``--profile realistic``: a month where few records concern any rule, as a tenant's exports
+mostly are: 30 % MailItemsAccessed by the owners' known clients (OWA, Outlook, mobile), 42 %
+SharePoint / OneDrive file and page activity, 20 % Entra interactive and non-interactive
+sign-ins (diagnostic-settings records, successful, browsers and Office clients), 8 % other
+Exchange activity (Send, MoveToDeletedItems, UserLoggedIn); nothing an attacker did.
 """
 
 from __future__ import annotations
@@ -237,8 +244,115 @@ class Gen:
         return self.admin(op, user)
 
 
-def generate(n: int, out: Path) -> None:
-    gen = Gen()
+SP_OPS = ["FileAccessed", "FileAccessed", "FileAccessed", "FileModified", "FilePreviewed",
+          "FileDownloaded", "FileUploaded", "PageViewed", "PageViewed", "ListItemViewed",
+          "FileSyncDownloadedFull", "SharingSet"]
+SP_SITES = [f"https://contoso.sharepoint.com/sites/{s}" for s in
+            ("Finance", "HR", "Engineering", "Sales", "Legal", "Marketing", "IT")] + [
+            f"https://contoso-my.sharepoint.com/personal/user{n:03d}_contoso_onmicrosoft_com"
+            for n in range(20)]
+SP_FILES = ["Budget 2023.xlsx", "Roadmap.pptx", "Notes.docx", "Contract draft.docx", "logo.png",
+            "Minutes 05-15.docx", "Forecast Q3.xlsx", "Home.aspx"]
+KNOWN_MAIL_APPS = CLIENT_APPS[:4]
+KNOWN_MAIL_INFO = ["Client=OWA;Action=ViaProxy", "Client=MSExchangeRPC",
+                   "Client=Microsoft.Outlook.Mapi;Client=MSExchangeRPC"]
+BROWSER_AGENTS = [
+    "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/16.5 "
+    "Safari/605.1.15",
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 16_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+    "Mobile/15E148",
+    "Microsoft Office/16.0 (Windows NT 10.0; Microsoft Outlook 16.0.16529; Pro)",
+    "Mozilla/5.0 (X11; Linux x86_64; rv:109.0) Gecko/20100101 Firefox/114.0",
+]
+
+
+class Realistic(Gen):
+    """``--profile realistic`` (see the module docstring)."""
+
+    def known_mail_read(self, user: str) -> dict[str, Any]:
+        rec = self.mail_items_accessed(user)
+        rec["ClientAppId"] = self.r.choice(KNOWN_MAIL_APPS)
+        rec["ClientInfoString"] = self.r.choice(KNOWN_MAIL_INFO)
+        rec["LogonType"] = 0
+        return rec
+
+    def sharepoint(self, user: str) -> dict[str, Any]:
+        op = self.r.choice(SP_OPS)
+        site = self.r.choice(SP_SITES)
+        name = self.r.choice(SP_FILES)
+        rec = self.common(op, 6 if op.startswith("File") else 4, "SharePoint"
+                          if "sharepoint.com/sites" in site else "OneDrive", user, 0)
+        rec.update({
+            "ClientIP": self.ip(),
+            "ObjectId": f"{site}/Shared Documents/{name}",
+            "UserAgent": self.r.choice(BROWSER_AGENTS),
+            "CorrelationId": self.guid(),
+            "EventSource": "SharePoint",
+            "ItemType": "File" if op != "PageViewed" else "Page",
+            "ListId": self.guid(),
+            "ListItemUniqueId": self.guid(),
+            "Site": self.guid(),
+            "WebId": self.guid(),
+            "SiteUrl": site + "/",
+            "SourceFileExtension": name.rsplit(".", 1)[-1],
+            "SourceFileName": name,
+            "SourceRelativeUrl": "Shared Documents",
+            "ApplicationDisplayName": self.r.choice(["Microsoft Office", "SharePoint Online Web Client",
+                                                     "OneDrive SyncEngine"]),
+            "AuthenticationType": "OAuth",
+            "BrowserName": "Edge",
+            "DeviceDisplayName": self.guid(),
+            "GeoLocation": "NAM",
+            "IsManagedDevice": self.r.random() < 0.7,
+        })
+        return rec
+
+    def signin(self, user: str) -> dict[str, Any]:
+        self.t += timedelta(milliseconds=self.r.randrange(1, 2600))
+        when = self.t.strftime("%Y-%m-%dT%H:%M:%S.0000000Z")
+        interactive = self.r.random() < 0.4
+        ip = self.ip()
+        return {
+            "time": when,
+            "resourceId": f"/tenants/{ORG_ID}/providers/Microsoft.aadiam",
+            "operationName": "Sign-in activity", "operationVersion": "1.0",
+            "category": "SignInLogs" if interactive else "NonInteractiveUserSignInLogs",
+            "tenantId": ORG_ID, "resultType": "0", "resultSignature": "None", "durationMs": 0,
+            "callerIpAddress": ip, "correlationId": self.guid(), "identity": user.split("@")[0],
+            "Level": 4, "location": "US",
+            "properties": {
+                "id": self.guid(), "createdDateTime": when.replace("Z", "+00:00"),
+                "userDisplayName": user.split("@")[0], "userPrincipalName": user, "userId": self.guid(),
+                "appId": self.r.choice(KNOWN_MAIL_APPS), "appDisplayName": "Microsoft Office",
+                "ipAddress": ip, "status": {"errorCode": 0},
+                "clientAppUsed": "Browser" if interactive else "Mobile Apps and Desktop clients",
+                "userAgent": self.r.choice(BROWSER_AGENTS), "conditionalAccessStatus": "success",
+                "isInteractive": interactive, "tokenIssuerType": "AzureAD",
+                "authenticationRequirement": "multiFactorAuthentication",
+                "riskDetail": "none", "riskLevelAggregated": "none", "riskLevelDuringSignIn": "none",
+                "riskState": "none", "riskEventTypes": [], "riskEventTypes_v2": [],
+                "resourceDisplayName": "Office 365 Exchange Online", "resourceId": EXO_APP,
+                "homeTenantId": ORG_ID,
+                "deviceDetail": {"deviceId": self.guid(), "operatingSystem": "Windows 10", "browser": "Edge"},
+                "authenticationProtocol": "none",
+            },
+        }
+
+    def record(self) -> dict[str, Any]:
+        user = self.r.choice(USERS)
+        x = self.r.random()
+        if x < 0.30:
+            return self.known_mail_read(user)
+        if x < 0.72:
+            return self.sharepoint(user)
+        if x < 0.92:
+            return self.signin(user)
+        op = self.r.choice(["Send", "MoveToDeletedItems", "UserLoggedIn"])
+        return self.logon(user) if op == "UserLoggedIn" else self.item_op(op, user)
+
+
+def generate(n: int, out: Path, profile: str = "hit-heavy") -> None:
+    gen = Realistic() if profile == "realistic" else Gen()
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".partial")
     with open(tmp, "w", encoding="utf-8", newline="\n") as f:
@@ -249,10 +363,14 @@ def generate(n: int, out: Path) -> None:
 
 
 def main(argv: list[str]) -> int:
+    profile = "hit-heavy"
+    if len(argv) == 5 and argv[3] == "--profile" and argv[4] in ("hit-heavy", "realistic"):
+        profile = argv[4]
+        argv = argv[:3]
     if len(argv) != 3 or not argv[1].isdigit():
-        print("usage: gen_ual.py N OUT.jsonl", file=sys.stderr)
+        print("usage: gen_ual.py N OUT.jsonl [--profile hit-heavy|realistic]", file=sys.stderr)
         return 2
-    generate(int(argv[1]), Path(argv[2]))
+    generate(int(argv[1]), Path(argv[2]), profile)
     return 0
 
 

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from .readers import ReaderLimits, Record, Rejected
+from .readers import ReaderLimits, Record, Rejected, Skipped
 from .readers.jsonlines import read_json_lines
 
 #: Chunk size: large enough that the per-task overhead is small, small enough to balance cores.
@@ -66,7 +66,8 @@ class ChunkResult:
     """What a worker returns for one chunk (picklable)."""
 
     read: int = 0
-    evaluated: int = 0
+    evaluated: int = 0  # skipped ones included
+    skipped: int = 0
     unrecognised: int = 0
     matched: int = 0
     hits: int = 0
@@ -90,6 +91,7 @@ class _WorkerState:
     limits: ReaderLimits
     serialise: bool
     index_of: dict[int, int]
+    skip: Callable[[bytes], bool] | None = None
 
 
 _STATE: _WorkerState | None = None  # set in the parent before forking; inherited by the workers
@@ -113,9 +115,14 @@ def _run_chunk(task: tuple[str, int, int, int]) -> ChunkResult:
         start_file(source)
     lines: list[bytes] = []
     append = lines.append
-    for item in read_json_lines(io.BytesIO(data), source, st.limits, False, first_line=first_line):
+    for item in read_json_lines(io.BytesIO(data), source, st.limits, False, first_line=first_line,
+                                skip=st.skip):
         out.read += 1
         if item.__class__ is not Record:
+            if item.__class__ is Skipped:
+                out.evaluated += 1
+                out.skipped += 1
+                continue
             assert isinstance(item, Rejected)
             out.rejected.append(item)
             continue
@@ -197,12 +204,13 @@ class ParallelHunt:
 
     def __init__(self, engine: Any, jobs: int, limits: ReaderLimits,
                  convert: Callable[[dict[str, Any]], tuple[dict[str, Any], Any]] | None,
-                 explain: Callable[[dict[str, Any]], str] | None, serialise: bool) -> None:
+                 explain: Callable[[dict[str, Any]], str] | None, serialise: bool,
+                 skip: Callable[[bytes], bool] | None = None) -> None:
         global _STATE
         self.engine = engine
         self.jobs = jobs
         _STATE = _WorkerState(engine, convert, explain, limits, serialise,
-                              {id(r): i for i, r in enumerate(engine.rules)})
+                              {id(r): i for i, r in enumerate(engine.rules)}, skip)
         self._pool = multiprocessing.get_context("fork").Pool(jobs)
 
     def results(self, path: Path, start: int) -> Iterator[ChunkResult]:

@@ -113,6 +113,9 @@ def format_summary(stats: HuntStats) -> str:
         f"  matched: {stats.matched:,} records ({stats.hits:,} hits), "
         f"{stats.correlation_hits:,} correlation hits",
     ]
+    if stats.skipped:
+        lines.append(f"  prefilter: {stats.skipped:,} of the evaluated records decided from their raw "
+                     "text (no rule can match them), not parsed")
     if stats.converted:
         lines.append("  converted to the source shape the rules read (then evaluated):")
         lines.extend(f"    {shape}: {n:,}" for shape, n in sorted(stats.converted.items()))
@@ -176,10 +179,13 @@ def format_summary(stats: HuntStats) -> str:
 @click.option("--jobs", "jobs", type=click.IntRange(min=1), default=None, metavar="N",
               help="Worker processes for large JSON Lines files [default: the number of CPUs]; "
                    "same hits as --jobs 1.")
+@click.option("--no-prefilter", "no_prefilter", is_flag=True, default=False,
+              help="Parse every record (by default JSON lines that no rule can match are decided "
+                   "from their raw text; same hits and counts either way).")
 def hunt_cmd(rules: tuple[str, ...], events: tuple[str, ...], values: str | None, fmt: str,
              max_disorder: str, output: str | None, since: str | None, until: str | None,
              min_level: str | None, rule_filter: tuple[str, ...], report: str | None,
-             group_by: str | None, jobs: int | None) -> None:
+             group_by: str | None, jobs: int | None, no_prefilter: bool) -> None:
     """Replay exported audit logs (JSON Lines, JSON, Purview CSV, Entra exports, gzip) through rules.
 
     Exit status: 0 when every record was read, 1 when some record was rejected or some file was
@@ -240,7 +246,7 @@ def hunt_cmd(rules: tuple[str, ...], events: tuple[str, ...], values: str | None
                 engine, events, sink, EventRef,
                 on_reject=on_reject, on_unusable=on_unusable, on_warning=on_warning, progress=progress,
                 convert=SourceShapes(), explain=explain_unrecognised, time_sort=time_sort,
-                jobs=default_jobs() if jobs is None else jobs,
+                jobs=default_jobs() if jobs is None else jobs, prefilter=not no_prefilter,
             )
             out.flush()
     except BrokenPipeError:

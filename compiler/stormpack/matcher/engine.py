@@ -29,6 +29,7 @@ from .conditions import Alternative, ConditionCompiler, RecordPred
 from .correlation import CorrelationEvaluator, parse_timestamp
 from .fields import MISSING, Generation, LoweredField, NameValueMemo, Reader, make_reader
 from .firstseen import FirstSeenEvaluator
+from .literals import required_literals
 from .results import CorrelationHit, EventRef, Hit, TimestampError
 from .values import ValueContext, number_of
 
@@ -52,6 +53,8 @@ class CompiledRule:
     timestamp_reader: Reader
     feeds: list[tuple[CorrelationEvaluator, str]] = field(default_factory=list)
     generation: Generation = field(default_factory=Generation, repr=False)
+    # literal sets the rule needs in a record's raw text, one of each set (see .literals)
+    literals: list[tuple[frozenset[str], bool]] = field(default_factory=list)
 
     @property
     def path(self) -> Path:
@@ -249,6 +252,7 @@ class Engine:
             loaded=lr, logsource=spec, predicate=predicate, order=order,
             emits=bool(getattr(rule, "_output", True)), prefilter=prefilter,
             timestamp_reader=make_reader(spec.timestamp, spec, self.taxonomy), generation=self._generation,
+            literals=required_literals(cc, trees),
         )
         self.rules.append(compiled)
         self._by_rule[id(rule)] = compiled
@@ -278,6 +282,14 @@ class Engine:
         for ref in refs:
             self._by_rule[id(ref.rule)].feeds.append((evaluator, ref.reference))
         self.correlations.append(evaluator)
+
+    def literal_alternatives(self) -> list[list[tuple[frozenset[str], bool]]] | None:
+        """Per single-event rule (emitting or feeding a correlation), the literal sets it needs
+        in a record's raw JSON text (lower-cased; ``bool``: some literal stands for a number),
+        any one of which is a valid prefilter (see :mod:`.literals`); None when some rule has
+        none, so every record must be parsed."""
+        out = [r.literals for r in self.rules]
+        return None if any(not x for x in out) else out
 
     # ------------------------------------------------------------------ running
     def classify(self, record: Mapping[str, Any]) -> LogsourceSpec | None:

@@ -7,7 +7,7 @@ gzip-compressed, UTF-8 (with or without BOM) or UTF-16. Every record comes out a
 :class:`Rejected` item saying where and why; nothing is dropped silently.
 """
 
-from .model import FileFormat, ReaderLimits, ReadItem, Record, Rejected
+from .model import FileFormat, ReaderLimits, ReadItem, Record, Rejected, Skipped
 from .reader import EventFile, read_events, resolve_event_paths
 
 __all__ = [
@@ -17,6 +17,7 @@ __all__ = [
     "ReaderLimits",
     "Record",
     "Rejected",
+    "Skipped",
     "read_events",
     "resolve_event_paths",
 ]

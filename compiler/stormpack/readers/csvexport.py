@@ -8,14 +8,14 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Iterator
-from typing import BinaryIO
+from collections.abc import Callable, Iterator
+from typing import BinaryIO, overload
 
 import orjson
 
 from .depth import DEPTH_MESSAGE, too_deep
 from .jsonlines import json_error
-from .model import ReaderLimits, ReadItem, Record, Rejected
+from .model import ReaderLimits, ReadItem, Record, Rejected, Skipped
 from .source import STREAM_ERRORS, describe_stream_error
 from .unwrap import RecordShapeError, to_record
 
@@ -40,10 +40,23 @@ def unique_names(header: list[str]) -> list[str]:
     return out
 
 
+@overload
 def read_csv(
-    stream: BinaryIO, source: str, limits: ReaderLimits, compressed: bool, purview: bool
-) -> Iterator[ReadItem]:
-    """Yield one item per data row (index = 0-based data row)."""
+    stream: BinaryIO, source: str, limits: ReaderLimits, compressed: bool, purview: bool,
+    skip: None = None,
+) -> Iterator[ReadItem]: ...
+@overload
+def read_csv(
+    stream: BinaryIO, source: str, limits: ReaderLimits, compressed: bool, purview: bool,
+    skip: Callable[[bytes], bool] | None = None,
+) -> Iterator[ReadItem | Skipped]: ...
+def read_csv(
+    stream: BinaryIO, source: str, limits: ReaderLimits, compressed: bool, purview: bool,
+    skip: Callable[[bytes], bool] | None = None,
+) -> Iterator[ReadItem | Skipped]:
+    """Yield one item per data row (index = 0-based data row). ``skip`` (the hunt's
+    :class:`stormpack.prefilter.LinePrefilter`): a Purview row whose AuditData it accepts is
+    yielded as :class:`Skipped`, unparsed."""
     if csv.field_size_limit() < limits.max_record_bytes:
         csv.field_size_limit(limits.max_record_bytes)
     text = io.TextIOWrapper(stream, encoding="utf-8", errors="surrogateescape", newline="")
@@ -93,6 +106,9 @@ def read_csv(
             if _SURROGATE.search(cell):
                 yield Rejected(source, row_index, first_line,
                                f"row {row_index}: AuditData is {_ENCODING_MESSAGE}")
+                continue
+            if skip is not None and skip(cell.encode("utf-8")):
+                yield Skipped(source, row_index, first_line)
                 continue
             try:
                 value = orjson.loads(cell)

@@ -65,6 +65,15 @@ class SourceShapes:
     def __init__(self) -> None:
         self._non_interactive = False
 
+    @staticmethod
+    def trigger_keys() -> frozenset[str]:
+        """Every top-level key whose presence makes :meth:`__call__` look at a record at all
+        (a record with none of them passes through unchanged): the hunt's prefilter parses
+        records holding one of them."""
+        from ..shapes.inverse import quick_keys
+
+        return quick_keys() | _GRAPH_QUICK | _PORTAL_QUICK
+
     def start_file(self, path: str | Path) -> None:
         self._non_interactive = "noninteractive" in Path(path).name.lower().replace("-", "").replace("_", "")
 

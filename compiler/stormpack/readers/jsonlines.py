@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import BinaryIO
+from collections.abc import Callable, Iterator
+from typing import BinaryIO, overload
 
 import orjson
 
 from .depth import DEPTH_MESSAGE, MAX_DEPTH, too_deep
-from .model import ReaderLimits, ReadItem, Record, Rejected
+from .model import ReaderLimits, ReadItem, Record, Rejected, Skipped
 from .source import STREAM_ERRORS, describe_stream_error
 from .unwrap import RecordShapeError, expand, to_record
 
@@ -21,11 +21,24 @@ def json_error(exc: orjson.JSONDecodeError) -> str:
     return f"invalid JSON: {exc.msg} at column {exc.colno}"
 
 
+@overload
 def read_json_lines(
-    stream: BinaryIO, source: str, limits: ReaderLimits, compressed: bool, first_line: int = 0
-) -> Iterator[ReadItem]:
+    stream: BinaryIO, source: str, limits: ReaderLimits, compressed: bool, first_line: int = 0,
+    skip: None = None,
+) -> Iterator[ReadItem]: ...
+@overload
+def read_json_lines(
+    stream: BinaryIO, source: str, limits: ReaderLimits, compressed: bool, first_line: int = 0,
+    skip: Callable[[bytes], bool] | None = None,
+) -> Iterator[ReadItem | Skipped]: ...
+def read_json_lines(
+    stream: BinaryIO, source: str, limits: ReaderLimits, compressed: bool, first_line: int = 0,
+    skip: Callable[[bytes], bool] | None = None,
+) -> Iterator[ReadItem | Skipped]:
     """Yield one item per non-blank line; index = 0-based line number (``first_line``: the number
-    of lines before the stream's first one, for a chunk of a file read on its own)."""
+    of lines before the stream's first one, for a chunk of a file read on its own). ``skip``
+    (the hunt's :class:`stormpack.prefilter.LinePrefilter`): a line it accepts is yielded as
+    :class:`Skipped`, unparsed."""
     readline = stream.readline
     loads = orjson.loads
     max_len = limits.max_record_bytes
@@ -52,6 +65,9 @@ def read_json_lines(
                                f"{describe_stream_error(exc, compressed)}: {_REST_LOST}")
                 return
             yield Rejected(source, index, lineno, f"line longer than {max_len} bytes: not read")
+            continue
+        if skip is not None and skip(line):
+            yield Skipped(source, index, lineno)
             continue
         try:
             value = loads(line)

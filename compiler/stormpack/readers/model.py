@@ -63,4 +63,14 @@ class Rejected:
         return f"{self.where}: {self.message}"
 
 
+@dataclass(slots=True)
+class Skipped:
+    """A record the hunt's prefilter decided without parsing it (no rule can match it; it is
+    valid JSON of a recognised log source): counted as evaluated, never handed to the rules."""
+
+    source: str
+    index: int
+    line: int
+
+
 ReadItem = Record | Rejected

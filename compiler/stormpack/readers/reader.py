@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from ..errors import EventReadError, Location
@@ -11,8 +11,8 @@ from .detect import detect_format
 from .evtx import is_evtx, read_evtx
 from .jsondoc import read_json_documents
 from .jsonlines import read_json_lines
-from .model import FileFormat, ReaderLimits, ReadItem
-from .source import OpenedSource, open_source
+from .model import FileFormat, ReaderLimits, ReadItem, Skipped
+from .source import STREAM_ERRORS, OpenedSource, open_source
 
 
 class EventFile:
@@ -65,6 +65,37 @@ class EventFile:
         if fmt in (FileFormat.JSON_ARRAY, FileFormat.JSON_DOCUMENTS):
             return read_json_documents(stream, src, limits, gz)
         return read_csv(stream, src, limits, gz, purview=fmt is FileFormat.PURVIEW_CSV)
+
+    def head_lines(self, n: int, max_bytes: int = 4 * 1024 * 1024) -> list[bytes]:
+        """Up to ``n`` raw lines from the start (at most ``max_bytes`` in all), for sampling;
+        the file is then left part-read (open a new EventFile to read its records)."""
+        out: list[bytes] = []
+        if self._opened is None:
+            return out
+        total = 0
+        try:
+            while len(out) < n and total < max_bytes:
+                line = self._opened.stream.readline(max_bytes - total)
+                if not line:
+                    break
+                total += len(line)
+                out.append(line)
+        except STREAM_ERRORS:
+            pass
+        return out
+
+    def items(self, skip: Callable[[bytes], bool] | None) -> Iterator[ReadItem | Skipped]:
+        """Like iterating the file, with ``skip`` (the hunt's prefilter) deciding JSON lines and
+        the AuditData of Purview CSV rows before they are parsed (other formats as usual)."""
+        if skip is None or self._opened is None:
+            return iter(self)
+        if self.format is FileFormat.JSON_LINES:
+            return read_json_lines(self._opened.stream, self.source, self.limits, self.compressed,
+                                   skip=skip)
+        if self.format is FileFormat.PURVIEW_CSV:  # the AuditData cell of each row
+            return read_csv(self._opened.stream, self.source, self.limits, self.compressed,
+                            purview=True, skip=skip)
+        return iter(self)
 
     def close(self) -> None:
         if self._opened is not None:

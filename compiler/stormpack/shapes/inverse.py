@@ -144,6 +144,11 @@ def _quick_keys() -> frozenset[str]:
     return frozenset(keys)
 
 
+def quick_keys() -> frozenset[str]:
+    """Top-level keys one of which every export row :func:`normalise` converts has."""
+    return _quick_keys()
+
+
 def recognise_export(row: Mapping[str, Any]) -> ExportShape | None:
     """The export shape of a row, or None for anything else (raw records included)."""
     if _quick_keys().isdisjoint(row):
