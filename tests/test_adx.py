@@ -38,7 +38,12 @@ def compiled() -> dict[str, set[str]]:
 
 
 def test_adx_compiles_every_rule_defender_compiles_and_more(compiled: dict[str, set[str]]) -> None:
-    assert compiled["defender"] <= compiled["adx"]
+    # every cloud rule; the Windows rules (Defender's Device* tables) have no adx table yet: their
+    # log sources say so on adx (data/targets/adx.yml), and hunt reads .evtx on one machine
+    windows = {p for p in compiled["defender"] if "/windows/" in p}
+    assert all(load_target("adx").logsources[k].unsupported
+               for k in load_target("adx").logsources if k.startswith("windows_"))
+    assert compiled["defender"] - windows <= compiled["adx"]
     more = compiled["adx"] - compiled["defender"]
     # Defender has no Entra audit log table; the raw exports do
     assert any("/azure/auditlogs/" in p for p in more), more

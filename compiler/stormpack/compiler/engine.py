@@ -366,7 +366,8 @@ class _Compiler:
             for step in refs[name].steps:
                 if step.text not in search:
                     search += "\n| " + step.text
-        return firstseen_render.render_spl(spec, search, {k: refs[k].name for k in spec.keys})
+        return firstseen_render.render_spl(spec, search, {k: refs[k].name for k in spec.keys},
+                                           members=self.spl_members(corr))
 
     # ------------------------------------------------------------------ run
     def backend(self) -> Any:

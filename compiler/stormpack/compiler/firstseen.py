@@ -42,11 +42,11 @@ learning window on every run (docs/deploy.md, "First-seen rules")::
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import timedelta
 
 from ..firstseen import FirstSeen
-from .kql_correlation import SubRule, _ident, _with_steps, kql_timespan
+from .kql_correlation import MEMBER_COLUMNS, SubRule, _ident, _member_expr, _with_steps, kql_timespan
 from .kusto import Unexpressible
 
 DEFAULT_SLICE = timedelta(hours=1)
@@ -72,6 +72,10 @@ def render_kql(spec: FirstSeen, subs: Sequence[SubRule], slice_: timedelta = DEF
     proj += [f"{g} = tolower(tostring({_ident(sub.refs[name].name)}))"
              for g, name in zip(group, spec.group_by, strict=True)]
     proj.append(f"stormpack_value = tolower(tostring({_ident(sub.refs[spec.field].name)}))")
+    # the alert's members, as every correlation lists them (kql_correlation.MEMBER_COLUMNS)
+    proj += [f"stormpack_{role} = {_member_expr(sub.members.get(role, ()))}" for role in MEMBER_COLUMNS]
+    members = "".join(f", {col} = make_set_if(stormpack_{role}, isnotempty(stormpack_{role}))"
+                      for role, col in MEMBER_COLUMNS.items())
     keys = ", ".join([*group, "stormpack_value"])
     by = ", ".join([*group, f"{_ident(spec.field)} = stormpack_value"])
     return "\n".join([
@@ -89,7 +93,7 @@ def render_kql(spec: FirstSeen, subs: Sequence[SubRule], slice_: timedelta = DEF
         "| where stormpack_new",
         f"| join kind=leftanti (stormpack_known) on {keys}",
         "| summarize first_time = min(stormpack_time), last_time = max(stormpack_time), "
-        f"event_count = count() by {by}",
+        f"event_count = count(){members} by {by}",
     ])
 
 
@@ -103,7 +107,8 @@ def spl_since(seconds: int) -> str:
 
 
 def render_spl(spec: FirstSeen, search: str, columns: dict[str, str],
-               slice_: timedelta = DEFAULT_SLICE) -> str:
+               slice_: timedelta = DEFAULT_SLICE,
+               members: Mapping[str, tuple[str, ...]] | None = None) -> str:
     """``search``: the base rule's finalized search; ``columns``: rule field -> SPL field."""
     sl = int(slice_.total_seconds())
     total = sl + int(spec.learning.total_seconds())
@@ -113,13 +118,19 @@ def render_spl(spec: FirstSeen, search: str, columns: dict[str, str],
         col = columns[g]
         evals.append(f"{_spl_field(g)}=lower({_spl_field(col)})")
         group.append(g if re.fullmatch(r"\w+", g) else f'"{g}"')
+    for role in MEMBER_COLUMNS:  # the alert's members, as every correlation lists them
+        exprs = (members or {}).get(role, ())
+        if exprs:
+            value = exprs[0] if len(exprs) == 1 else f"coalesce({', '.join(exprs)})"
+            evals.append(f"stormpack_{role}={value}")
+    aggs = "".join(f" values(stormpack_{role}) as {col}" for role, col in MEMBER_COLUMNS.items())
     by = " ".join([*group, "stormpack_value"])
     out = _spl_field(spec.field) if re.fullmatch(r"\w+", spec.field) else f'"{spec.field}"'
     return "\n".join([
         search.rstrip(),
         "| eval " + ", ".join(evals),
         f'| where isnotnull(stormpack_value) AND stormpack_value!="" AND _time >= {spl_since(total)}',
-        f"| stats min(_time) as first_time max(_time) as last_time count as event_count by {by}",
+        f"| stats min(_time) as first_time max(_time) as last_time count as event_count{aggs} by {by}",
         f"| where first_time >= {spl_since(sl)}",
         f"| rename stormpack_value AS {out}",
     ])
