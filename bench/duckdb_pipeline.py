@@ -20,8 +20,6 @@ import json
 import sys
 import time
 
-import duckdb
-
 NV = "STRUCT(Name VARCHAR, Value VARCHAR)[]"
 COLUMNS = {
     "Operation": "VARCHAR", "RecordType": "BIGINT", "CreationTime": "VARCHAR", "Workload": "VARCHAR",
@@ -152,6 +150,10 @@ NIP = """CREATE MACRO nip(v) AS CASE
 
 
 def main(argv: list[str]) -> int:
+    # imported here: run_bench.py imports this module (for RULES) from stormpack's own venv, which
+    # has no duckdb; the pipeline itself runs in bench/.venv-duckdb
+    import duckdb
+
     values_path, events, out = argv[1:4]
     with open(values_path, encoding="utf-8") as fh:
         values = json.load(fh)
