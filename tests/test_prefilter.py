@@ -28,6 +28,7 @@ from stormpack.prefilter import LinePrefilter, choose_literals, for_engine
 from stormpack.readers.depth import MAX_DEPTH, too_deep
 from stormpack.readers.exports import SourceShapes, explain_unrecognised
 from stormpack.ruleset import load_ruleset, load_values
+from test_hunt_jobs import fixture_records
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -38,17 +39,6 @@ def _gen_module() -> Any:
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod
-
-
-def _fixture_records() -> list[dict[str, Any]]:
-    from stormpack.fixtures import load_fixture_dir
-
-    out: list[dict[str, Any]] = []
-    stems = {p.stem for p in (REPO / "rules").rglob("*.yml")}
-    for case_dir in sorted(p for p in (REPO / "fixtures").iterdir() if p.name in stems):
-        for case in load_fixture_dir(case_dir):
-            out.extend(ev.record for ev in case.events)
-    return out
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +52,7 @@ def engine() -> Engine:
 def records() -> list[dict[str, Any]]:
     gen = _gen_module()
     heavy, real = gen.Gen(), gen.Realistic()
-    out = _fixture_records()
+    out = fixture_records()
     out += [heavy.record() for _ in range(150)] + [real.record() for _ in range(150)]
     return out
 
@@ -286,7 +276,7 @@ def test_spellings_that_hide_a_literal_are_parsed(
             assert not pf(line), spelling
     # a literal with KELVIN SIGN for K: the matcher lower-cases it to "k"
     ua = engine.rule("m365_audit_storm_0558_user_agent_in_m365_activity")
-    for rec in _fixture_records():
+    for rec in fixture_records():
         line = orjson.dumps(rec)
         if b"AppleWebKit" in line and ua in full_path(engine, line)[1]:
             line = line.replace(b"AppleWebKit", "AppleWeb\u212ait".encode())
@@ -342,7 +332,7 @@ def test_the_prefilter_needs_every_rule_to_have_literals(engine: Engine) -> None
     assert eng.literal_alternatives() is None and for_engine(eng, SourceShapes()) is None
     assert for_engine(engine, object()) is None  # a conversion step that names no trigger keys
     # a sample it would hardly skip (every line matches a rule): not worth scanning for
-    hits = [line for line in map(orjson.dumps, _fixture_records()) if full_path(engine, line)[1]]
+    hits = [line for line in map(orjson.dumps, fixture_records()) if full_path(engine, line)[1]]
     assert len(hits) > 100 and for_engine(engine, SourceShapes(), hits) is None
 
 

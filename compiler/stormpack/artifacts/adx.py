@@ -17,19 +17,15 @@ import json
 from pathlib import Path
 
 from ..compiler.adx_tables import AdxTable, adx_tables
+from ..compiler.targets import kql_string
 
 MAPPING_NAME = "stormpack_json"
-
-
-def _string_literal(text: str) -> str:
-    """A Kusto single-quoted string literal (backslash and quote escaped)."""
-    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
 def create_table(table: AdxTable) -> str:
     columns = ", ".join(f"{c}:{t}" for c, t in table.columns.items())
     return (f".create-merge table {table.name} ({columns}) "
-            f"with (docstring = {_string_literal(table.description)}, folder = 'stormpack')")
+            f"with (docstring = {kql_string(table.description)}, folder = 'stormpack')")
 
 
 def mapping_json(table: AdxTable) -> str:
@@ -39,7 +35,7 @@ def mapping_json(table: AdxTable) -> str:
 
 def create_mapping(table: AdxTable) -> str:
     return (f".create-or-alter table {table.name} ingestion json mapping "
-            f"\"{MAPPING_NAME}\" {_string_literal(mapping_json(table))}")
+            f"\"{MAPPING_NAME}\" {kql_string(mapping_json(table))}")
 
 
 def commands() -> list[str]:
