@@ -11,7 +11,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Literal
 
-from .errors import Location, StormpackError
+from .errors import CoverageError as CoverageError
+from .errors import Location
 from .navigator import Layer, LayerTechnique
 from .ruleset import load_ruleset
 from .validate.attack import AttackData, load_attack
@@ -30,10 +31,6 @@ COLORS = {
     "gap": "#e53935",
     "not-visible": "#bdbdbd",
 }
-
-
-class CoverageError(StormpackError):
-    """The campaign technique list is malformed or names a technique ATT&CK does not have."""
 
 
 @dataclass(frozen=True)

@@ -12,13 +12,10 @@ from typing import Any
 
 import yaml
 
-from .errors import Location, StormpackError
+from .errors import Location
+from .errors import YamlError as YamlError
 
 MAX_YAML_BYTES = 5 * 1024 * 1024
-
-
-class YamlError(StormpackError):
-    """Malformed YAML input."""
 
 
 class _StrictLoader(yaml.SafeLoader):

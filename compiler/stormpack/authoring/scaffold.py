@@ -23,7 +23,7 @@ from typing import Any
 import yaml
 
 from ..compiler.targets import TARGETS
-from ..errors import StormpackError
+from ..errors import NewRuleError as NewRuleError
 from ..taxonomy import load_taxonomy
 from ..validate.attack import AttackData, Technique, load_attack
 from ..validate.conventions import PLACEMENT, slug
@@ -35,10 +35,6 @@ OBSERVED = "Observed in Storm-0558:"
 GENERIC = "Generic mailbox-compromise coverage:"
 _PHASE_HEADING = re.compile(r"^## (?P<num>\d+)\. (?P<name>.+)$")
 _TECHNIQUE = re.compile(r"^(?:attack\.)?(?P<id>t\d{4}(?:\.\d{3})?)$", re.IGNORECASE)
-
-
-class NewRuleError(StormpackError):
-    """``stormpack new`` cannot write the rule (bad option, file already there...)."""
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,6 @@ from sigma.conditions import (
 )
 from sigma.conversion.state import ConversionState
 from sigma.correlations import SigmaCorrelationRule
-from sigma.exceptions import SigmaFeatureNotSupportedByBackendError
 from sigma.types import (
     SigmaBool,
     SigmaCIDRExpression,
@@ -43,14 +42,11 @@ from sigma.types import (
     SpecialChars,
 )
 
+from ..errors import Unexpressible as Unexpressible
 from .refbackend import FieldRefBackend
 from .targets import KQL_ARRAY_SEP, FieldRef, kql_escape, kql_string
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-
-
-class Unexpressible(SigmaFeatureNotSupportedByBackendError):
-    """A construct this target cannot express exactly (turned into a CompileError by the engine)."""
 
 
 def sigma_string_to_regex(s: SigmaString, any_char: str = ".", anchor: bool = True) -> str:

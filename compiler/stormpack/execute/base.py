@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from ..errors import StormpackError
+from ..errors import UnsupportedConstruct as UnsupportedConstruct
 
 Row = dict[str, Any]
 
@@ -52,7 +52,3 @@ class Executor(Protocol):
     target: str
 
     def run(self, query: str, data: Dataset) -> list[Row]: ...
-
-
-class UnsupportedConstruct(StormpackError):
-    """The query uses an operator, function or argument form the executor does not implement."""

@@ -11,7 +11,7 @@ import importlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from ..errors import StormpackError
+from ..errors import ExecutorUnavailable as ExecutorUnavailable
 from .base import Executor
 
 
@@ -28,10 +28,6 @@ EXECUTORS: Mapping[str, ExecutorSpec] = {
     "splunk": ExecutorSpec("stormpack.execute.spl", "SplExecutor", "spl"),
     "adx": ExecutorSpec("stormpack.execute.kql", "KqlExecutor", "kql"),
 }
-
-
-class ExecutorUnavailable(StormpackError):
-    """No executor is installed for a target."""
 
 
 def executor_for(target: str) -> Executor:

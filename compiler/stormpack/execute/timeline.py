@@ -37,7 +37,7 @@ from typing import Any
 import yaml
 
 from ..compiler.targets import load_target
-from ..errors import StormpackError
+from ..errors import TimelineError as TimelineError
 from ..shapes.derive import derive
 from ..taxonomy import load_taxonomy
 from .base import Dataset, Row
@@ -53,10 +53,6 @@ DEFENDER_RUNS: Mapping[str, tuple[timedelta, timedelta]] = {
     "12H": (timedelta(hours=12), timedelta(hours=48)),
     "24H": (timedelta(hours=24), timedelta(days=30)),
 }
-
-
-class TimelineError(StormpackError):
-    """A built artifact the simulation cannot schedule."""
 
 
 @dataclass(frozen=True)

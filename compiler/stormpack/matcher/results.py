@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from ..errors import EventReadError, Location
+from ..errors import TimestampError as TimestampError
 from ..ruleset import LoadedRule
 
 
@@ -48,16 +48,3 @@ class CorrelationHit:
         refs = ", ".join(f"{r.source}#{r.index}" for r in self.refs)
         return (f"CorrelationHit({self.rule.stem!r}, {self.group!r}, [{refs}], "
                 f"{self.first_seen}..{self.last_seen}, metric={self.metric:g})")
-
-
-class TimestampError(EventReadError):
-    """A record matched a correlation's base rule but its time field is missing or not ISO-8601.
-
-    ``hits`` holds the single-event hits already found in that record, so a caller that reports the
-    record and goes on loses nothing.
-    """
-
-    def __init__(self, message: str, location: Location | None, ref: EventRef, hits: list[Hit]) -> None:
-        super().__init__(message, location)
-        self.ref = ref
-        self.hits = hits

@@ -16,6 +16,7 @@ import re
 from collections.abc import Generator, Iterator
 from typing import Any, BinaryIO
 
+from ..errors import BrokenStreamError
 from .depth import DEPTH_MESSAGE, too_deep
 from .model import ReaderLimits, ReadItem, Record, Rejected
 from .source import STREAM_ERRORS, describe_stream_error
@@ -25,10 +26,6 @@ _WS = re.compile(r"[ \t\r\n]*")
 _RECORDS_BATCH = re.compile(r'\{[ \t\r\n]*"records"[ \t\r\n]*:[ \t\r\n]*\[')
 _SURROGATE = re.compile("[\udc80-\udcff]")
 _DECODER = json.JSONDecoder()
-
-
-class _Broken(Exception):
-    """The stream cannot be read further; message says why."""
 
 
 class _Window:
@@ -58,7 +55,7 @@ class _Window:
             data = self._read(max(want or 0, self._limits.chunk_bytes))
         except STREAM_ERRORS as exc:
             self.eof = True
-            raise _Broken(describe_stream_error(exc, self._compressed)) from None
+            raise BrokenStreamError(describe_stream_error(exc, self._compressed)) from None
         if not data:
             self.eof = True
             self.buf += self._decoder.decode(b"", final=True)
@@ -163,7 +160,7 @@ def read_json_documents(
                 ok = True
             if not ok:
                 return
-    except _Broken as exc:
+    except BrokenStreamError as exc:
         yield Rejected(source, index, win.line_at(win.pos), f"{exc}: {_REST_LOST}")
 
 

@@ -20,11 +20,8 @@ from typing import Any
 
 import orjson
 
+from ..errors import RecordShapeError as RecordShapeError
 from .windows import from_winlogbeat, is_get_winevent, is_winlogbeat
-
-
-class RecordShapeError(ValueError):
-    """A parsed JSON value is not a usable record."""
 
 
 def _type_name(value: Any) -> str:

@@ -21,11 +21,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import StormpackError
-
-
-class Uninterpretable(StormpackError):
-    """A targets-data expression outside the grammar this module interprets."""
+from ..errors import Uninterpretable as Uninterpretable
 
 
 class _Missing:

@@ -12,15 +12,12 @@ from pathlib import Path
 
 import yaml
 
-from ..errors import Location, StormpackError
+from ..errors import ExceptionsFileError as ExceptionsFileError
+from ..errors import Location
 from ..yamlio import YamlError, load_yaml_text, read_text_file
 from .findings import Finding, Report, display_path
 
 DEFAULT_EXCEPTIONS = "data/validation_exceptions.yml"
-
-
-class ExceptionsFileError(StormpackError):
-    """The exceptions file is malformed."""
 
 
 @dataclass(frozen=True)

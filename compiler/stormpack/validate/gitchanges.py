@@ -6,11 +6,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from ..errors import StormpackError
-
-
-class GitError(StormpackError):
-    """git is missing, the directory is not a repository, or the ref does not exist."""
+from ..errors import GitError as GitError
 
 
 def _git(args: list[str], cwd: Path) -> str:

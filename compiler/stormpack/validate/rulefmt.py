@@ -18,14 +18,11 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap
 from ruamel.yaml.error import YAMLError as RuamelError
 
-from ..errors import Location, StormpackError
+from ..errors import FormatError as FormatError
+from ..errors import Location
 from ..ruleset import resolve_rule_paths
 from ..yamlio import YamlError, load_yaml_text, read_text_file
 from .conventions import canonical_keys
-
-
-class FormatError(StormpackError):
-    """A rule file cannot be formatted (not YAML, not one mapping, or formatting would change it)."""
 
 
 def _yaml() -> YAML:

@@ -16,7 +16,8 @@ import subprocess
 from collections.abc import Iterable
 from typing import Any
 
-from ...errors import StormpackError
+from ...errors import KqlSyntaxError as KqlSyntaxError
+from ...errors import ParserUnavailable as ParserUnavailable
 from ...querycheck.kql import KQLCHECK_DIR
 
 SCRIPT = KQLCHECK_DIR / "kqlsyntax.js"
@@ -24,14 +25,6 @@ Node = dict[str, Any]
 
 _CACHE: dict[str, Node] = {}
 _SERVER: list[subprocess.Popen[str]] = []
-
-
-class KqlSyntaxError(StormpackError):
-    """Kusto.Language reports a syntax error in a query the executor was asked to run."""
-
-
-class ParserUnavailable(StormpackError):
-    """node or the Kusto.Language package is missing (run `make setup`)."""
 
 
 def parse_many(queries: Iterable[str]) -> None:

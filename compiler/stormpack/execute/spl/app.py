@@ -15,14 +15,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from ...errors import Location, StormpackError
+from ...errors import ConfError as ConfError
+from ...errors import Location
 from ..base import Dataset, Row
 
 Conf = dict[str, dict[str, str]]
-
-
-class ConfError(StormpackError):
-    """A .conf file of the app cannot be read."""
 
 
 def parse_conf(text: str, path: Path | str = "<conf>") -> Conf:
