@@ -115,7 +115,7 @@ class Taxonomy:
         )
         got = "/".join(str(v) for v in (ls.product, ls.service, ls.category) if v)
         raise TaxonomyError(
-            f"rule '{rule_title}': log source {got or '<empty>'} is not in the taxonomy (known: {known})"
+            f"log source {got or '<empty>'} is not in the taxonomy (known: {known})", rule=rule_title or None
         )
 
     def classify(self, record: Mapping[str, Any]) -> LogsourceSpec | None:

@@ -171,7 +171,7 @@ def _logsource_key(rule: Any, title: str, path: Path) -> str:
     try:
         return load_taxonomy().logsource_for(rule.logsource, title).key
     except StormpackError as exc:
-        raise ArtifactError(exc.message, Location(path)) from None
+        raise ArtifactError(exc.reason, Location(path), rule=exc.rule) from None
 
 
 def rule_meta(loaded: LoadedRule) -> RuleMeta:

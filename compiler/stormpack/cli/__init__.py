@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import sys
+import traceback
 from typing import Any
 
 import click
@@ -55,8 +56,17 @@ def cli() -> None:
     """Storm-0558 Sigma pack: compile to KQL/SPL, replay fixtures, hunt through audit logs."""
 
 
+BUG_EXIT_STATUS = 70  # sysexits.h EX_SOFTWARE, "an internal software error has been detected"
+BUG_NOTE = (
+    "this is a stormpack bug, please report it with the traceback above and the command that "
+    "caused it (stormpack {version})"
+)
+
+
 def main(argv: list[str] | None = None) -> Any:
-    """Entry point: a StormpackError becomes one clear line on stderr and exit code 2."""
+    """Entry point: a StormpackError (or an OSError: disk full, permission denied) becomes one clear
+    line on stderr and exit code 2; any other exception is a bug of ours, shown as its traceback, a
+    request to report it, and exit code 70."""
     try:
         return cli.main(args=argv, prog_name="stormpack", standalone_mode=False)
     except click.exceptions.Exit as exc:
@@ -70,3 +80,10 @@ def main(argv: list[str] | None = None) -> Any:
     except StormpackError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)
+    except OSError as exc:  # the machine's answer (disk full, permission denied...), not ours
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    except Exception:  # not a user's error: show where it happened, and say it is ours
+        traceback.print_exc()
+        click.echo(f"error: {BUG_NOTE.format(version=__version__)}", err=True)
+        sys.exit(BUG_EXIT_STATUS)

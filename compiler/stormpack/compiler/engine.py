@@ -177,7 +177,7 @@ class _Compiler:
             ls = self.taxonomy.logsource_for(rule.logsource, lr.title)
         except TaxonomyError as exc:
             raise UnmappedLogsourceError(
-                exc.message.split(": ", 1)[-1],
+                exc.reason,
                 Location(lr.path, lr.line_of("logsource")),
                 rule=lr.title,
                 target=self.target.name,
@@ -460,8 +460,11 @@ class _Compiler:
                         queries = backend.convert_correlation_rule(rule)
                     else:
                         queries = backend.convert_rule(rule)
-                except (SigmaError, Unexpressible, StormpackError, NotImplementedError) as exc:
-                    # pySigma and our backends: a construct this target cannot express
+                except (SigmaError, StormpackError, NotImplementedError) as exc:
+                    # pySigma's documented errors (sigma.exceptions; NotImplementedError from a
+                    # backend method it leaves to subclasses) and ours (Unexpressible...): a
+                    # construct this target cannot express. Anything else (AssertionError,
+                    # TypeError, KeyError...) is a bug and escapes: the CLI reports it as one.
                     if isinstance(exc, CompileError):
                         err = _located(exc, lr)
                     elif isinstance(exc, StormpackError) and not isinstance(exc, SigmaError):
@@ -471,21 +474,9 @@ class _Compiler:
                             rule=lr.title,
                             target=self.target.name,
                         )
-                    else:
-                        msg = (
-                            str(exc).split(" in " + str(lr.path))[0]
-                            if isinstance(exc, SigmaError)
-                            else str(exc)
-                        )
+                    else:  # pySigma's message is args[0]; its str() appends " in <source>"
+                        msg = str(exc.args[0]) if isinstance(exc, SigmaError) and exc.args else str(exc)
                         err = CompileError(msg, Location(lr.path), rule=lr.title, target=self.target.name)
-                except (AssertionError, TypeError, ValueError, KeyError, AttributeError) as exc:
-                    # pySigma on value shapes it does not expect: still one clear line, never a traceback
-                    err = CompileError(
-                        f"cannot be compiled ({type(exc).__name__}: {exc})",
-                        Location(lr.path),
-                        rule=lr.title,
-                        target=self.target.name,
-                    )
                 else:
                     if not queries:
                         result.not_generated.append(lr)

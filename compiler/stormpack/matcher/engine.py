@@ -181,7 +181,8 @@ def _matcher_error(exc: StormpackError | SigmaError, lr: LoadedRule) -> MatcherE
     if isinstance(exc, StormpackError):
         if isinstance(exc, MatcherError) and exc.location is not None and exc.location.path is not None:
             return exc
-        return MatcherError(exc.message, Location(lr.path, lr.line_of(lr.title)))
+        return MatcherError(exc.reason, Location(lr.path, lr.line_of(lr.title)),
+                            rule=exc.rule, target=exc.target, field=exc.field)
     return MatcherError(f"rule '{lr.title}': {exc}", Location(lr.path, lr.line_of(lr.title)))
 
 

@@ -214,7 +214,7 @@ class ConventionChecker:
         try:
             spec = self.taxonomy.logsource_for(doc.rule.logsource, doc.title or "")
         except TaxonomyError as exc:
-            return [self._f(doc, "unknown_logsource", exc.message, ls_line)]
+            return [self._f(doc, "unknown_logsource", str(exc), ls_line)]
         det_line = top_level_key_line(doc.text, "detection") or 1
         out = []
         seen: set[str] = set()
