@@ -81,7 +81,7 @@ def not_applicable(query: QueryLike, meta: RuleMeta) -> str | None:
     """Why a compiled Defender query cannot become a custom detection (None = it can)."""
     if meta.is_correlation:
         return "correlation results carry no ReportId, which a custom detection requires"
-    if base_table(query.table) not in settings.DEFENDER_TABLES:
+    if base_table(query) not in settings.DEFENDER_TABLES:
         return f"table {query.table} is not one a custom detection of this pack runs on"
     return None
 
@@ -89,7 +89,7 @@ def not_applicable(query: QueryLike, meta: RuleMeta) -> str | None:
 def project_columns(query: QueryLike) -> list[str]:
     """Timestamp, ReportId, the asset column, the table's context columns and the simple
     columns the rule tests (dynamic paths such as RawEventData.AppId stay out of ``project``)."""
-    table = settings.DEFENDER_TABLES[base_table(query.table)]
+    table = settings.DEFENDER_TABLES[base_table(query)]
     cols = [*settings.DEFENDER_REQUIRED_COLUMNS, table.asset_column, *table.extra_columns]
     for col in query.fields.values():
         if _IDENT.match(col) and col not in cols:
@@ -98,7 +98,7 @@ def project_columns(query: QueryLike) -> list[str]:
 
 
 def build_rule(query: QueryLike, meta: RuleMeta) -> DefenderRule:
-    table = settings.DEFENDER_TABLES[base_table(query.table)]
+    table = settings.DEFENDER_TABLES[base_table(query)]
     period, plan = defender_plan(meta)
     text = after_table(query.query.rstrip(), defender_slice(plan), meta.location())
     columns = project_columns(query)

@@ -50,13 +50,14 @@ class QueryLike(Protocol):
     def fields(self) -> Mapping[str, str]: ...
     @property
     def is_correlation(self) -> bool: ...
+    @property
+    def tables(self) -> tuple[str, ...]: ...
 
 
-def base_table(table: str) -> str:
-    """The table name of a compiled query's ``table`` description (``EntraIdSignInEvents (LogonType
-    has "x")`` -> ``EntraIdSignInEvents``); a correlation over several tables keeps its first."""
-    m = re.match(r"\s*([A-Za-z_][A-Za-z0-9_]*)", table)
-    return m.group(1) if m else table
+def base_table(query: QueryLike) -> str:
+    """The table a KQL query reads first (a correlation over several tables keeps its first); read
+    from the compiler's ``tables``, never parsed out of the ``table`` description."""
+    return query.tables[0] if query.tables else ""
 
 
 _TECHNIQUE = re.compile(r"^t(\d{4})(?:\.(\d{3}))?$")

@@ -67,6 +67,7 @@ class CompiledQuery:
     name: str = (
         ""  # output file name without extension: stem, or stem__<title slug> if the file holds several rules
     )
+    tables: tuple[str, ...] = ()  # KQL: the tables the query reads, in order (empty for Splunk)
 
 
 @dataclass
@@ -398,9 +399,11 @@ class _Compiler:
             table = " + ".join(dict.fromkeys(self.describe_source(k) for k in keys))
         else:
             refs = self.refs[id(rule)]
-            logsource = self.logsource[id(rule)].key
+            keys = [self.logsource[id(rule)].key]
+            logsource = keys[0]
             table = self.describe_source(logsource)
             fields = {f: r.name for f, r in refs.items()}
+        tables = tuple(dict.fromkeys(t for k in keys if (t := self.target.logsources[k].table)))
         level = getattr(rule, "level", None)
         siblings = sum(1 for other in self.ruleset if other.path == lr.path)
         name = lr.stem if siblings == 1 else f"{lr.stem}__{slug(lr.title)}"
@@ -417,6 +420,7 @@ class _Compiler:
             fields=fields,
             is_correlation=lr.is_correlation,
             name=name,
+            tables=tables,
         )
 
     def run(self) -> CompileResult:
