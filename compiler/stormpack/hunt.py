@@ -615,10 +615,15 @@ def stdout_binary() -> IO[bytes]:
 
 # ------------------------------------------------------------------------------ table
 
-_USER_FIELDS = ("UserId", "properties.userPrincipalName", "MailboxOwnerUPN", "userPrincipalName",
-                "properties.initiatedBy.user.userPrincipalName", "identity", "UserIds")
-_IP_FIELDS = ("ClientIP", "ClientIPAddress", "ActorIpAddress", "properties.ipAddress", "callerIpAddress",
-              "properties.initiatedBy.user.ipAddress", "IPAddress")
+
+def role_columns() -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The fields of the user and ip columns: the taxonomy's ``user`` and ``ip`` roles."""
+    from .taxonomy import load_taxonomy
+
+    tax = load_taxonomy()
+    return tax.role_fields("user"), tax.role_fields("ip")
+
+
 _WHAT_FIELDS = ("Operation", "operationName", "OperationName")
 _MAX_KEY_FIELDS = 4
 _MAX_CELL = 60
@@ -692,6 +697,7 @@ class TableSink:
         self._out = out
         self._rows: list[tuple[tuple[int, str], tuple[str, ...]]] = []
         self._fields: dict[int, list[str]] = {}
+        self._user_fields, self._ip_fields = role_columns()
 
     def single(self, hit: HitLike, record: Record) -> None:
         data = record.data
@@ -699,8 +705,8 @@ class TableSink:
         names = self._fields.get(key)
         if names is None:
             names = self._fields[key] = rule_fields(hit.rule)
-        user_field, user = _first(data, _USER_FIELDS)
-        ip_field, ip = _first(data, _IP_FIELDS)
+        user_field, user = _first(data, self._user_fields)
+        ip_field, ip = _first(data, self._ip_fields)
         what_field, what = _first(data, _WHAT_FIELDS)
         shown = {user_field, ip_field, what_field}
         details = [what] if what else []

@@ -82,7 +82,9 @@ class HtmlReportSink:
         self.correlations: list[ReportCorrelation] = []
 
     def single(self, hit: Any, record: Any) -> None:
-        from .hunt import _IP_FIELDS, _USER_FIELDS, _first, level_of
+        from .hunt import _first, level_of, role_columns
+
+        users, ips = role_columns()
 
         data = record.data
         self.hits.append(
@@ -92,8 +94,8 @@ class HtmlReportSink:
                 rule_id=str(hit.rule.id),
                 title=str(hit.rule.title),
                 level=level_of(hit.rule) or "",
-                user=_first(data, _USER_FIELDS)[1],
-                ip=_first(data, _IP_FIELDS)[1],
+                user=_first(data, users)[1],
+                ip=_first(data, ips)[1],
                 details=_key_fields(hit, data),
                 source=record.source,
                 index=record.index,

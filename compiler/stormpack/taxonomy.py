@@ -20,6 +20,10 @@ from .yamlio import load_yaml_text
 
 FieldType = Literal["string", "int", "bool", "ip", "array", "datetime"]
 FIELD_TYPES: tuple[str, ...] = ("string", "int", "bool", "ip", "array", "datetime")
+#: What a field stands for, whatever its name (taxonomy.yml ``roles:``): the acting user, the
+#: source address, the client application, the mailbox owner, the host.
+Role = Literal["user", "ip", "app", "mailbox", "host"]
+ROLES: tuple[Role, ...] = ("user", "ip", "app", "mailbox", "host")
 
 
 @dataclass(frozen=True)
@@ -105,6 +109,15 @@ class Taxonomy:
     logsources: Mapping[str, LogsourceSpec]
     name_value_arrays: Mapping[str, NameValueRoot]
     ip_normalisation: str
+    roles: Mapping[Role, tuple[str, ...]] = field(default_factory=dict)
+
+    def role_fields(self, role: Role, logsource: str | None = None) -> tuple[str, ...]:
+        """The fields of a role in preference order; with ``logsource``, those it has."""
+        names = self.roles.get(role, ())
+        if logsource is None:
+            return names
+        ls = self.logsources[logsource]
+        return tuple(n for n in names if ls.field(n) is not None)
 
     def logsource_for(self, ls: SigmaLogSource, rule_title: str = "") -> LogsourceSpec:
         for spec in self.logsources.values():
@@ -164,7 +177,30 @@ def _parse(data: Mapping[str, Any]) -> Taxonomy:
             patterns=tuple(patterns),
         )
     return Taxonomy(logsources=logsources, name_value_arrays=nv,
-                    ip_normalisation=str(data.get("ip_normalisation", "")))
+                    ip_normalisation=str(data.get("ip_normalisation", "")),
+                    roles=_roles(data.get("roles", {}), logsources))
+
+
+def _roles(data: Any, logsources: Mapping[str, LogsourceSpec]) -> dict[Role, tuple[str, ...]]:
+    """``roles:``: every role known, every field declared by a log source (an ``ip`` field as ip)."""
+    if not isinstance(data, Mapping):
+        raise TaxonomyError("taxonomy: roles must map a role to a list of fields")
+    out: dict[Role, tuple[str, ...]] = {}
+    for role in ROLES:
+        names = data.get(role, [])
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            raise TaxonomyError(f"taxonomy: roles.{role} must be a list of field names")
+        for n in names:
+            specs = [s for ls in logsources.values() if (s := ls.fields.get(n)) is not None]
+            if not specs:
+                raise TaxonomyError(f"taxonomy: roles.{role} names {n}, which no log source declares")
+            if role == "ip" and any(s.type != "ip" for s in specs):
+                raise TaxonomyError(f"taxonomy: roles.ip names {n}, which is not of type ip")
+        out[role] = tuple(names)
+    unknown = sorted(set(data) - set(ROLES))
+    if unknown:
+        raise TaxonomyError(f"taxonomy: unknown role(s) {', '.join(unknown)} (known: {', '.join(ROLES)})")
+    return out
 
 
 @lru_cache(maxsize=1)

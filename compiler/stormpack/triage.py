@@ -175,11 +175,13 @@ class GroupedTableSink:
         self._groups.setdefault(key, _Group()).add(level, other, first, last, corr)
 
     def single(self, hit: Any, record: Any) -> None:
-        from .hunt import _IP_FIELDS, _USER_FIELDS, _first, level_of
+        from .hunt import _first, level_of, role_columns
+
+        users, ips = role_columns()
 
         data = record.data
-        user = _first(data, _USER_FIELDS)[1]
-        ip = _first(data, _IP_FIELDS)[1]
+        user = _first(data, users)[1]
+        ip = _first(data, ips)[1]
         title = str(hit.rule.title)
         key, other = {"user": (user, title), "ip": (ip, title), "rule": (title, user)}[self._by]
         self._add(key, level_of(hit.rule), other, hit.timestamp, hit.timestamp, False)

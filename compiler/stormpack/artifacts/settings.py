@@ -9,10 +9,13 @@ Azure-Sentinel ``.script/tests/detectionTemplateSchemaValidation`` (limits), Mic
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from types import MappingProxyType
 from typing import Final
+
+from ..taxonomy import Role
 
 # ------------------------------------------------------------------------------- Sentinel limits
 SENTINEL_NAME_MAX: Final = 256
@@ -310,6 +313,9 @@ SPLUNK_APP_LABEL: Final = "stormpack - Storm-0558 detections"
 SPLUNK_RISK_SCORE_BY_LEVEL: Final = MappingProxyType({
     "informational": 10, "low": 25, "medium": 50, "high": 75, "critical": 90,
 })
+#: Taxonomy field role -> ``risk_object_type`` of the Splunk risk action: the acting user as a
+#: user, the client address as a system.
+SPLUNK_RISK_OBJECT_TYPES: Final[Mapping[Role, str]] = MappingProxyType({"user": "user", "ip": "system"})
 SPLUNK_NOTABLE_SEVERITY_BY_LEVEL: Final = MappingProxyType({
     "informational": "informational", "low": "low", "medium": "medium", "high": "high",
     "critical": "critical",

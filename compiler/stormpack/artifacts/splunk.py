@@ -123,22 +123,24 @@ def stanza_name(meta: RuleMeta) -> str:
 
 
 def _risk_objects(query: QueryLike, meta: RuleMeta) -> tuple[tuple[str, str], ...]:
+    """(field, risk_object_type) of the first available field of each role of
+    ``settings.SPLUNK_RISK_OBJECT_TYPES``, in the taxonomy's preference order."""
+    from ..taxonomy import load_taxonomy
+
     out: list[tuple[str, str]] = []
-    for src in settings.ENTITY_SOURCES:
-        if src.entity_type not in ("Account", "IP"):
-            continue
-        if meta.is_correlation:
-            group = meta.group_column_for(src.field)
-            if group is None:
+    for role, kind in settings.SPLUNK_RISK_OBJECT_TYPES.items():
+        for name in load_taxonomy().role_fields(role):
+            if meta.is_correlation:
+                group = meta.group_column_for(name)
+                if group is None:
+                    continue
+                col = group  # stats ... by <group-by name>
+            elif name in _logsource_fields(meta):
+                col = query.fields.get(name, name)
+            else:
                 continue
-            col = group  # stats ... by <group-by name>
-        elif src.field in _logsource_fields(meta):
-            col = query.fields.get(src.field, src.field)
-        else:
-            continue
-        kind = "user" if src.entity_type == "Account" else "system"
-        if all(k != kind for _, k in out):
             out.append((col, kind))
+            break
     return tuple(out)
 
 

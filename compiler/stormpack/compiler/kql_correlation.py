@@ -52,20 +52,17 @@ from sigma.correlations import (
 )
 from sigma.rule import SigmaRule
 
+from ..taxonomy import load_taxonomy
 from .kusto import Unexpressible
 from .targets import FieldRef, kql_string
 
 #: role of a member column -> output column (sets of the window's events' values)
 MEMBER_COLUMNS: Mapping[str, str] = {"address": "addresses", "app": "apps"}
-#: taxonomy fields each member role is read from, the first non-empty per record (the IP and
-#: CloudApplication entity fields of artifacts/settings.py ENTITY_SOURCES; a test keeps them equal)
+#: taxonomy fields each member role is read from, the first non-empty per record: the taxonomy's
+#: ``ip`` and ``app`` roles (data/taxonomy.yml ``roles:``), as the IP and CloudApplication entities
 MEMBER_FIELDS: Mapping[str, tuple[str, ...]] = {
-    "address": ("ClientIP", "ClientIPAddress", "ActorIpAddress", "properties.ipAddress",
-                "callerIpAddress", "properties.initiatedBy.user.ipAddress"),
-    # the client before AppId: on mailbox records AppId is the resource (Exchange Online,
-    # 00000002-0000-0ff1-ce00-000000000000) and ClientAppId the app that read the mail
-    "app": ("ClientAppId", "AppId", "properties.appDisplayName", "properties.appId",
-            "properties.initiatedBy.app.displayName"),
+    "address": load_taxonomy().role_fields("ip"),
+    "app": load_taxonomy().role_fields("app"),
 }
 
 
