@@ -95,13 +95,14 @@ def test_executed_correlation_lists_the_windows_addresses_apps_and_times(target:
 
 
 def test_member_fields_are_the_ip_and_app_entity_fields() -> None:
+    """Same fields in the same preference order (both are the taxonomy's ip / app roles)."""
     from stormpack.compiler.kql_correlation import MEMBER_FIELDS
 
-    def of(entity: str) -> set[str]:
-        return {s.field for s in settings.ENTITY_SOURCES if s.entity_type == entity}
+    def of(entity: str) -> tuple[str, ...]:
+        return tuple(s.field for s in settings.ENTITY_SOURCES if s.entity_type == entity)
 
-    assert set(MEMBER_FIELDS["address"]) == of("IP")
-    assert set(MEMBER_FIELDS["app"]) == of("CloudApplication")
+    assert MEMBER_FIELDS["address"] == of("IP")
+    assert MEMBER_FIELDS["app"] == of("CloudApplication")
 
 
 # ------------------------------------------------------------------------------ group-by case

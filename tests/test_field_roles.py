@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -111,3 +112,32 @@ def test_report_and_triage_columns_are_the_roles() -> None:
     triage.single(_Hit(_Rule()), rec)
     triage.close()
     assert "198.51.100.4" in out.getvalue().decode()
+
+
+def test_the_entity_sources_are_the_roles_in_order() -> None:
+    from stormpack.artifacts import settings
+
+    for role, entity in settings.ROLE_ENTITIES.items():
+        fields = tuple(s.field for s in settings.ENTITY_SOURCES if s.entity_type == entity.entity_type)
+        assert fields == TAX.role_fields(role), role
+    assert [e.entity_type for e in settings.ROLE_ENTITIES.values()] == [
+        "Account", "IP", "CloudApplication", "Mailbox", "Host"]
+
+
+def test_the_cloud_application_entity_prefers_the_calling_app() -> None:
+    """Drift fixed: the entity read ``coalesce(AppId, ClientAppId)`` while the correlation members and
+    the baseline read ClientAppId first. A Graph mail read (OTRF GoldenSAMLADFSMailAccess
+    OfficeActivityEvents, the shape of fixtures/) carries AppId 00000003-0000-0000-c000-000000000000,
+    Microsoft Graph itself, and the calling app in ClientAppId ("Original caller(service/protocol)
+    identifier of the request", Management Activity API schema)."""
+    from stormpack.artifacts.entities import entity_columns
+    from stormpack.artifacts.model import rule_meta
+    from stormpack.compiler import compile_rules
+    from stormpack.ruleset import load_ruleset
+
+    root = Path(__file__).resolve().parents[1]
+    path = root / "rules/m365/audit/m365_audit_mail_items_accessed_by_unsanctioned_client_app.yml"
+    query = compile_rules([path], "sentinel", root / "values").queries[0]
+    meta = rule_meta(load_ruleset([path]).rules[0])
+    app = next(c for c in entity_columns(query, meta) if c.entity_type == "CloudApplication")
+    assert app.expression == "coalesce(ClientAppId, AppId)"

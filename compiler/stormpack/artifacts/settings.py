@@ -15,7 +15,7 @@ from datetime import timedelta
 from types import MappingProxyType
 from typing import Final
 
-from ..taxonomy import Role
+from ..taxonomy import Role, load_taxonomy
 
 # ------------------------------------------------------------------------------- Sentinel limits
 SENTINEL_NAME_MAX: Final = 256
@@ -197,7 +197,6 @@ class EntitySource:
     column: str  # the extended column the query gets, e.g. AccountCustomEntity
 
 
-#: Preference order: the first available field of each entity type wins.
 #: A correlation alert's members (the columns kql_correlation / the SPL backend output for the
 #: first window that fires): Sentinel custom details, key -> column ("Surface custom details in
 #: alerts", https://learn.microsoft.com/en-us/azure/sentinel/surface-custom-details-in-alerts;
@@ -210,26 +209,33 @@ CORRELATION_DETAILS: Final = (("Addresses", "addresses"), ("Apps", "apps"),
 #: (an entity mapping takes one value per alert row; the whole set is in the custom details).
 CORRELATION_MEMBER_ENTITIES: Final = (("IP", "addresses"), ("CloudApplication", "apps"))
 
-ENTITY_SOURCES: Final = (
-    EntitySource("Account", "FullName", "UserId", "AccountCustomEntity"),
-    EntitySource("Account", "FullName", "properties.userPrincipalName", "AccountCustomEntity"),
-    EntitySource("Account", "FullName", "properties.initiatedBy.user.userPrincipalName",
-                 "AccountCustomEntity"),
-    EntitySource("IP", "Address", "ClientIP", "IPCustomEntity"),
-    EntitySource("IP", "Address", "ClientIPAddress", "IPCustomEntity"),
-    EntitySource("IP", "Address", "ActorIpAddress", "IPCustomEntity"),
-    EntitySource("IP", "Address", "properties.ipAddress", "IPCustomEntity"),
-    EntitySource("IP", "Address", "callerIpAddress", "IPCustomEntity"),
-    EntitySource("IP", "Address", "properties.initiatedBy.user.ipAddress", "IPCustomEntity"),
-    EntitySource("CloudApplication", "Name", "properties.appDisplayName", "CloudAppCustomEntity"),
-    EntitySource("CloudApplication", "Name", "AppId", "CloudAppCustomEntity"),
-    EntitySource("CloudApplication", "Name", "ClientAppId", "CloudAppCustomEntity"),
-    EntitySource("CloudApplication", "Name", "properties.appId", "CloudAppCustomEntity"),
-    EntitySource("CloudApplication", "Name", "properties.initiatedBy.app.displayName",
-                 "CloudAppCustomEntity"),
-    EntitySource("Mailbox", "MailboxPrimaryAddress", "MailboxOwnerUPN", "MailboxCustomEntity"),
+
+@dataclass(frozen=True)
+class RoleEntity:
+    """The Sentinel entity a taxonomy field role feeds."""
+
+    entity_type: str  # Sentinel entityType
+    identifier: str  # Sentinel identifier
+    column: str  # the extended column the query gets
+
+
+#: Taxonomy field role (data/taxonomy.yml ``roles:``) -> its entity, in the order the entities are
+#: mapped. Entity types and identifiers: https://learn.microsoft.com/en-us/azure/sentinel/entities-reference
+ROLE_ENTITIES: Final[Mapping[Role, RoleEntity]] = MappingProxyType({
+    "user": RoleEntity("Account", "FullName", "AccountCustomEntity"),
+    "ip": RoleEntity("IP", "Address", "IPCustomEntity"),
+    "app": RoleEntity("CloudApplication", "Name", "CloudAppCustomEntity"),
+    "mailbox": RoleEntity("Mailbox", "MailboxPrimaryAddress", "MailboxCustomEntity"),
     # Windows log sources: the host that logged the event (Defender's DeviceName is its FQDN)
-    EntitySource("Host", "FullName", "Computer", "HostCustomEntity"),
+    "host": RoleEntity("Host", "FullName", "HostCustomEntity"),
+})
+
+#: Every field of each role, in the taxonomy's preference order (the first available field of each
+#: entity type wins).
+ENTITY_SOURCES: Final = tuple(
+    EntitySource(entity.entity_type, entity.identifier, name, entity.column)
+    for role, entity in ROLE_ENTITIES.items()
+    for name in load_taxonomy().role_fields(role)
 )
 
 # ------------------------------------------------------------------------------- Defender XDR
