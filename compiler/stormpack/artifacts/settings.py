@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from types import MappingProxyType
-from typing import Final
+from typing import Final, Literal
 
 from ..taxonomy import Role, load_taxonomy
 
@@ -187,11 +187,15 @@ INGESTION_LATENCY: Final = MappingProxyType({
 DEFAULT_INGESTION_DELAY: Final = timedelta(hours=24)
 
 # ------------------------------------------------------------------------------- entities
+#: The Sentinel entity types the pack maps (entityType of an entity mapping)
+EntityType = Literal["Account", "IP", "CloudApplication", "Mailbox", "Host"]
+
+
 @dataclass(frozen=True)
 class EntitySource:
     """A taxonomy field that can feed an entity identifier."""
 
-    entity_type: str  # Sentinel entityType
+    entity_type: EntityType  # Sentinel entityType
     identifier: str  # Sentinel identifier
     field: str  # taxonomy (Sigma) field name
     column: str  # the extended column the query gets, e.g. AccountCustomEntity
@@ -214,7 +218,7 @@ CORRELATION_MEMBER_ENTITIES: Final = (("IP", "addresses"), ("CloudApplication", 
 class RoleEntity:
     """The Sentinel entity a taxonomy field role feeds."""
 
-    entity_type: str  # Sentinel entityType
+    entity_type: EntityType
     identifier: str  # Sentinel identifier
     column: str  # the extended column the query gets
 
@@ -321,7 +325,9 @@ SPLUNK_RISK_SCORE_BY_LEVEL: Final = MappingProxyType({
 })
 #: Taxonomy field role -> ``risk_object_type`` of the Splunk risk action: the acting user as a
 #: user, the client address as a system.
-SPLUNK_RISK_OBJECT_TYPES: Final[Mapping[Role, str]] = MappingProxyType({"user": "user", "ip": "system"})
+SplunkRiskObjectType = Literal["user", "system", "other"]
+SPLUNK_RISK_OBJECT_TYPES: Final[Mapping[Role, SplunkRiskObjectType]] = MappingProxyType(
+    {"user": "user", "ip": "system"})
 SPLUNK_NOTABLE_SEVERITY_BY_LEVEL: Final = MappingProxyType({
     "informational": "informational", "low": "low", "medium": "medium", "high": "high",
     "critical": "critical",

@@ -14,7 +14,7 @@ engine uses it to skip rules without evaluating them.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, Literal
 
 from sigma.conditions import (
     ConditionAND,
@@ -58,7 +58,9 @@ from .values import (
 )
 
 RecordPred = Callable[[Mapping[str, Any]], bool]
-Alternative = tuple[str, str, frozenset[Any]]  # (field, "str" | "ip" | "num", keys)
+#: how a prefilter reads its field: lower-cased text, a normalised address, a number
+PrefilterKind = Literal["str", "ip", "num"]
+Alternative = tuple[str, PrefilterKind, frozenset[Any]]  # (field, kind, keys)
 Node = ConditionItem | ConditionFieldEqualsValueExpression | ConditionValueExpression | None
 
 
@@ -350,7 +352,7 @@ class ConditionCompiler:
             options = [r for r in (self.required_values(a) for a in node.args) if r is not None]
             return min(options, key=_rank) if options else None
         if isinstance(node, ConditionOR):
-            merged: dict[tuple[str, str], frozenset[Any]] = {}
+            merged: dict[tuple[str, PrefilterKind], frozenset[Any]] = {}
             for a in node.args:
                 req = self.required_values(a)
                 if req is None:

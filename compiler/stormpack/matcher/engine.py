@@ -25,7 +25,7 @@ from ..errors import Location, MatcherError, StormpackError
 from ..ruleset import LoadedRule, RuleSet
 from ..taxonomy import LogsourceSpec, Taxonomy, load_taxonomy
 from .codegen import predicate_for
-from .conditions import Alternative, ConditionCompiler, RecordPred
+from .conditions import Alternative, ConditionCompiler, PrefilterKind, RecordPred
 from .correlation import CorrelationEvaluator, parse_timestamp
 from .fields import MISSING, Generation, LoweredField, NameValueMemo, Reader, make_reader
 from .firstseen import FirstSeenEvaluator
@@ -94,7 +94,7 @@ class _Filter:
     """Rules that can only match when ``record[field]`` is one of their keys."""
 
     name: str  # the record field
-    kind: str  # "str", "ip" or "num"
+    kind: PrefilterKind
     lowered: LoweredField | None  # str / ip kinds: the shared per-record memo of the field
     index: dict[Any, list[CompiledRule]] = field(default_factory=dict)
     rules: list[CompiledRule] = field(default_factory=list)
@@ -128,7 +128,7 @@ class _LogsourceRules:
     _keep: list[Any] = field(default_factory=list)
 
     def finalise(self, lowered: dict[tuple[str, bool], LoweredField], gen: Generation) -> None:
-        filters: dict[tuple[str, str], _Filter] = {}
+        filters: dict[tuple[str, PrefilterKind], _Filter] = {}
         for r in sorted(self.rules, key=_order):
             if r.prefilter is None:
                 self.unfiltered.append(r)

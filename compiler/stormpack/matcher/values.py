@@ -26,7 +26,7 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 import re2
 from sigma.types import (
@@ -183,6 +183,7 @@ def _wildcard_regex(parts: list[Any]) -> str:
 
 
 TextPred = Callable[[str], bool]
+TextTestKind = Literal["eq", "in", "startswith", "endswith", "contains", "any", "call"]
 
 
 @dataclass(frozen=True)
@@ -193,7 +194,7 @@ class TextTest:
     (arg in t), "any" (always true) or "call" (arg(t), a wildcard pattern's RE2 full match).
     The code generator inlines the first six; :attr:`pred` is the same test as a function."""
 
-    kind: str
+    kind: TextTestKind
     arg: Any
 
     @property
