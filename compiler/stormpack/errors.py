@@ -101,7 +101,22 @@ class UnmappedLogsourceError(CompileError):
 
 
 class UnmappedFieldError(CompileError):
-    """The target has no column for this taxonomy field (or the taxonomy lacks it)."""
+    """The target has no column for this taxonomy field (or the taxonomy lacks it).
+
+    ``unsupported``: the target data's own reason (``{unsupported: reason}``) when that is why."""
+
+    def __init__(
+        self,
+        message: str,
+        location: Location | None = None,
+        *,
+        rule: str | None = None,
+        target: str | None = None,
+        field: str | None = None,
+        unsupported: str | None = None,
+    ) -> None:
+        super().__init__(message, location, rule=rule, target=target, field=field)
+        self.unsupported = unsupported
 
 
 class NotCollectedError(CompileError):

@@ -57,7 +57,7 @@ Rules use the field names of the **source records**, so fixtures are real record
 
 def _cell(ref: FieldRef | str) -> str:
     if isinstance(ref, str):
-        return "*unavailable*: " + ref.split(": ", 1)[-1].replace("|", "\\|")
+        return "*unavailable*: " + ref.replace("|", "\\|")
     kind = {
         "column": "",
         "computed": " (computed)",

@@ -47,7 +47,7 @@ def _static_refs(
         try:
             refs[fname] = resolve_field(target, lt, ls, taxonomy, fname)
         except UnmappedFieldError as exc:
-            unsupported[fname] = exc.message
+            unsupported[fname] = exc.unsupported or exc.message  # the reason, for the docs
     return refs, unsupported
 
 
@@ -314,7 +314,8 @@ def write_pipelines() -> list[Path]:
 
 
 def field_table(target_name: str) -> Mapping[str, Mapping[str, FieldRef | str]]:
-    """logsource -> field -> FieldRef, or the reason it is unavailable (docs)."""
+    """logsource -> field -> FieldRef, or the reason it is unavailable (docs): the target data's
+    ``unsupported:`` reason, else the error's message."""
     target = load_target(target_name)
     taxonomy = load_taxonomy()
     out: dict[str, dict[str, FieldRef | str]] = {}

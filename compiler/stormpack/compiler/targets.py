@@ -309,6 +309,7 @@ def resolve_field(
             rule=rule_title or None,
             target=target.name,
             field=fname,
+            unsupported=str(raw["unsupported"]),
         )
     if spec.is_pattern:
         return _resolve_name_value(target, lt, taxonomy, spec, fname, raw, rule_title)
