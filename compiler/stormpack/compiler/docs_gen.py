@@ -51,6 +51,11 @@ Rules use the field names of the **source records**, so fixtures are real record
   a target does not have fails the same way.
 * **Placeholders** (`|expand` `%name%`) are filled from the values directory (`values/`, or
   `--values DIR`); a placeholder without a value is a compile error.
+* **Field roles** (`roles:` in the taxonomy): the fields that name the acting user, the source
+  address, the client application, the mailbox owner and the host, in preference order (the first
+  one a record or log source has wins). `stormpack hunt`'s user and ip columns, the Sentinel and
+  Defender entities, the Splunk risk objects and a correlation alert's members read them:
+{roles}
 
 """
 
@@ -90,7 +95,10 @@ def render_taxonomy_md() -> str:
         for r, v in tax.name_value_arrays.items()
     )
     ipnorm = "\n".join("  " + line for line in tax.ip_normalisation.strip().splitlines())
-    out = [INTRO.format(logsources=ls_rows, roots=roots, ipnorm=ipnorm)]
+    roles = "\n".join(
+        f"  * `{role}`: " + ", ".join(f"`{f}`" for f in fields) for role, fields in tax.roles.items()
+    )
+    out = [INTRO.format(logsources=ls_rows, roots=roots, ipnorm=ipnorm, roles=roles)]
     for key, ls in tax.logsources.items():
         out.append(f"## `{'/'.join(ls.sigma_logsource.values())}` ({key})\n\n{ls.title}.\n")
         where = []
