@@ -106,16 +106,10 @@ class UnmappedFieldError(CompileError):
     ``unsupported``: the target data's own reason (``{unsupported: reason}``) when that is why."""
 
     def __init__(
-        self,
-        message: str,
-        location: Location | None = None,
-        *,
-        rule: str | None = None,
-        target: str | None = None,
-        field: str | None = None,
-        unsupported: str | None = None,
+        self, message: str, location: Location | None = None, *, unsupported: str | None = None,
+        **parts: str | None,
     ) -> None:
-        super().__init__(message, location, rule=rule, target=target, field=field)
+        super().__init__(message, location, **parts)  # rule, target, field
         self.unsupported = unsupported
 
 
