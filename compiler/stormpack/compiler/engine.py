@@ -38,7 +38,14 @@ from . import kql_correlation
 from .availability import decide
 from .kusto import StormKustoBackend, Unexpressible
 from .pipeline_gen import CLI_STATE_KEY, load_pipeline_text
-from .placeholders import Values, check_placeholders, expand_for_check, placeholder_items, resolve_values
+from .placeholders import (
+    ListReferences,
+    Values,
+    check_placeholders,
+    expand_for_check,
+    placeholder_items,
+    resolve_values,
+)
 from .splunk import StormSplunkBackend, splunk_rename
 from .targets import (
     TARGETS,
@@ -157,12 +164,14 @@ def _member_spl(ref: FieldRef) -> str | None:
 
 class _Compiler:
     def __init__(
-        self, ruleset: RuleSet, target: TargetSpec, values: dict[str, list[str]], values_source: str
+        self, ruleset: RuleSet, target: TargetSpec, values: dict[str, list[str]], values_source: str,
+        lists: ListReferences | None = None,
     ):
         self.ruleset = ruleset
         self.target = target
         self.values = values
         self.values_source = values_source
+        self.lists = lists
         self.taxonomy = load_taxonomy()
         self.refs: dict[int, dict[str, FieldRef]] = {}
         self.logsource: dict[int, LogsourceSpec] = {}
@@ -190,7 +199,8 @@ class _Compiler:
         items = list(iter_items(rule))
         fields = list(dict.fromkeys(i.field for i in items if i.field is not None))
         refs = resolve_for_rule(self.target, ls, fields, lr.title)
-        check_placeholders(rule, items, self.values, lr.path, self.target.name, self.values_source)
+        check_placeholders(rule, items, self.values, lr.path, self.target.name, self.values_source,
+                           self.lists)
         for item in items:
             if item.field is not None:
                 _check_values(refs[item.field], item, self.values, lr)
@@ -204,7 +214,7 @@ class _Compiler:
     def pipeline(self) -> ProcessingPipeline:
         items: list[ProcessingItem] = [
             ProcessingItem(SetStateTransformation(CLI_STATE_KEY, True), identifier="stormpack_cli_flag"),
-            *placeholder_items(),
+            *placeholder_items(self.lists),
         ]
         per_ls: dict[str, dict[str, str]] = {}
         for rid, refs in self.refs.items():
@@ -503,11 +513,13 @@ class _Compiler:
 
 
 def compile_rules(
-    rule_paths: Sequence[str | Path], target: str, values: Values | str | Path | None = None
+    rule_paths: Sequence[str | Path], target: str, values: Values | str | Path | None = None,
+    *, lists: ListReferences | None = None,
 ) -> CompileResult:
     """Compile every rule under `rule_paths` for `target` (one of TARGETS).
 
-    `values` is a placeholder mapping, or a values file / directory (None: no placeholders).
+    `values` is a placeholder mapping, or a values file / directory (None: no placeholders);
+    `lists` compiles the placeholders it names to a watchlist / lookup reference instead.
     Rule files that cannot be read raise RuleLoadError; per-rule problems land in `.skipped`.
     """
     if target not in TARGETS:
@@ -516,4 +528,4 @@ def compile_rules(
     vals = resolve_values(values)
     source = str(values) if isinstance(values, (str, Path)) else "the given values"
     ruleset = load_ruleset(rule_paths)
-    return _Compiler(ruleset, spec, vals, source).run()
+    return _Compiler(ruleset, spec, vals, source, lists).run()
