@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import get_args
 
 import pytest
 import yaml
@@ -41,6 +42,21 @@ def test_every_module_lists_the_registry_targets() -> None:
     assert tuple(EXECUTORS) == TARGETS
     assert {t: s.shape for t, s in EXECUTORS.items()} == {t: reg.target_info(t).language for t in TARGETS}
     assert KQL_CHECKED == reg.targets_in("kql") == tuple(t for t in TARGETS if EXTENSIONS[t] == "kql")
+
+
+def test_artifact_products_are_the_registry_capability() -> None:
+    """The products with deployable artifacts (catalogue columns, schedule plans) are the targets
+    with the ``artifacts`` capability; adx is a compile target without product artifacts."""
+    from stormpack.artifacts import catalogue, pack, schedule
+
+    files = _files()
+    with_artifacts = tuple(t for t in TARGETS if "artifacts" in (files[t].get("capabilities") or []))  # type: ignore[operator]
+    assert reg.ARTIFACT_TARGETS == with_artifacts == catalogue.TARGETS == pack.ARTIFACT_TARGETS
+    assert get_args(schedule.Target) == with_artifacts
+    assert "adx" in TARGETS and "adx" not in with_artifacts
+    for target in TARGETS:  # only the products with lists deploy them
+        info = reg.target_info(target)
+        assert not (info.can("watchlists") or info.can("lookups")) or info.can("artifacts")
 
 
 def test_cli_target_choices_are_the_registry() -> None:

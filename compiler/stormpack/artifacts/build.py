@@ -22,6 +22,7 @@ from pathlib import Path
 
 from sigma.correlations import SigmaCorrelationRule
 
+from ..compiler.registry import ARTIFACT_TARGETS
 from ..errors import ArtifactError
 from ..ruleset import LoadedRule
 from . import catalogue, defender, lists, sentinel, settings, splunk
@@ -109,7 +110,7 @@ def write_artifacts(
     for rid, target, reason in compile_skipped:
         status.setdefault(rid, {})[target] = reason
 
-    by_target: dict[str, list[QueryLike]] = {"sentinel": [], "defender": [], "splunk": []}
+    by_target: dict[str, list[QueryLike]] = {t: [] for t in ARTIFACT_TARGETS}
     for q in queries:
         if q.target not in by_target:
             raise ArtifactError(f"compiled query of '{q.title}' has unknown target '{q.target}'")
@@ -177,9 +178,9 @@ def write_artifacts(
                      for tl in report.lists if m.id in tl.rule_ids)
         st = status.get(m.id, {})
         entries.append(catalogue.Entry(m, {t: st.get(t, "not compiled for this target")
-                                           for t in catalogue.TARGETS}, used,
+                                           for t in ARTIFACT_TARGETS}, used,
                                        report.disabled.get(m.id, ())))
-        for t in catalogue.TARGETS:
+        for t in ARTIFACT_TARGETS:
             if t not in st:
                 report.not_built.append((m.stem, t, "not compiled for this target"))
             elif (why := st[t]) is not None:
