@@ -11,8 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from stormpack.artifacts.build import collect_metas
 from stormpack.compiler import TARGETS, compile_rules
 from stormpack.compiler import build as build_mod
+from stormpack.ruleset import load_ruleset
 
 DATA = Path(__file__).parent / "data" / "compile" / "correlations"
 
@@ -106,3 +108,6 @@ def test_file_with_several_output_rules_gets_distinct_names(tmp_path: Path) -> N
     res = compile_rules([p], "sentinel", {})
     names = sorted(build_mod.query_file(q) for q in res.queries)
     assert names == ["both__inbox_rule_created.kql", "both__many_inbox_rules_by_one_user.kql"]
+    # the artifacts of each rule are named as its query file (stormpack.naming, one rule)
+    stems = sorted(m.stem for m in collect_metas(list(load_ruleset([p]))).values())
+    assert [f"{st}.kql" for st in stems] == names

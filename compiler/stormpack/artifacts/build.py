@@ -15,7 +15,6 @@ Everything is validated before anything is written for a product; the first viol
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -24,6 +23,7 @@ from sigma.correlations import SigmaCorrelationRule
 
 from ..compiler.registry import ARTIFACT_TARGETS
 from ..errors import ArtifactError
+from ..naming import output_name
 from ..ruleset import LoadedRule
 from . import catalogue, defender, lists, sentinel, settings, splunk
 from .model import QueryLike, RuleMeta, rule_meta
@@ -57,22 +57,13 @@ def _meta_for(query: QueryLike, metas: Mapping[str, RuleMeta]) -> RuleMeta:
     return meta
 
 
-def _slug(text: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")
-
-
 def collect_metas(rules: Sequence[LoadedRule]) -> dict[str, RuleMeta]:
-    """Rule id -> metadata. A file holding several rules (a correlation with its base rule)
-    gives each an artifact stem of ``<file stem>__<title slug>`` so no two artifacts collide."""
-    per_file: dict[Path, int] = {}
-    for lr in rules:
-        per_file[lr.path] = per_file.get(lr.path, 0) + 1
+    """Rule id -> metadata, the artifact stem being the rule's output name (:mod:`..naming`:
+    ``<file stem>__<title slug>`` when a file holds several rules), as the query files'."""
     out: dict[str, RuleMeta] = {}
     stems: dict[str, RuleMeta] = {}
     for lr in rules:
-        meta = rule_meta(lr)
-        if per_file[lr.path] > 1:
-            meta = replace(meta, stem=f"{lr.stem}__{_slug(lr.title)}")
+        meta = replace(rule_meta(lr), stem=output_name(lr, rules))
         if meta.stem in stems:
             raise ArtifactError(f"rules '{meta.title}' and '{stems[meta.stem].title}' would write the "
                                 f"same artifact files ({meta.stem})", meta.location())

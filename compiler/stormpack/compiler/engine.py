@@ -31,6 +31,7 @@ from ..errors import (
     TaxonomyError,
     UnmappedLogsourceError,
 )
+from ..naming import output_name
 from ..ruleset import LoadedRule, RuleSet, load_ruleset
 from ..taxonomy import LogsourceSpec, load_taxonomy
 from . import firstseen as firstseen_render
@@ -87,10 +88,6 @@ class CompileResult:
     @property
     def ok(self) -> bool:
         return not self.errors
-
-
-def slug(text: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")
 
 
 def iter_items(rule: SigmaRule) -> Iterable[SigmaDetectionItem]:
@@ -412,8 +409,7 @@ class _Compiler:
             table = self.describe_source(logsource)
             fields = {f: r.name for f, r in refs.items()}
         level = getattr(rule, "level", None)
-        siblings = sum(1 for other in self.ruleset if other.path == lr.path)
-        name = lr.stem if siblings == 1 else f"{lr.stem}__{slug(lr.title)}"
+        name = output_name(lr, self.ruleset)
         return CompiledQuery(
             rule_id=lr.id,
             title=lr.title,
