@@ -19,7 +19,7 @@ from sigma.exceptions import SigmaError
 from sigma.processing.conditions import LogsourceCondition
 from sigma.processing.pipeline import ProcessingItem, ProcessingPipeline
 from sigma.processing.transformations import FieldMappingTransformation, SetStateTransformation
-from sigma.rule import SigmaDetection, SigmaDetectionItem, SigmaRule
+from sigma.rule import SigmaDetectionItem, SigmaRule
 from sigma.types import SigmaBool, SigmaNumber, SigmaString
 
 from .. import firstseen
@@ -32,7 +32,7 @@ from ..errors import (
     UnmappedLogsourceError,
 )
 from ..naming import output_name
-from ..ruleset import LoadedRule, RuleSet, load_ruleset
+from ..ruleset import LoadedRule, RuleSet, iter_detection_items, load_ruleset
 from ..taxonomy import LogsourceSpec, load_taxonomy
 from . import firstseen as firstseen_render
 from . import kql_correlation
@@ -91,15 +91,7 @@ class CompileResult:
 
 
 def iter_items(rule: SigmaRule) -> Iterable[SigmaDetectionItem]:
-    def walk(det: Any) -> Iterable[SigmaDetectionItem]:
-        if isinstance(det, SigmaDetectionItem):
-            yield det
-        elif isinstance(det, SigmaDetection):
-            for d in det.detection_items:
-                yield from walk(d)
-
-    for det in rule.detection.detections.values():
-        yield from walk(det)
+    return (item for _, item in iter_detection_items(rule))
 
 
 def _located(exc: CompileError, lr: LoadedRule) -> CompileError:
