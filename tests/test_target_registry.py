@@ -54,6 +54,10 @@ def test_artifact_products_are_the_registry_capability() -> None:
     assert reg.ARTIFACT_TARGETS == with_artifacts == catalogue.TARGETS == pack.ARTIFACT_TARGETS
     assert get_args(schedule.Target) == with_artifacts
     assert "adx" in TARGETS and "adx" not in with_artifacts
+    from stormpack.shapes.inverse import export_shapes
+
+    exported = {s.target for s in export_shapes()}
+    assert exported == set(reg.targets_with("exports")) <= set(reg.targets_in("kql"))
     for target in TARGETS:  # only the products with lists deploy them
         info = reg.target_info(target)
         assert not (info.can("watchlists") or info.can("lookups")) or info.can("artifacts")
@@ -70,8 +74,8 @@ def test_cli_target_choices_are_the_registry() -> None:
 
 def test_bad_target_header_names_the_file() -> None:
     good = dict(reg.target_data("defender"))
-    with pytest.raises(TaxonomyError, match=r"defender\.yml: capabilities must be a list of .*'exports'"):
-        reg._info("defender", {**good, "capabilities": ["artifacts", "exports"]})
+    with pytest.raises(TaxonomyError, match=r"defender\.yml: capabilities must be a list of .*'dashboards'"):
+        reg._info("defender", {**good, "capabilities": ["artifacts", "dashboards"]})
     with pytest.raises(TaxonomyError, match=r"defender\.yml: language must be one of"):
         reg._info("defender", {**good, "language": "sql"})
     with pytest.raises(TaxonomyError, match=r"defender\.yml: 'target: sentinel' differs from the file name"):

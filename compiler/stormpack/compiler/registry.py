@@ -29,8 +29,10 @@ Language = Literal["kql", "spl"]
 #: ``artifacts``: deployable product artifacts (Sentinel analytics rules, Defender XDR custom
 #: detections, a Splunk app) and a column in the catalogue; ``watchlists`` / ``lookups``: tenant
 #: lists are deployed as Sentinel watchlists / Splunk lookups and the queries read them there
-#: instead of inlining the values (:mod:`stormpack.artifacts.lists`).
-Capability = Literal["artifacts", "watchlists", "lookups"]
+#: instead of inlining the values (:mod:`stormpack.artifacts.lists`); ``exports``: rows exported
+#: from the product's tables (portal / API exports) are read back as records by the hunt
+#: (:mod:`stormpack.shapes.inverse`).
+Capability = Literal["artifacts", "watchlists", "lookups", "exports"]
 _LANGUAGES: frozenset[str] = frozenset(get_args(Language))
 _CAPABILITIES: frozenset[str] = frozenset(get_args(Capability))
 DATA_DIR = "data/targets"
