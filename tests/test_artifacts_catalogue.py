@@ -9,12 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from stormpack.artifacts import build_hook
 from stormpack.artifacts.build import NAVIGATOR_LAYER, collect_metas
 from stormpack.artifacts.catalogue import TARGETS, Entry, render_html, render_markdown
 from stormpack.cli import main
 from stormpack.compiler import compile_rules
-from stormpack.compiler.build import register_build_hook, write_build
+from stormpack.compiler.build import write_build
 from stormpack.execute.spl import parse_conf
 from stormpack.navigator import check_layer
 from stormpack.ruleset import load_ruleset
@@ -138,8 +137,9 @@ def test_navigator_layer_is_valid_and_holds_every_tagged_technique(build: Path) 
     assert tagged <= in_layer
 
 
-def test_hook_writes_nothing_unless_the_build_asks(tmp_path: Path) -> None:
-    register_build_hook(build_hook)
+def test_write_build_writes_only_the_queries(tmp_path: Path) -> None:
+    """The artifacts are a step of `stormpack build` (artifacts.pack.write_pack), not a side effect
+    of writing compiled queries."""
     rules = PACK_RULES / "azure" / "signinlogs"
     results = {"splunk": compile_rules([rules], "splunk", PACK_VALUES)}
     out = write_build(results, tmp_path / "plain")

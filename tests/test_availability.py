@@ -11,6 +11,7 @@ from sigma.rule import SigmaRule
 
 from stormpack.compiler import compile_rules
 from stormpack.compiler.availability import decide, load_availability, parse_availability, rule_families
+from stormpack.compiler.registry import ARTIFACT_TARGETS
 from stormpack.errors import NotCollectedError, TaxonomyError
 from stormpack.ruleset import load_ruleset
 from stormpack.taxonomy import load_taxonomy
@@ -29,7 +30,7 @@ REFUSED = {
     ("m365_audit_sign_in_succeeded_at_token_endpoint", "sentinel"),
     ("m365_audit_ediscovery_search_or_export_by_unlisted_operator", "sentinel"),
 }
-TARGETS = ("sentinel", "defender", "splunk")
+TARGETS = ARTIFACT_TARGETS  # the products data/collection.yml describes
 
 
 @pytest.fixture(scope="module")

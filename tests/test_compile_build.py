@@ -1,18 +1,20 @@
 """`stormpack build` writes build/ atomically: a failing build leaves the previous one intact; the
-report says which rules compiled for which target and why not; hooks add files before the swap."""
+report says which rules compiled for which target and why not; the artifact step writes into the
+same staged directory before the swap."""
 
 from __future__ import annotations
 
 import json
 import subprocess
 import sys
-from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
 
-from stormpack.compiler import TARGETS, CompileResult, compile_rules
+from stormpack.artifacts.build import collect_metas
+from stormpack.compiler import TARGETS, compile_rules
 from stormpack.compiler import build as build_mod
+from stormpack.ruleset import load_ruleset
 
 DATA = Path(__file__).parent / "data" / "compile" / "correlations"
 
@@ -44,38 +46,32 @@ def test_build_writes_queries_and_report(tmp_path: Path) -> None:
     assert "defender: 0 compiled, 1 not compiled" in text and "sentinel: 1 compiled" in text
 
 
-def test_failing_build_keeps_the_previous_build(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_failing_build_keeps_the_previous_build(tmp_path: Path) -> None:
     rules = _rules(tmp_path)
     results = {t: compile_rules([rules], t, {}) for t in TARGETS}
     target_dir = tmp_path / "build"
     build_mod.write_build(results, target_dir)
     before = sorted(str(p.relative_to(target_dir)) for p in target_dir.rglob("*"))
 
-    def broken_hook(res: Mapping[str, CompileResult], root: Path) -> None:
-        (root / "half-written").write_text("x", encoding="utf-8")
-        raise RuntimeError("artifact emitter failed")
-
-    monkeypatch.setattr(build_mod, "BUILD_HOOKS", [broken_hook])
-    with pytest.raises(RuntimeError):
-        build_mod.write_build(results, target_dir)
+    with pytest.raises(RuntimeError), build_mod.staged_build(target_dir) as staged:
+        build_mod.write_queries(results, staged)
+        (staged / "half-written").write_text("x", encoding="utf-8")
+        raise RuntimeError("artifact writer failed")
     assert sorted(str(p.relative_to(target_dir)) for p in target_dir.rglob("*")) == before
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".build")] == []
 
 
-def test_hook_output_lands_in_the_build(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_staged_files_land_in_the_build(tmp_path: Path) -> None:
     rules = _rules(tmp_path)
     results = {t: compile_rules([rules], t, {}) for t in TARGETS}
-    seen: list[int] = []
-
-    def hook(res: Mapping[str, CompileResult], root: Path) -> None:
-        seen.append(sum(len(r.queries) for r in res.values()))
-        (root / "extra.txt").write_text("artifact", encoding="utf-8")
-
-    monkeypatch.setattr(build_mod, "BUILD_HOOKS", [])
-    build_mod.register_build_hook(hook)
-    out = build_mod.write_build(results, tmp_path / "build")
+    out = tmp_path / "build"
+    with build_mod.staged_build(out) as staged:
+        build_mod.write_queries(results, staged)
+        (staged / "extra.txt").write_text("artifact", encoding="utf-8")
+        assert not out.exists()  # nothing is visible before the block ends
     # the Entra audit rule compiles for sentinel, splunk and adx (Defender has no such table)
-    assert seen == [3] and (out / "extra.txt").read_text(encoding="utf-8") == "artifact"
+    assert sorted(p.parent.name for p in out.glob("*/ok.*")) == ["adx", "sentinel", "splunk"]
+    assert (out / "extra.txt").read_text(encoding="utf-8") == "artifact"
 
 
 def test_cli_build_with_a_broken_rule_file_keeps_old_build(tmp_path: Path) -> None:
@@ -112,3 +108,6 @@ def test_file_with_several_output_rules_gets_distinct_names(tmp_path: Path) -> N
     res = compile_rules([p], "sentinel", {})
     names = sorted(build_mod.query_file(q) for q in res.queries)
     assert names == ["both__inbox_rule_created.kql", "both__many_inbox_rules_by_one_user.kql"]
+    # the artifacts of each rule are named as its query file (stormpack.naming, one rule)
+    stems = sorted(m.stem for m in collect_metas(list(load_ruleset([p]))).values())
+    assert [f"{st}.kql" for st in stems] == names

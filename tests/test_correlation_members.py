@@ -15,6 +15,7 @@ import yaml
 
 from stormpack.artifacts import settings
 from stormpack.artifacts.pack import build_pack
+from stormpack.compiler.registry import ARTIFACT_TARGETS
 from stormpack.execute.harness import TargetReplayer
 from stormpack.execute.spl.app import read_layered
 from stormpack.fixtures import load_fixture_dir
@@ -65,7 +66,7 @@ def test_every_splunk_correlation_outputs_its_members(build: Path) -> None:
         assert table.split()[-4:] == MEMBERS, table
 
 
-@pytest.mark.parametrize("target", ["sentinel", "defender", "splunk"])
+@pytest.mark.parametrize("target", ARTIFACT_TARGETS)
 def test_executed_correlation_lists_the_windows_addresses_apps_and_times(target: str) -> None:
     """Alice's mailbox read from 198.51.100.24 (OWA) at 02:35:12 and from 51.89.156.153 by another
     app at 02:41:07: the alert row holds both addresses, both apps and those two times (Bob's
@@ -152,7 +153,7 @@ def test_cross_source_group_by_ignores_case_on_every_target_and_the_matcher(tmp_
         (cases / name).write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
     local = replay([rule], tmp_path / "fixtures", {})
     assert all(v.passed for v in local), [f.message for v in local for f in v.failures]
-    for target in ("sentinel", "defender", "splunk"):
+    for target in ARTIFACT_TARGETS:
         (v,) = replay_target([rule], tmp_path / "fixtures", {}, target)
         assert v.passed and v.note is None and not v.differences, (target, [f.message for f in v.failures])
         assert len(v.cases) == 2

@@ -19,6 +19,7 @@ from click.testing import CliRunner
 
 from stormpack.cli import cli
 from stormpack.compiler import compile_rules
+from stormpack.compiler.registry import TARGETS, targets_in
 from stormpack.execute import registry
 from stormpack.execute.base import Dataset
 from stormpack.execute.harness import TargetVerdict, replay_target
@@ -31,8 +32,8 @@ from stormpack.shapes.derive import derive
 ROOT = Path(__file__).resolve().parents[1]
 RULES = ROOT / "rules"
 FIXTURES = ROOT / "fixtures"
-KQL_TARGETS = ("sentinel", "defender", "adx")
-EXECUTED_TARGETS = (*KQL_TARGETS, "splunk")
+KQL_TARGETS = targets_in("kql")
+EXECUTED_TARGETS = TARGETS
 
 
 @pytest.fixture(scope="module", params=EXECUTED_TARGETS)

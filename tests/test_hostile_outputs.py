@@ -75,10 +75,8 @@ def _enospc() -> OSError:
 
 
 @pytest.fixture
-def previous_build(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path, dict[str, bytes]]:
-    """A rules folder and a complete build of it made by the CLI (hooks registered by the CLI
-    itself go to a list private to this test)."""
-    monkeypatch.setattr(build_mod, "BUILD_HOOKS", [])
+def previous_build(tmp_path: Path) -> tuple[Path, Path, dict[str, bytes]]:
+    """A rules folder and a complete build of it made by the CLI."""
     rules = _rules(tmp_path)
     out = tmp_path / "build"
     assert _run_main(["build", "-o", str(out), str(rules)]) == 0
@@ -115,7 +113,6 @@ def test_disk_full_in_the_middle_of_a_build_keeps_the_previous_build(
 def test_failed_swap_puts_the_previous_build_back(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The one non-atomic moment (old build moved aside, new one not yet in place): if moving
     the new one fails, the old one is moved back."""
-    monkeypatch.setattr(build_mod, "BUILD_HOOKS", [])
     rules = _rules(tmp_path)
     results = {t: compile_rules([rules], t, {}) for t in TARGETS}
     out = build_mod.write_build(results, tmp_path / "build")

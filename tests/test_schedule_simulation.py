@@ -21,6 +21,7 @@ from stormpack.artifacts import settings
 from stormpack.artifacts.build import collect_metas
 from stormpack.artifacts.pack import build_pack
 from stormpack.artifacts.schedule import rule_delay
+from stormpack.compiler.registry import ARTIFACT_TARGETS
 from stormpack.execute.timeline import (
     Alert,
     Arrival,
@@ -123,7 +124,7 @@ def _run_single(build: Path, target: str, delays: tuple[timedelta, ...],
     return failures, positives, negatives
 
 
-@pytest.mark.parametrize("target", ["sentinel", "defender", "splunk"])
+@pytest.mark.parametrize("target", ARTIFACT_TARGETS)
 def test_single_event_rules_alert_exactly_once_with_up_to_2h_ingestion_delay(
         build: Path, stems: dict[str, tuple[str, bool]], target: str) -> None:
     failures, positives, negatives = _run_single(build, target, UP_TO_2H, stems)
@@ -131,7 +132,7 @@ def test_single_event_rules_alert_exactly_once_with_up_to_2h_ingestion_delay(
     assert positives > 100 and negatives > 100
 
 
-@pytest.mark.parametrize("target", ["sentinel", "defender", "splunk"])
+@pytest.mark.parametrize("target", ARTIFACT_TARGETS)
 def test_single_event_rules_alert_exactly_once_with_24h_ingestion_delay(
         build: Path, stems: dict[str, tuple[str, bool]], target: str) -> None:
     failures, positives, negatives = _run_single(build, target, DAY_LATE, stems)

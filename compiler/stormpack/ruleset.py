@@ -22,7 +22,7 @@ import sigma.modifiers as _sigma_modifiers
 from sigma.collection import SigmaCollection
 from sigma.correlations import SigmaCorrelationRule
 from sigma.exceptions import SigmaError, SigmaRuleLocation
-from sigma.rule import SigmaRule
+from sigma.rule import SigmaDetection, SigmaDetectionItem, SigmaRule
 
 from . import firstseen
 from .errors import Location, RuleLoadError, ValuesError
@@ -289,20 +289,26 @@ def load_ruleset(paths: Sequence[str | Path]) -> RuleSet:
     return RuleSet(rules=ordered, collection=coll)
 
 
-def iter_detection_fields(rule: SigmaRule) -> Iterable[tuple[str, str]]:
-    """(field, "<detection name>") for every field-bound detection item of a rule."""
-    from sigma.rule import SigmaDetection, SigmaDetectionItem
+def iter_detection_items(rule: SigmaRule) -> Iterable[tuple[str, SigmaDetectionItem]]:
+    """("<detection name>", item) for every detection item of a rule, nested detections walked
+    (the one walk over a rule's detections: the compiler, the tenant lists, the conventions)."""
 
-    def walk(det: Any, name: str) -> Iterable[tuple[str, str]]:
+    def walk(det: Any, name: str) -> Iterable[tuple[str, SigmaDetectionItem]]:
         if isinstance(det, SigmaDetectionItem):
-            if det.field is not None:
-                yield det.field, name
+            yield name, det
         elif isinstance(det, SigmaDetection):
             for item in det.detection_items:
                 yield from walk(item, name)
 
     for name, det in rule.detection.detections.items():
         yield from walk(det, name)
+
+
+def iter_detection_fields(rule: SigmaRule) -> Iterable[tuple[str, str]]:
+    """(field, "<detection name>") for every field-bound detection item of a rule."""
+    for name, item in iter_detection_items(rule):
+        if item.field is not None:
+            yield item.field, name
 
 
 # ---------------------------------------------------------------------------------- values

@@ -8,8 +8,7 @@ One module per product (:mod:`.sentinel`, :mod:`.defender`, :mod:`.splunk`), ten
 from __future__ import annotations
 
 from .build import ArtifactOptions, ArtifactReport, write_artifacts
-from .hook import artifacts_enabled, build_hook
-from .pack import build_pack
+from .pack import CompiledPack, build_pack, compile_pack, write_pack
 
-__all__ = ["ArtifactOptions", "ArtifactReport", "artifacts_enabled", "build_hook", "build_pack",
-           "write_artifacts"]
+__all__ = ["ArtifactOptions", "ArtifactReport", "CompiledPack", "build_pack", "compile_pack",
+           "write_artifacts", "write_pack"]

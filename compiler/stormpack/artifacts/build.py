@@ -15,14 +15,15 @@ Everything is validated before anything is written for a product; the first viol
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from sigma.correlations import SigmaCorrelationRule
 
+from ..compiler.registry import ARTIFACT_TARGETS
 from ..errors import ArtifactError
+from ..naming import output_name
 from ..ruleset import LoadedRule
 from . import catalogue, defender, lists, sentinel, settings, splunk
 from .model import QueryLike, RuleMeta, rule_meta
@@ -56,22 +57,13 @@ def _meta_for(query: QueryLike, metas: Mapping[str, RuleMeta]) -> RuleMeta:
     return meta
 
 
-def _slug(text: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")
-
-
 def collect_metas(rules: Sequence[LoadedRule]) -> dict[str, RuleMeta]:
-    """Rule id -> metadata. A file holding several rules (a correlation with its base rule)
-    gives each an artifact stem of ``<file stem>__<title slug>`` so no two artifacts collide."""
-    per_file: dict[Path, int] = {}
-    for lr in rules:
-        per_file[lr.path] = per_file.get(lr.path, 0) + 1
+    """Rule id -> metadata, the artifact stem being the rule's output name (:mod:`..naming`:
+    ``<file stem>__<title slug>`` when a file holds several rules), as the query files'."""
     out: dict[str, RuleMeta] = {}
     stems: dict[str, RuleMeta] = {}
     for lr in rules:
-        meta = rule_meta(lr)
-        if per_file[lr.path] > 1:
-            meta = replace(meta, stem=f"{lr.stem}__{_slug(lr.title)}")
+        meta = replace(rule_meta(lr), stem=output_name(lr, rules))
         if meta.stem in stems:
             raise ArtifactError(f"rules '{meta.title}' and '{stems[meta.stem].title}' would write the "
                                 f"same artifact files ({meta.stem})", meta.location())
@@ -109,7 +101,7 @@ def write_artifacts(
     for rid, target, reason in compile_skipped:
         status.setdefault(rid, {})[target] = reason
 
-    by_target: dict[str, list[QueryLike]] = {"sentinel": [], "defender": [], "splunk": []}
+    by_target: dict[str, list[QueryLike]] = {t: [] for t in ARTIFACT_TARGETS}
     for q in queries:
         if q.target not in by_target:
             raise ArtifactError(f"compiled query of '{q.title}' has unknown target '{q.target}'")
@@ -177,9 +169,9 @@ def write_artifacts(
                      for tl in report.lists if m.id in tl.rule_ids)
         st = status.get(m.id, {})
         entries.append(catalogue.Entry(m, {t: st.get(t, "not compiled for this target")
-                                           for t in catalogue.TARGETS}, used,
+                                           for t in ARTIFACT_TARGETS}, used,
                                        report.disabled.get(m.id, ())))
-        for t in catalogue.TARGETS:
+        for t in ARTIFACT_TARGETS:
             if t not in st:
                 report.not_built.append((m.stem, t, "not compiled for this target"))
             elif (why := st[t]) is not None:

@@ -12,10 +12,11 @@ from pathlib import Path
 
 import jinja2
 
+from ..compiler.registry import ARTIFACT_TARGETS
 from ..taxonomy import load_taxonomy
 from .model import RuleMeta
 
-TARGETS = ("sentinel", "defender", "splunk")
+TARGETS = ARTIFACT_TARGETS  # one column per product with deployable artifacts
 
 
 @dataclass(frozen=True)

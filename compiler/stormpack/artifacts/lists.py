@@ -15,17 +15,15 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from sigma.correlations import SigmaCorrelationRule
-from sigma.rule import SigmaDetection, SigmaDetectionItem
 from sigma.types import Placeholder, SigmaString
 
 from ..errors import ArtifactError, Location
-from ..ruleset import LoadedRule
+from ..ruleset import LoadedRule, iter_detection_items
 
 #: Column holding the values, in the watchlist CSV (choose it as SearchKey on upload) and lookup.
 WATCHLIST_COLUMN = "Value"
@@ -117,31 +115,22 @@ def spl_expression(name: str, field: str) -> str:
 
 
 # ------------------------------------------------------------------------------- discovery
-def _items(det: Any) -> Iterator[SigmaDetectionItem]:
-    if isinstance(det, SigmaDetectionItem):
-        yield det
-    elif isinstance(det, SigmaDetection):
-        for item in det.detection_items:
-            yield from _items(item)
-
-
 def placeholder_uses(rules: Sequence[LoadedRule]) -> list[PlaceholderUse]:
     """Every ``|expand`` placeholder in the detections of ``rules``."""
     out: list[PlaceholderUse] = []
     for lr in rules:
         if isinstance(lr.rule, SigmaCorrelationRule):
             continue
-        for det in lr.rule.detection.detections.values():
-            for item in _items(det):
-                for v in item.value:
-                    if not isinstance(v, SigmaString) or not v.contains_placeholder():
-                        continue
-                    parts = v.s
-                    whole = len(parts) == 1 and isinstance(parts[0], Placeholder)
-                    mods = tuple(m.__name__ for m in item.modifiers)
-                    for p in parts:
-                        if isinstance(p, Placeholder):
-                            out.append(PlaceholderUse(p.name, str(item.field or ""), whole, mods, lr))
+        for _, item in iter_detection_items(lr.rule):
+            for v in item.value:
+                if not isinstance(v, SigmaString) or not v.contains_placeholder():
+                    continue
+                parts = v.s
+                whole = len(parts) == 1 and isinstance(parts[0], Placeholder)
+                mods = tuple(m.__name__ for m in item.modifiers)
+                for p in parts:
+                    if isinstance(p, Placeholder):
+                        out.append(PlaceholderUse(p.name, str(item.field or ""), whole, mods, lr))
     return out
 
 

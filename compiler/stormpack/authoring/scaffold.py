@@ -24,9 +24,10 @@ import yaml
 
 from ..compiler.targets import TARGETS
 from ..errors import NewRuleError as NewRuleError
+from ..naming import slug
 from ..taxonomy import load_taxonomy
 from ..validate.attack import AttackData, Technique, load_attack
-from ..validate.conventions import PLACEMENT, slug
+from ..validate.conventions import PLACEMENT
 from ..yamlio import load_yaml_text
 
 LEVELS: tuple[str, ...] = ("informational", "low", "medium", "high", "critical")

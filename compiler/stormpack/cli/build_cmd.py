@@ -43,21 +43,21 @@ def build_cmd(output: Path, values: Path | None, splunk_es: bool, enable_all: bo
     Rules a target cannot express are listed with the reason; the previous build/ stays intact
     if the build fails.
     """
-    from ..compiler import TARGETS, compile_rules
-    from ..compiler.build import report_text, write_build
+    from ..artifacts import ArtifactOptions, compile_pack, write_pack
+    from ..compiler.build import report_text, staged_build, write_queries
 
     paths = list(rules) or [Path("rules")]
-    vals = values_option(values)
-    results = {t: compile_rules(paths, t, vals) for t in TARGETS}
-    from ..artifacts import ArtifactOptions, artifacts_enabled, build_hook
-    from ..compiler.build import register_build_hook
-
-    register_build_hook(build_hook)  # deployable artifacts (stormpack.artifacts)
-    with artifacts_enabled(vals, ArtifactOptions(splunk_es=splunk_es, enable_all=enable_all)) as reports:
-        out = write_build(results, output)
-    click.echo(report_text(results), nl=False)
-    for report in reports:
-        for rid, names in sorted(report.disabled.items()):
-            click.echo(f"disabled  '{report.titles.get(rid, rid)}': tenant list(s) {', '.join(names)} "
-                       "still hold placeholders (fill them in values/, or --enable-all)")
-    click.echo(f"build written to {out}")
+    pack = compile_pack(paths, values_option(values))  # every rule, once per target
+    options = ArtifactOptions(splunk_es=splunk_es, enable_all=enable_all)
+    disabled: dict[str, tuple[str, ...]] = {}
+    titles: dict[str, str] = {}
+    with staged_build(output) as staged:  # swapped in once every file is written
+        write_queries(pack.results, staged)
+        if pack.rules:
+            report = write_pack(pack, staged, options)
+            disabled, titles = report.disabled, report.titles
+    click.echo(report_text(pack.results), nl=False)
+    for rid, names in sorted(disabled.items()):
+        click.echo(f"disabled  '{titles.get(rid, rid)}': tenant list(s) {', '.join(names)} "
+                   "still hold placeholders (fill them in values/, or --enable-all)")
+    click.echo(f"build written to {output.resolve()}")

@@ -39,7 +39,7 @@ def write_junit(verdicts: list[RuleVerdict], path: Path) -> None:
 @click.option("--values", "values_path", type=click.Path(path_type=Path), default=None,
               help="Test values for |expand placeholders [default: <fixtures>/values/].")
 @click.option("--junit", type=click.Path(path_type=Path), default=None, help="Also write JUnit XML here.")
-@click.option("--target", type=click.Choice(sorted(EXECUTORS)), default=None,
+@click.option("--target", type=click.Choice(list(EXECUTORS)), default=None,
               help="Run each case through the rule's compiled query for this target (executed, "
                    "not matched) and compare with the expectation and the matcher.")
 def test_cmd(

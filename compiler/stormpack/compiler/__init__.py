@@ -11,12 +11,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .targets import TARGETS
+from .registry import EXTENSIONS, TARGETS
 
 if TYPE_CHECKING:
     from .engine import CompiledQuery, CompileResult, compile_rules
-
-EXTENSIONS: dict[str, str] = {"sentinel": "kql", "defender": "kql", "splunk": "spl", "adx": "kql"}
 
 __all__ = ["TARGETS", "EXTENSIONS", "CompiledQuery", "CompileResult", "compile_rules"]
 

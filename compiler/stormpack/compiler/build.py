@@ -1,9 +1,10 @@
 """Writing compiled queries: `build/` (atomically) and the golden files under tests/golden/.
 
-`write_build` compiles nothing itself; it takes the CompileResults of every target. After the
-queries and the compile report are in the new directory, every function in BUILD_HOOKS runs with
-(results, new build dir) so other parts (deployable artifacts) add their files before the swap.
-If anything raises, the previous build directory is left untouched.
+Nothing here compiles; it takes the CompileResults of every target. `staged_build` gives a new
+directory next to the build directory and swaps it in when the block ends; inside the block the
+caller writes the queries and the compile report (`write_queries`) and anything else (the
+deployable artifacts, stormpack.artifacts.pack.write_pack). If anything raises, the previous
+build directory is left untouched. `write_build` is the block with the queries alone.
 """
 
 from __future__ import annotations
@@ -11,22 +12,14 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from ..errors import Location, StormpackError
 from . import EXTENSIONS
 from .engine import CompiledQuery, CompileResult
-
-BuildHook = Callable[[Mapping[str, CompileResult], Path], None]
-BUILD_HOOKS: list[BuildHook] = []
-
-
-def register_build_hook(hook: BuildHook) -> None:
-    """Run `hook(results, build_dir)` in every `stormpack build`, before the new build is swapped in."""
-    if hook not in BUILD_HOOKS:
-        BUILD_HOOKS.append(hook)
 
 
 def query_file(q: CompiledQuery) -> str:
@@ -82,7 +75,8 @@ def report_text(results: Mapping[str, CompileResult]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _fill(results: Mapping[str, CompileResult], root: Path) -> None:
+def write_queries(results: Mapping[str, CompileResult], root: Path) -> None:
+    """`<root>/<target>/<rule>.<ext>` for every compiled query, and the compile report."""
     for target, res in results.items():
         tdir = root / target
         tdir.mkdir(parents=True, exist_ok=True)
@@ -90,17 +84,17 @@ def _fill(results: Mapping[str, CompileResult], root: Path) -> None:
             (tdir / query_file(q)).write_text(query_text(q), encoding="utf-8")
     (root / "compile-report.txt").write_text(report_text(results), encoding="utf-8")
     (root / "compile-report.json").write_text(json.dumps(report(results), indent=2) + "\n", encoding="utf-8")
-    for hook in BUILD_HOOKS:
-        hook(results, root)
 
 
-def write_build(results: Mapping[str, CompileResult], build_dir: Path) -> Path:
-    """Write queries + report (+ hooks) into a temp dir next to build_dir, then swap it in."""
+@contextmanager
+def staged_build(build_dir: Path) -> Iterator[Path]:
+    """A new, empty directory next to `build_dir` to write the build into; when the block ends
+    it replaces `build_dir`. If the block raises, `build_dir` is left as it was."""
     build_dir = build_dir.resolve()
     build_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{build_dir.name}.new-", dir=build_dir.parent))
     try:
-        _fill(results, tmp)
+        yield tmp
     except BaseException as exc:
         shutil.rmtree(tmp, ignore_errors=True)
         if isinstance(exc, OSError):  # disk full, permissions...: one clear line, not a traceback
@@ -120,7 +114,13 @@ def write_build(results: Mapping[str, CompileResult], build_dir: Path) -> Path:
         raise _not_written(build_dir, exc) from None
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
-    return build_dir
+
+
+def write_build(results: Mapping[str, CompileResult], build_dir: Path) -> Path:
+    """Write queries + report into a temp dir next to build_dir, then swap it in."""
+    with staged_build(build_dir) as root:
+        write_queries(results, root)
+    return build_dir.resolve()
 
 
 def _not_written(build_dir: Path, exc: OSError) -> StormpackError:

@@ -19,7 +19,7 @@ from sigma.exceptions import SigmaError
 from sigma.processing.conditions import LogsourceCondition
 from sigma.processing.pipeline import ProcessingItem, ProcessingPipeline
 from sigma.processing.transformations import FieldMappingTransformation, SetStateTransformation
-from sigma.rule import SigmaDetection, SigmaDetectionItem, SigmaRule
+from sigma.rule import SigmaDetectionItem, SigmaRule
 from sigma.types import SigmaBool, SigmaNumber, SigmaString
 
 from .. import firstseen
@@ -31,14 +31,22 @@ from ..errors import (
     TaxonomyError,
     UnmappedLogsourceError,
 )
-from ..ruleset import LoadedRule, RuleSet, load_ruleset
+from ..naming import output_name
+from ..ruleset import LoadedRule, RuleSet, iter_detection_items, load_ruleset
 from ..taxonomy import LogsourceSpec, load_taxonomy
 from . import firstseen as firstseen_render
 from . import kql_correlation
 from .availability import decide
 from .kusto import StormKustoBackend, Unexpressible
 from .pipeline_gen import CLI_STATE_KEY, load_pipeline_text
-from .placeholders import Values, check_placeholders, expand_for_check, placeholder_items, resolve_values
+from .placeholders import (
+    ListReferences,
+    Values,
+    check_placeholders,
+    expand_for_check,
+    placeholder_items,
+    resolve_values,
+)
 from .splunk import StormSplunkBackend, splunk_rename
 from .targets import (
     TARGETS,
@@ -83,20 +91,8 @@ class CompileResult:
         return not self.errors
 
 
-def slug(text: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")
-
-
 def iter_items(rule: SigmaRule) -> Iterable[SigmaDetectionItem]:
-    def walk(det: Any) -> Iterable[SigmaDetectionItem]:
-        if isinstance(det, SigmaDetectionItem):
-            yield det
-        elif isinstance(det, SigmaDetection):
-            for d in det.detection_items:
-                yield from walk(d)
-
-    for det in rule.detection.detections.values():
-        yield from walk(det)
+    return (item for _, item in iter_detection_items(rule))
 
 
 def _located(exc: CompileError, lr: LoadedRule) -> CompileError:
@@ -158,12 +154,14 @@ def _member_spl(ref: FieldRef) -> str | None:
 
 class _Compiler:
     def __init__(
-        self, ruleset: RuleSet, target: TargetSpec, values: dict[str, list[str]], values_source: str
+        self, ruleset: RuleSet, target: TargetSpec, values: dict[str, list[str]], values_source: str,
+        lists: ListReferences | None = None,
     ):
         self.ruleset = ruleset
         self.target = target
         self.values = values
         self.values_source = values_source
+        self.lists = lists
         self.taxonomy = load_taxonomy()
         self.refs: dict[int, dict[str, FieldRef]] = {}
         self.logsource: dict[int, LogsourceSpec] = {}
@@ -191,7 +189,8 @@ class _Compiler:
         items = list(iter_items(rule))
         fields = list(dict.fromkeys(i.field for i in items if i.field is not None))
         refs = resolve_for_rule(self.target, ls, fields, lr.title)
-        check_placeholders(rule, items, self.values, lr.path, self.target.name, self.values_source)
+        check_placeholders(rule, items, self.values, lr.path, self.target.name, self.values_source,
+                           self.lists)
         for item in items:
             if item.field is not None:
                 _check_values(refs[item.field], item, self.values, lr)
@@ -205,7 +204,7 @@ class _Compiler:
     def pipeline(self) -> ProcessingPipeline:
         items: list[ProcessingItem] = [
             ProcessingItem(SetStateTransformation(CLI_STATE_KEY, True), identifier="stormpack_cli_flag"),
-            *placeholder_items(),
+            *placeholder_items(self.lists),
         ]
         per_ls: dict[str, dict[str, str]] = {}
         for rid, refs in self.refs.items():
@@ -405,8 +404,7 @@ class _Compiler:
             fields = {f: r.name for f, r in refs.items()}
         tables = tuple(dict.fromkeys(t for k in keys if (t := self.target.logsources[k].table)))
         level = getattr(rule, "level", None)
-        siblings = sum(1 for other in self.ruleset if other.path == lr.path)
-        name = lr.stem if siblings == 1 else f"{lr.stem}__{slug(lr.title)}"
+        name = output_name(lr, self.ruleset)
         return CompiledQuery(
             rule_id=lr.id,
             title=lr.title,
@@ -498,11 +496,13 @@ class _Compiler:
 
 
 def compile_rules(
-    rule_paths: Sequence[str | Path], target: str, values: Values | str | Path | None = None
+    rule_paths: Sequence[str | Path], target: str, values: Values | str | Path | None = None,
+    *, lists: ListReferences | None = None,
 ) -> CompileResult:
     """Compile every rule under `rule_paths` for `target` (one of TARGETS).
 
-    `values` is a placeholder mapping, or a values file / directory (None: no placeholders).
+    `values` is a placeholder mapping, or a values file / directory (None: no placeholders);
+    `lists` compiles the placeholders it names to a watchlist / lookup reference instead.
     Rule files that cannot be read raise RuleLoadError; per-rule problems land in `.skipped`.
     """
     if target not in TARGETS:
@@ -511,4 +511,4 @@ def compile_rules(
     vals = resolve_values(values)
     source = str(values) if isinstance(values, (str, Path)) else "the given values"
     ruleset = load_ruleset(rule_paths)
-    return _Compiler(ruleset, spec, vals, source).run()
+    return _Compiler(ruleset, spec, vals, source, lists).run()

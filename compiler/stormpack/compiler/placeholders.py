@@ -1,15 +1,15 @@
 """`|expand` placeholders (`%name%`): the one place that decides how they reach a query.
 
-Today they are replaced by the values of a values directory (pySigma's value_placeholders), so a
-list becomes an `or` of its values. Watchlist / lookup rendering can replace this module later:
-`placeholder_items` is the only function the compiler calls.
+They are replaced by the values of a values directory (pySigma's value_placeholders), so a list
+becomes an `or` of its values; or, when the caller passes :class:`ListReferences` (the deployable
+artifacts, stormpack.artifacts.pack), a whole-value placeholder becomes a reference to the
+deployed watchlist / lookup. `placeholder_items` is the only function the compiler calls.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
-from contextvars import ContextVar
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from sigma.processing.pipeline import ProcessingItem
@@ -35,29 +35,23 @@ def resolve_values(values: Values | str | Path | None) -> dict[str, list[str]]:
     return {k: [str(v) for v in vs] for k, vs in values.items()}
 
 
-def placeholder_items() -> list[ProcessingItem]:
-    """Processing items that replace every placeholder with its values (pipeline vars)."""
+@dataclass(frozen=True)
+class ListReferences:
+    """Whole-value placeholders compiled to a list reference instead of their values: a value that
+    is exactly `%name%` with name in `ids` compiles to `expression` ({field}: the target column,
+    {id}: ids[name]); other placeholders keep their values."""
+
+    expression: str
+    ids: Mapping[str, str] = field(default_factory=dict)
+
+
+def placeholder_items(lists: ListReferences | None = None) -> list[ProcessingItem]:
+    """Processing items that replace every placeholder with its values (pipeline vars), or with
+    its list reference for the names in `lists`."""
     return [
-        *_list_items(),
+        *_list_items(lists),
         ProcessingItem(ValueListPlaceholderTransformation(), identifier="stormpack_placeholders"),
     ]
-
-
-# ---------------------------------------------------------------------------------- lists mode
-# Deployable artifacts (stormpack.artifacts.pack) compile whole-value tenant lists to a watchlist /
-# lookup reference instead of their values. Outside `lists_mode` nothing changes.
-_LISTS: ContextVar[tuple[str, Mapping[str, str]] | None] = ContextVar("stormpack_lists_mode", default=None)
-
-
-@contextmanager
-def lists_mode(expression: str, ids: Mapping[str, str]) -> Iterator[None]:
-    """Within the block, a value that is exactly `%name%` with name in `ids` compiles to
-    `expression` ({field}: the target column, {id}: ids[name]); other placeholders keep values."""
-    token = _LISTS.set((expression, dict(ids)))
-    try:
-        yield
-    finally:
-        _LISTS.reset(token)
 
 
 class _ListPlaceholderTransformation(QueryExpressionPlaceholderTransformation):
@@ -71,35 +65,31 @@ class _ListPlaceholderTransformation(QueryExpressionPlaceholderTransformation):
         return None
 
 
-def list_placeholders() -> set[str]:
-    """Names compiled to a list reference in the current lists_mode (they need no values)."""
-    mode = _LISTS.get()
-    return set(mode[1]) if mode is not None else set()
-
-
-def _list_items() -> list[ProcessingItem]:
-    mode = _LISTS.get()
-    if mode is None or not mode[1]:
+def _list_items(lists: ListReferences | None) -> list[ProcessingItem]:
+    if lists is None or not lists.ids:
         return []
-    expression, ids = mode
     return [
         ProcessingItem(
-            _ListPlaceholderTransformation(expression=expression, mapping=dict(ids), include=sorted(ids)),
+            _ListPlaceholderTransformation(expression=lists.expression, mapping=dict(lists.ids),
+                                           include=sorted(lists.ids)),
             identifier="stormpack_placeholder_lists",
         )
     ]
 
 
 def check_placeholders(
-    rule: SigmaRule, items: Sequence[SigmaDetectionItem], values: Values, path: Path, target: str, source: str
+    rule: SigmaRule, items: Sequence[SigmaDetectionItem], values: Values, path: Path, target: str,
+    source: str, lists: ListReferences | None = None,
 ) -> None:
-    """An unresolved placeholder is a CompileError naming rule, placeholder and values source."""
+    """An unresolved placeholder (no value, no list reference) is a CompileError naming rule,
+    placeholder and values source."""
+    referenced = lists.ids if lists is not None else {}
     for item in items:
         for v in item.value:
             if not isinstance(v, SigmaString):
                 continue
             for p in v.s:
-                if isinstance(p, Placeholder) and p.name not in values and p.name not in list_placeholders():
+                if isinstance(p, Placeholder) and p.name not in values and p.name not in referenced:
                     raise CompileError(
                         f"placeholder %{p.name}% has no value in {source}",
                         Location(path),

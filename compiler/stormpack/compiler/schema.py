@@ -17,20 +17,26 @@ from ..errors import TaxonomyError
 SCHEMAS: tuple[str, ...] = ("azure_monitor", "microsoft_xdr", "stormpack_adx")
 
 
-def _raw(schema: str) -> Mapping[str, Mapping[str, Mapping[str, Any]]]:
+def raw_tables(schema: str) -> tuple[str, Mapping[str, Mapping[str, Mapping[str, Any]]]]:
+    """(where the tables come from, table -> column -> {"data_type": ...}) of one schema."""
     if schema == "azure_monitor":
         from sigma.pipelines.azuremonitor.tables import AZURE_MONITOR_TABLES
 
-        return AZURE_MONITOR_TABLES
+        return "sigma.pipelines.azuremonitor.tables.AZURE_MONITOR_TABLES", AZURE_MONITOR_TABLES
     if schema == "microsoft_xdr":
         from sigma.pipelines.microsoftxdr.tables import MICROSOFT_XDR_TABLES
 
-        return MICROSOFT_XDR_TABLES
+        return "sigma.pipelines.microsoftxdr.tables.MICROSOFT_XDR_TABLES", MICROSOFT_XDR_TABLES
     if schema == "stormpack_adx":
-        from .adx_tables import adx_tables
+        from .adx_tables import DATA, adx_tables
 
-        return {t.name: {c: {"data_type": ty} for c, ty in t.columns.items()} for t in adx_tables()}
+        return f"stormpack/{DATA}", {t.name: {c: {"data_type": ty} for c, ty in t.columns.items()}
+                                     for t in adx_tables()}
     raise TaxonomyError(f"unknown table schema '{schema}' (known: {', '.join(SCHEMAS)})")
+
+
+def _raw(schema: str) -> Mapping[str, Mapping[str, Mapping[str, Any]]]:
+    return raw_tables(schema)[1]
 
 
 def normalise_type(t: str) -> str:

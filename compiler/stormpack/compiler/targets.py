@@ -13,15 +13,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from dataclasses import field as dc_field
 from functools import cache
-from importlib import resources
 from typing import Any, Literal
 
 from ..errors import TaxonomyError, UnmappedFieldError, UnmappedLogsourceError
 from ..taxonomy import FieldSpec, LogsourceSpec, Taxonomy, load_taxonomy
-from ..yamlio import load_yaml_text
+from .registry import TARGETS as TARGETS  # the list of targets lives in the registry
+from .registry import target_data, target_info
 from .schema import table_columns
 
-TARGETS: tuple[str, ...] = ("sentinel", "defender", "splunk", "adx")
 RefKind = Literal["column", "computed", "ip", "array", "name_value"]
 # Separator that brackets every element of a KQL array alias ("\nA\nB\n"): equality of any
 # element is then `contains "\nvalue\n"` (case-insensitive), without a regex.
@@ -146,6 +145,9 @@ def _parse_target(name: str, data: Mapping[str, Any]) -> TargetSpec:
     backend = data["backend"]
     if backend not in ("kusto", "splunk"):
         raise TaxonomyError(f"data/targets/{name}.yml: unknown backend {backend}")
+    if (backend == "kusto") != (target_info(name).language == "kql"):
+        raise TaxonomyError(f"data/targets/{name}.yml: backend {backend} does not write "
+                            f"{target_info(name).language}")
     return TargetSpec(
         name=name,
         title=str(data["title"]),
@@ -158,11 +160,8 @@ def _parse_target(name: str, data: Mapping[str, Any]) -> TargetSpec:
 
 @cache
 def load_target(name: str) -> TargetSpec:
-    if name not in TARGETS:
-        raise UnmappedLogsourceError(f"unknown target '{name}' (known: {', '.join(TARGETS)})", target=name)
-    path = f"data/targets/{name}.yml"
-    text = resources.files("stormpack").joinpath(path).read_text(encoding="utf-8")
-    return _parse_target(name, load_yaml_text(text, f"stormpack/{path}"))
+    target_info(name)  # an unknown target fails here, naming the known ones
+    return _parse_target(name, target_data(name))
 
 
 # ------------------------------------------------------------------------------ alias names

@@ -27,7 +27,7 @@ from sigma.correlations import SigmaCorrelationRule
 
 from .. import firstseen
 from ..artifacts import lists
-from ..artifacts.pack import _list_mode
+from ..artifacts.pack import list_references
 from ..compiler import compile_rules
 from ..compiler.engine import CompiledQuery
 from ..compiler.targets import load_target
@@ -123,8 +123,8 @@ class TargetReplayer:
         rules = list(ruleset.rules) if ruleset is not None else []
         tenant = lists.tenant_lists(rules, values)
         good = [f for f in files if f not in self.load_errors]
-        with _list_mode(target, tenant):
-            res = compile_rules(good, target, {k: list(v) for k, v in values.items()})
+        res = compile_rules(good, target, {k: list(v) for k, v in values.items()},
+                            lists=list_references(target, tenant))
         self.queries: dict[Path, list[CompiledQuery]] = {}
         for q in res.queries:
             self.queries.setdefault(Path(q.path), []).append(q)

@@ -1,6 +1,7 @@
 """Which executor runs which target's compiled queries (data, not code paths).
 
-A target maps to the module holding its executor class and the class name; the module is
+A query language maps to the module holding its executor class and the class name, and every
+target of the registry to the executor of its language; the module is
 imported on first use, so a target whose executor is not installed fails with a clear message
 naming it instead of breaking the other targets.
 """
@@ -11,6 +12,7 @@ import importlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from ..compiler.registry import Language, registry
 from ..errors import ExecutorUnavailable as ExecutorUnavailable
 from .base import Executor
 
@@ -22,12 +24,12 @@ class ExecutorSpec:
     shape: str  # how a fixture record becomes a dataset row: "kql" (derive the table row) or "spl"
 
 
-EXECUTORS: Mapping[str, ExecutorSpec] = {
-    "sentinel": ExecutorSpec("stormpack.execute.kql", "KqlExecutor", "kql"),
-    "defender": ExecutorSpec("stormpack.execute.kql", "KqlExecutor", "kql"),
-    "splunk": ExecutorSpec("stormpack.execute.spl", "SplExecutor", "spl"),
-    "adx": ExecutorSpec("stormpack.execute.kql", "KqlExecutor", "kql"),
+#: one executor per query language; a target gets the one of its language (the target registry)
+BY_LANGUAGE: Mapping[Language, ExecutorSpec] = {
+    "kql": ExecutorSpec("stormpack.execute.kql", "KqlExecutor", "kql"),
+    "spl": ExecutorSpec("stormpack.execute.spl", "SplExecutor", "spl"),
 }
+EXECUTORS: Mapping[str, ExecutorSpec] = {t: BY_LANGUAGE[info.language] for t, info in registry().items()}
 
 
 def executor_for(target: str) -> Executor:

@@ -29,12 +29,13 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cache
-from typing import Literal
 
+from ..compiler.registry import targets_in
 from .errors import SchemaExportError
 
-Target = Literal["sentinel", "defender", "adx"]
-TARGETS: tuple[Target, ...] = ("sentinel", "defender", "adx")
+Target = str  # a KQL target (one of TARGETS)
+#: every target whose queries are KQL (the target registry)
+TARGETS: tuple[Target, ...] = targets_in("kql")
 
 # data_type as spelled in the backend's tables.py -> Kusto scalar type.
 TYPE_MAP: Mapping[str, str] = {
@@ -139,18 +140,10 @@ def convert_tables(source: str, tables: BackendTables) -> dict[str, dict[str, st
 
 
 def _backend_tables(target: Target) -> tuple[str, BackendTables]:
-    if target == "adx":
-        from ..compiler.adx_tables import DATA, adx_tables
+    from ..compiler.registry import target_data
+    from ..compiler.schema import raw_tables
 
-        return f"stormpack/{DATA}", {t.name: {c: {"data_type": ty} for c, ty in t.columns.items()}
-                                     for t in adx_tables()}
-    if target == "sentinel":
-        from sigma.pipelines.azuremonitor.tables import AZURE_MONITOR_TABLES
-
-        return "sigma.pipelines.azuremonitor.tables.AZURE_MONITOR_TABLES", AZURE_MONITOR_TABLES
-    from sigma.pipelines.microsoftxdr.tables import MICROSOFT_XDR_TABLES
-
-    return "sigma.pipelines.microsoftxdr.tables.MICROSOFT_XDR_TABLES", MICROSOFT_XDR_TABLES
+    return raw_tables(str(target_data(target)["schema"]))
 
 
 @cache
@@ -183,9 +176,8 @@ def main(argv: list[str] | None = None) -> int:
     if len(args) != 1 or args[0] not in TARGETS:
         print(f"usage: python -m stormpack.querycheck {'|'.join(TARGETS)}", file=sys.stderr)
         return 2
-    target: Target = next(t for t in TARGETS if t == args[0])
     try:
-        sys.stdout.write(schema_json(target) + "\n")
+        sys.stdout.write(schema_json(args[0]) + "\n")
         sys.stdout.flush()
     except BrokenPipeError:  # the reader stopped early (`| head`): not an error
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

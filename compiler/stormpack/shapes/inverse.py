@@ -27,6 +27,7 @@ from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
+from ..compiler.registry import targets_with
 from ..compiler.targets import load_target
 from ..taxonomy import FieldSpec, Taxonomy, load_taxonomy
 from .forms import ColumnForm, column_forms
@@ -101,7 +102,7 @@ def export_shapes() -> tuple[ExportShape, ...]:
     """Every table of the KQL targets that a row can be converted back from."""
     tax = load_taxonomy()
     found: list[tuple[str, str, str, str, str | None, list[ColumnForm], str | None]] = []
-    for target in ("sentinel", "defender"):
+    for target in targets_with("exports"):
         spec = load_target(target)
         for key, lt in spec.logsources.items():
             if lt.unsupported or lt.table is None:

@@ -14,6 +14,7 @@ from sigma.correlations import SigmaCorrelationRule
 from sigma.rule import SigmaRule
 
 from ..errors import TaxonomyError
+from ..naming import slug
 from ..ruleset import iter_detection_fields
 from ..taxonomy import LogsourceSpec, Taxonomy, load_taxonomy
 from .attack import AttackData, load_attack
@@ -67,10 +68,6 @@ PLACEMENT: dict[str, Placement] = {
 }
 MULTI = Placement("multi", "corr_multi_")
 _TECHNIQUE_RE = re.compile(r"^t\d{4}(\.\d{3})?$")
-
-
-def slug(title: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "_", title.lower()).strip("_")
 
 
 def canonical_keys(raw: dict[str, Any]) -> tuple[str, ...]:
