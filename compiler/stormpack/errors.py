@@ -112,3 +112,8 @@ class ArtifactError(StormpackError):
 
 class BaselineError(StormpackError):
     """`stormpack baseline` cannot learn or write a tenant's lists (bad learner data, bad output)."""
+
+
+class UnspellableError(StormpackError):
+    """A name or value a query language has no way to write (stormpack.syntax), e.g. an SPL eval
+    field name holding a single quote: Splunk documents no escape for it."""
