@@ -32,6 +32,7 @@ from ..errors import (
     UnmappedLogsourceError,
 )
 from ..ruleset import LoadedRule, RuleSet, load_ruleset
+from ..syntax import SPL
 from ..taxonomy import LogsourceSpec, load_taxonomy
 from . import firstseen as firstseen_render
 from . import kql_correlation
@@ -151,7 +152,7 @@ def _member_spl(ref: FieldRef) -> str | None:
         m = re.fullmatch(r"eval \w+=trim\((.*)\)", ref.steps[0].text)
         return m.group(1) if m else None
     if ref.kind == "column" and not ref.steps:
-        return ref.name if re.fullmatch(r"[A-Za-z_]\w*", ref.name) else "'" + ref.name + "'"
+        return SPL.eval_ref(ref.name)
     return None
 
 
