@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from dataclasses import field as dc_field
 from functools import cache
@@ -205,6 +205,11 @@ def kql_ip_steps(alias: str, source: str) -> tuple[Step, ...]:
     return KQL.ip_steps(alias, source)
 
 
+def _constant(text: str) -> Callable[[re.Match[str]], str]:
+    """A re.sub replacement that inserts ``text`` as it is (no backslash processing)."""
+    return lambda _m: text
+
+
 def kql_expression(ref: FieldRef) -> str | None:
     """One KQL expression computing a field without its prelude, or None when it needs more.
 
@@ -223,8 +228,8 @@ def kql_expression(ref: FieldRef) -> str | None:
             return None
         body = step.text[len(prefix):]
         if expr is not None:
-            previous = f"({expr})".replace("\\", "\\\\")  # literal in a re.sub replacement
-            body = re.sub(rf"\b{re.escape(ref.name)}\b", previous, body)
+            previous = f"({expr})"
+            body = re.sub(rf"\b{re.escape(ref.name)}\b", _constant(previous), body)
         expr = body
     return expr
 

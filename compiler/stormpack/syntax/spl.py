@@ -11,7 +11,9 @@ Documented behaviour relied on (tests/test_syntax.py checks each with the SPL li
 * in eval expressions (``eval``, ``where``) a field name that is not letters, digits and ``_``
   (not starting with a digit) is written in single quotes; a double-quoted token is a string
   (https://docs.splunk.com/Documentation/Splunk/latest/SearchReference/Eval). Splunk documents
-  no escape for a single quote inside such a name, so one cannot be written
+  no escape for a single quote inside such a name, and quotes a pipe only in double quotes
+  (https://docs.splunk.com/Documentation/Splunk/latest/Search/SPLandregularexpressions), so a
+  name holding either, or ending in a backslash, is refused
   (:class:`~stormpack.errors.UnspellableError`);
 * in command field lists (``table``, ``stats ... by``, ``dedup``, ``rename``) a name with other
   characters is double-quoted.
@@ -56,17 +58,21 @@ class SplSyntax:
         return self.str_quote + self.escape(value) + self.str_quote
 
     def eval_ref(self, name: str) -> str:
-        """A field read in an eval expression: bare when a plain name, else single-quoted."""
+        """A field read in an eval expression (``eval``, ``where``; also assigned, in first-seen
+        searches): bare when a plain name, else single-quoted."""
         if self.eval_field_pattern.fullmatch(name):
             return name
-        if self.field_quote in name:
+        if self.field_quote in name or "|" in name or name.endswith(self.escape_char):
             raise UnspellableError(
-                f"SPL cannot write field name {name!r} in an eval expression: it holds a single "
-                "quote, and Splunk documents no escape for one inside a quoted field name")
+                f"SPL cannot write field name {name!r} in an eval expression: Splunk documents no "
+                "escape for a single quote inside a quoted field name, quotes a pipe only in double "
+                "quotes, and reads a trailing backslash as escaping the closing quote")
         return self.field_quote + name + self.field_quote
 
     def eval_name(self, name: str) -> str:
-        """A field assigned by eval: bare when a plain name, else double-quoted."""
+        """A field assigned by eval in a correlation: bare when a plain name, else double-quoted
+        (as the compiled searches have always written it; the first-seen searches use
+        :meth:`eval_ref`, single quotes)."""
         return name if self.eval_field_pattern.fullmatch(name) else self.string(name)
 
     def field(self, name: str) -> str:
