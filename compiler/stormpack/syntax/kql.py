@@ -55,6 +55,24 @@ class KqlSyntax:
     array_sep: ClassVar[str] = "\\n"
     timespan_units: ClassVar[tuple[tuple[str, int], ...]] = (("d", 86400), ("h", 3600), ("m", 60))
 
+    #: pySigma postprocessing template of the generated pipelines (pipeline_gen): the table, its
+    #: filter, the alias steps and the condition. `stormpack_prelude` is set by stormpack's
+    #: backend (exact steps for the fields the rule uses); plain pySigma falls back to the static
+    #: steps of every alias that occurs in the query.
+    pipeline_template: ClassVar[str] = (
+        "{{ pipeline.state.query_table }}"
+        "{% set ls = pipeline.state.stormpack_logsource %}"
+        "{% if ls in pipeline.vars.stormpack_filters %}"
+        "\n| where {{ pipeline.vars.stormpack_filters[ls] }}{% endif %}"
+        "{% if pipeline.state.stormpack_prelude is defined %}{{ pipeline.state.stormpack_prelude }}"
+        "{% else %}{% for alias, steps in pipeline.vars.stormpack_steps[ls].items() %}"
+        "{% if alias in query %}{% for s in steps %}\n| {{ s }}{% endfor %}{% endif %}{% endfor %}{% endif %}"
+        "\n| where {{ query }}"
+    )
+    #: a tenant list's membership test (pySigma QueryExpressionPlaceholderTransformation form:
+    #: {field} the column, {id} the watchlist alias): case-insensitive, as Sigma compares strings
+    list_expression: ClassVar[str] = "{field} in~ ((_GetWatchlist('{id}') | project SearchKey))"
+
     # ------------------------------------------------------------------ literals and names
     def is_ident(self, name: str) -> bool:
         return self.ident_pattern.fullmatch(name) is not None

@@ -48,6 +48,31 @@ class SplSyntax:
     and_token: ClassVar[str] = "AND"
     or_token: ClassVar[str] = "OR"
 
+    #: pySigma postprocessing template of the generated pipelines (pipeline_gen): the base
+    #: search (or the data-source macro), the alias evals and the condition
+    pipeline_template: ClassVar[str] = (
+        "{% set ls = pipeline.state.stormpack_logsource %}"
+        "{% set src = pipeline.vars.stormpack_sources[ls] %}"
+        "{% if pipeline.vars.use_macros %}`{{ src.macro }}`"
+        '{% elif src.search %}index="{{ pipeline.vars.index }}" {{ src.search }}'
+        '{% else %}index="{{ pipeline.vars.index }}" sourcetype="{{ src.sourcetype }}"'
+        '{% if src.category %} category="{{ src.category }}"{% endif %}{% endif %}'
+        "{% if pipeline.state.stormpack_prelude is defined %}"
+        "{% set prelude = pipeline.state.stormpack_prelude %}"
+        "{% else %}{% set ns = namespace(p='') %}"
+        "{% for alias, steps in pipeline.vars.stormpack_steps[ls].items() %}"
+        "{% if alias in query %}{% for s in steps %}{% set ns.p = ns.p ~ '\n| ' ~ s %}{% endfor %}{% endif %}"
+        "{% endfor %}{% set prelude = ns.p %}{% endif %}"
+        "{{ prelude }}"
+        "{% if query.startswith('\n|') %}{{ query }}"
+        "{% elif prelude %}\n| search {{ query }}"
+        "{% else %} {{ query }}{% endif %}"
+    )
+    #: a tenant list's membership test ({field}, {id} the lookup, {column} its value column): a
+    #: subsearch yielding (field="v1") OR (field="v2") ...: search-time matching, so
+    #: case-insensitive, wildcard- and CIDR-aware like the inlined values
+    list_expression: ClassVar[str] = "[| inputlookup {id} | rename {column} AS {field} | fields {field}]"
+
     # ------------------------------------------------------------------ literals and names
     def escape(self, value: str) -> str:
         """The body of a double-quoted string holding ``value``."""
