@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import ClassVar
 
-from .base import Step
+from .base import Step, ip_steps
 
 
 @dataclass(frozen=True)
@@ -54,6 +54,13 @@ class KqlSyntax:
     #: element is then `contains "\nvalue\n"` (case-insensitive), without a regex
     array_sep: ClassVar[str] = "\\n"
     timespan_units: ClassVar[tuple[tuple[str, int], ...]] = (("d", 86400), ("h", 3600), ("m", 60))
+    #: address normalisation (taxonomy.normalise_ip): {source} trimmed, then alias {a} unwrapped
+    ip_trim_template: ClassVar[str] = 'trim(@"\\s+", tostring({source}))'
+    ip_unwrap_template: ClassVar[str] = (
+        'case({a} startswith "[", extract(@"^\\[([^\\]]*)", 1, {a}), '
+        'countof({a}, ":") == 1 and {a} contains ".", tostring(split({a}, ":")[0]), '
+        '{a} startswith "::ffff:" and {a} contains ".", substring({a}, 7), {a})'
+    )
 
     #: pySigma postprocessing template of the generated pipelines (pipeline_gen): the table, its
     #: filter, the alias steps and the condition. `stormpack_prelude` is set by stormpack's
@@ -149,16 +156,8 @@ class KqlSyntax:
     # ------------------------------------------------------------------ alias-defining steps
     def ip_steps(self, alias: str, source: str) -> tuple[Step, ...]:
         """Normalise an address exactly as taxonomy.normalise_ip does (see ip_normalisation)."""
-        a = alias
-        case = (
-            f'case({a} startswith "[", extract(@"^\\[([^\\]]*)", 1, {a}), '
-            f'countof({a}, ":") == 1 and {a} contains ".", tostring(split({a}, ":")[0]), '
-            f'{a} startswith "::ffff:" and {a} contains ".", substring({a}, 7), {a})'
-        )
-        return (
-            Step(f"ip:{a}:1", self.extend(a, f'trim(@"\\s+", tostring({source}))')),
-            Step(f"ip:{a}:2", self.extend(a, case)),
-        )
+        unwrapped = self.ip_unwrap_template.format(a=alias)
+        return ip_steps(alias, self.define, self.ip_trim_template.format(source=source), unwrapped)
 
     def array_steps(self, alias: str, source: str, path: str) -> tuple[str, tuple[Step, ...]]:
         """mv-apply over a JSON array collecting `path` of every element; returns (list alias, steps).

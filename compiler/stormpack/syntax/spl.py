@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from ..errors import UnspellableError
-from .base import Step
+from .base import Step, ip_steps
 
 
 @dataclass(frozen=True)
@@ -45,9 +45,18 @@ class SplSyntax:
     #: a plain word (rename targets and first-seen output names are quoted unless one)
     word_pattern: ClassVar[re.Pattern[str]] = re.compile(r"\w+")
 
-    and_token: ClassVar[str] = "AND"
-    or_token: ClassVar[str] = "OR"
+    #: address normalisation (taxonomy.normalise_ip): {source} trimmed, then alias {a} unwrapped
+    ip_trim_template: ClassVar[str] = "trim({source})"
+    ip_unwrap_template: ClassVar[str] = (
+        'case(like({a}, "[%"), replace({a}, "^[[]([^]]*).*$", "\\1"), '
+        'mvcount(split({a}, ":"))==2 AND like({a}, "%.%"), mvindex(split({a}, ":"), 0), '
+        'like(lower({a}), "::ffff:%") AND like({a}, "%.%"), substr({a}, 8), true(), {a})'
+    )
 
+    #: a tenant list's membership test ({field}, {id} the lookup, {column} its value column): a
+    #: subsearch yielding (field="v1") OR (field="v2") ...: search-time matching, so
+    #: case-insensitive, wildcard- and CIDR-aware like the inlined values
+    list_expression: ClassVar[str] = "[| inputlookup {id} | rename {column} AS {field} | fields {field}]"
     #: pySigma postprocessing template of the generated pipelines (pipeline_gen): the base
     #: search (or the data-source macro), the alias evals and the condition
     pipeline_template: ClassVar[str] = (
@@ -68,10 +77,9 @@ class SplSyntax:
         "{% elif prelude %}\n| search {{ query }}"
         "{% else %} {{ query }}{% endif %}"
     )
-    #: a tenant list's membership test ({field}, {id} the lookup, {column} its value column): a
-    #: subsearch yielding (field="v1") OR (field="v2") ...: search-time matching, so
-    #: case-insensitive, wildcard- and CIDR-aware like the inlined values
-    list_expression: ClassVar[str] = "[| inputlookup {id} | rename {column} AS {field} | fields {field}]"
+
+    and_token: ClassVar[str] = "AND"
+    or_token: ClassVar[str] = "OR"
 
     # ------------------------------------------------------------------ literals and names
     def escape(self, value: str) -> str:
@@ -134,16 +142,8 @@ class SplSyntax:
 
     def ip_steps(self, alias: str, source: str) -> tuple[Step, ...]:
         """Normalise an address exactly as taxonomy.normalise_ip does (see ip_normalisation)."""
-        a = alias
-        case = (
-            f'case(like({a}, "[%"), replace({a}, "^[[]([^]]*).*$", "\\1"), '
-            f'mvcount(split({a}, ":"))==2 AND like({a}, "%.%"), mvindex(split({a}, ":"), 0), '
-            f'like(lower({a}), "::ffff:%") AND like({a}, "%.%"), substr({a}, 8), true(), {a})'
-        )
-        return (
-            Step(f"ip:{a}:1", self.eval(a, f"trim({self.eval_ref(source)})")),
-            Step(f"ip:{a}:2", self.eval(a, case)),
-        )
+        trimmed = self.ip_trim_template.format(source=self.eval_ref(source))
+        return ip_steps(alias, self.define, trimmed, self.ip_unwrap_template.format(a=alias))
 
     def name_value_step(self, alias: str, array: str, name_key: str, value_key: str, element: str) -> Step:
         """The value of ``array``'s element whose ``name_key`` is ``element`` (``mvfind`` takes a
