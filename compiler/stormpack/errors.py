@@ -246,3 +246,8 @@ class ConfError(StormpackError):
 
 class TimelineError(StormpackError):
     """A built artifact the simulation cannot schedule."""
+
+
+class UnspellableError(StormpackError):
+    """A name or value a query language has no way to write (stormpack.syntax), e.g. an SPL eval
+    field name holding a single quote: Splunk documents no escape for it."""

@@ -17,7 +17,7 @@ import json
 from pathlib import Path
 
 from ..compiler.adx_tables import AdxTable, adx_tables
-from ..compiler.targets import kql_string
+from ..syntax import KQL
 
 MAPPING_NAME = "stormpack_json"
 
@@ -25,7 +25,7 @@ MAPPING_NAME = "stormpack_json"
 def create_table(table: AdxTable) -> str:
     columns = ", ".join(f"{c}:{t}" for c, t in table.columns.items())
     return (f".create-merge table {table.name} ({columns}) "
-            f"with (docstring = {kql_string(table.description)}, folder = 'stormpack')")
+            f"with (docstring = {KQL.string(table.description)}, folder = 'stormpack')")
 
 
 def mapping_json(table: AdxTable) -> str:
@@ -35,7 +35,7 @@ def mapping_json(table: AdxTable) -> str:
 
 def create_mapping(table: AdxTable) -> str:
     return (f".create-or-alter table {table.name} ingestion json mapping "
-            f"\"{MAPPING_NAME}\" {kql_string(mapping_json(table))}")
+            f"\"{MAPPING_NAME}\" {KQL.string(mapping_json(table))}")
 
 
 def commands() -> list[str]:

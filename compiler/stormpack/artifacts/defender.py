@@ -18,12 +18,12 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ArtifactError, Location
+from ..syntax import KQL
 from . import settings
 from .entities import defender_ip_expression
 from .model import QueryLike, RuleMeta, base_table
 from .schedule import after_table, defender_plan, defender_slice
 
-_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 #: the column holding the alert's IP entity (the table's address, else the record's)
 IP_ENTITY_COLUMN = "IPCustomEntity"
 
@@ -92,7 +92,7 @@ def project_columns(query: QueryLike) -> list[str]:
     table = settings.DEFENDER_TABLES[base_table(query)]
     cols = [*settings.DEFENDER_REQUIRED_COLUMNS, table.asset_column, *table.extra_columns]
     for col in query.fields.values():
-        if _IDENT.match(col) and col not in cols:
+        if KQL.is_ident(col) and col not in cols:
             cols.append(col)
     return cols
 

@@ -12,11 +12,11 @@ whole sets are the alert's custom details, ``settings.CORRELATION_DETAILS``).
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 from ..compiler.targets import kql_expression, load_target, resolve_field
 from ..errors import StormpackError
+from ..syntax import KQL
 from ..taxonomy import load_taxonomy
 from . import settings
 from .model import QueryLike, RuleMeta
@@ -35,10 +35,8 @@ class EntityColumn:
 
 
 def kql_ident(name: str) -> str:
-    """A column name as KQL writes it: bare when an identifier, ``['a.b']`` otherwise."""
-    if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
-        return name
-    return "['" + name.replace("'", "\\'") + "']"
+    """A column name as KQL writes it (:meth:`KqlSyntax.ident`)."""
+    return KQL.ident(name)
 
 
 def entity_columns(query: QueryLike, meta: RuleMeta) -> list[EntityColumn]:
@@ -53,7 +51,7 @@ def entity_columns(query: QueryLike, meta: RuleMeta) -> list[EntityColumn]:
         if meta.is_correlation:
             name = meta.group_column_for(src.field)
             if name is not None:
-                expr = kql_ident(name)  # a correlation returns each group under its group-by name
+                expr = KQL.ident(name)  # a correlation returns each group under its group-by name
         else:
             expr = query.fields.get(src.field) or _table_expression(query.logsource, src.field)
         if expr and all(expr != e for e, _f, _s in found.get(src.entity_type, [])):
@@ -68,7 +66,7 @@ def entity_columns(query: QueryLike, meta: RuleMeta) -> list[EntityColumn]:
     for _etype, options in found.items():
         first = options[0][2]
         exprs = [e for e, _f, _s in options]
-        expr = exprs[0] if len(exprs) == 1 else "coalesce(" + ", ".join(exprs) + ")"
+        expr = KQL.coalesce(exprs)
         out.append(EntityColumn(first.entity_type, first.identifier, first.column, expr,
                                 ", ".join(f for _e, f, _s in options)))
     return out
@@ -99,7 +97,7 @@ def defender_ip_expression(query: QueryLike, native: str) -> str:
         expr = query.fields.get(src.field) or _table_expression(query.logsource, src.field, "defender")
         if expr and expr not in exprs:
             exprs.append(expr)
-    return exprs[0] if len(exprs) == 1 else "coalesce(" + ", ".join(exprs) + ")"
+    return KQL.coalesce(exprs)
 
 
 def extend_clause(columns: list[EntityColumn]) -> str:

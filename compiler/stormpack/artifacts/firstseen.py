@@ -23,8 +23,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 from ..compiler import firstseen as compiled
-from ..compiler.kql_correlation import kql_timespan
 from ..errors import ArtifactError
+from ..syntax import KQL
 from . import settings
 from .durations import to_short
 from .model import RuleMeta
@@ -56,10 +56,10 @@ def sentinel_query(text: str, meta: RuleMeta, frequency: timedelta, delay: timed
     """The analytics rule query: the slice by ingestion time, the history before it."""
     new = f"{compiled.KQL_NEW}ingestion_time() > ago({to_short(frequency)})"
     text = _replace(text, compiled.KQL_NEW, new, meta)
-    slice_ = kql_timespan(int((frequency + delay).total_seconds()))
+    slice_ = KQL.timespan(int((frequency + delay).total_seconds()))
     text = _replace(text, compiled.KQL_SLICE_LET, f"{compiled.KQL_SLICE_LET}{slice_};", meta)
     return _replace(text, compiled.KQL_LEARNING_LET,
-                    f"{compiled.KQL_LEARNING_LET}{kql_timespan(int(learning.total_seconds()))};", meta)
+                    f"{compiled.KQL_LEARNING_LET}{KQL.timespan(int(learning.total_seconds()))};", meta)
 
 
 def sentinel_note(meta: RuleMeta, learning: timedelta) -> str:

@@ -24,6 +24,7 @@ from sigma.types import Placeholder, SigmaString
 
 from ..errors import ArtifactError, Location
 from ..ruleset import LoadedRule, iter_detection_items
+from ..syntax import KQL, SPL
 
 #: Column holding the values, in the watchlist CSV (choose it as SearchKey on upload) and lookup.
 WATCHLIST_COLUMN = "Value"
@@ -96,12 +97,10 @@ def lookup_name(name: str) -> str:
 
 
 #: Query expressions of a list membership test, in pySigma's QueryExpressionPlaceholderTransformation
-#: form: {field} is the target column/field, {id} the watchlist alias / lookup name.
-#: KQL: case-insensitive membership, as Sigma compares strings.
-KQL_LIST_EXPRESSION = "{field} in~ ((_GetWatchlist('{id}') | project SearchKey))"
-#: SPL: a subsearch yielding (field="v1") OR (field="v2") ...: search-time matching, so
-#: case-insensitive, wildcard- and CIDR-aware like the inlined values.
-SPL_LIST_EXPRESSION = "[| inputlookup {id} | rename " + LOOKUP_COLUMN + " AS {field} | fields {field}]"
+#: form: {field} is the target column/field, {id} the watchlist alias / lookup name
+#: (stormpack.syntax: KqlSyntax.list_expression, SplSyntax.list_expression).
+KQL_LIST_EXPRESSION = KQL.list_expression
+SPL_LIST_EXPRESSION = SPL.list_expression.replace("{column}", LOOKUP_COLUMN)
 
 
 def kql_expression(name: str, column: str) -> str:

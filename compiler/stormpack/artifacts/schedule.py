@@ -30,6 +30,7 @@ from datetime import timedelta
 from typing import Literal
 
 from ..errors import ArtifactError, Location
+from ..syntax import KQL
 from . import settings
 from .durations import parse_duration, to_short
 from .firstseen import sentinel_learning
@@ -85,7 +86,7 @@ def after_table(query: str, line: str, where: Location) -> str:
     """``line`` right after the table a KQL query starts with (``ingestion_time()`` reads the
     hidden ingestion column, which later operators such as project and summarize drop)."""
     first, _, rest = query.partition("\n")
-    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", first.strip()):
+    if not KQL.is_ident(first.strip()):
         raise ArtifactError(f"the query does not start with its table ('{first[:60]}'); the "
                             "schedule's time filter has no place to go", where)
     return f"{first}\n{line}" + (f"\n{rest}" if rest else "")

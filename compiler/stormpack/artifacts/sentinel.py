@@ -22,9 +22,10 @@ import yaml
 
 from ..compiler.kql_correlation import GROUPS_FIRED
 from ..errors import ArtifactError, Location
+from ..syntax import KQL
 from . import firstseen, settings
 from .durations import to_iso, to_short
-from .entities import EntityColumn, entity_columns, extend_clause, kql_ident
+from .entities import EntityColumn, entity_columns, extend_clause
 from .model import QueryLike, RuleMeta
 from .schedule import after_table, sentinel_plan
 
@@ -194,7 +195,7 @@ def new_groups_only(text: str, meta: RuleMeta, frequency: timedelta) -> str:
         prior = prior[: cut + 1 + len(GROUPS_FIRED)]
     lets = "".join(f"let {PRIOR_PREFIX}{t} = {t} | where ingestion_time() <= ago({to_short(frequency)});\n"
                    for t in used)
-    keys = ", ".join(kql_ident(g) for g in meta.group_by)
+    keys = ", ".join(KQL.ident(g) for g in meta.group_by)
     return (f"{lets}let stormpack_prior = {prior};\n{text}\n"
             f"| join kind=leftanti (stormpack_prior) on {keys}")
 

@@ -32,6 +32,7 @@ from typing import Any
 
 from .. import __version__
 from ..errors import ArtifactError, Location
+from ..syntax import SPL
 from ..yamlio import load_yaml_text
 from . import firstseen, settings
 from .model import QueryLike, RuleMeta
@@ -103,11 +104,11 @@ def data_sources() -> dict[str, DataSource]:
             continue
         # exactly what the compiler writes when use_macros is off (SPL_TEMPLATE of pipeline_gen)
         if ls.get("search"):
-            terms = [f'index="{index}"', str(ls["search"])]
+            terms = [SPL.term("index", index), str(ls["search"])]
         else:
-            terms = [f'index="{index}"', f'sourcetype="{ls["sourcetype"]}"']
+            terms = [SPL.term("index", index), SPL.term("sourcetype", str(ls["sourcetype"]))]
             if ls.get("category"):
-                terms.append(f'category="{ls["category"]}"')
+                terms.append(SPL.term("category", str(ls["category"])))
         out[key] = DataSource(macro=str(ls["macro"]), definition=" ".join(terms), logsource=key)
     return out
 

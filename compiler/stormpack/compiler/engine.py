@@ -33,6 +33,7 @@ from ..errors import (
 )
 from ..naming import output_name
 from ..ruleset import LoadedRule, RuleSet, iter_detection_items, load_ruleset
+from ..syntax import SPL
 from ..taxonomy import LogsourceSpec, load_taxonomy
 from . import firstseen as firstseen_render
 from . import kql_correlation
@@ -148,7 +149,7 @@ def _member_spl(ref: FieldRef) -> str | None:
         m = re.fullmatch(r"eval \w+=trim\((.*)\)", ref.steps[0].text)
         return m.group(1) if m else None
     if ref.kind == "column" and not ref.steps:
-        return ref.name if re.fullmatch(r"[A-Za-z_]\w*", ref.name) else "'" + ref.name + "'"
+        return SPL.eval_ref(ref.name)
     return None
 
 

@@ -41,12 +41,12 @@ learning window on every run (docs/deploy.md, "First-seen rules")::
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
 
 from ..firstseen import FirstSeen
-from .kql_correlation import MEMBER_COLUMNS, SubRule, _ident, _member_expr, _with_steps, kql_timespan
+from ..syntax import KQL, SPL
+from .kql_correlation import MEMBER_COLUMNS, SubRule, _member_expr, _with_steps
 from .kusto import Unexpressible
 
 DEFAULT_SLICE = timedelta(hours=1)
@@ -65,22 +65,21 @@ def render_kql(spec: FirstSeen, subs: Sequence[SubRule], slice_: timedelta = DEF
     sub = subs[0]
     q = _with_steps(sub, list(spec.keys))
     table, nl, rest = q.partition("\n")
-    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", table.strip()):
+    if not KQL.is_ident(table.strip()):
         raise Unexpressible(f"the base rule's query does not start with its table ('{table[:60]}')")
-    group = [_ident(g) for g in spec.group_by]
+    group = [KQL.ident(g) for g in spec.group_by]
     proj = ["stormpack_time = " + sub.time, "stormpack_new"]
-    proj += [f"{g} = tolower(tostring({_ident(sub.refs[name].name)}))"
-             for g, name in zip(group, spec.group_by, strict=True)]
-    proj.append(f"stormpack_value = tolower(tostring({_ident(sub.refs[spec.field].name)}))")
+    proj += [KQL.group_key(name, sub.refs[name].name) for name in spec.group_by]
+    proj.append(KQL.group_key("stormpack_value", sub.refs[spec.field].name))
     # the alert's members, as every correlation lists them (kql_correlation.MEMBER_COLUMNS)
     proj += [f"stormpack_{role} = {_member_expr(sub.members.get(role, ()))}" for role in MEMBER_COLUMNS]
     members = "".join(f", {col} = make_set_if(stormpack_{role}, isnotempty(stormpack_{role}))"
                       for role, col in MEMBER_COLUMNS.items())
     keys = ", ".join([*group, "stormpack_value"])
-    by = ", ".join([*group, f"{_ident(spec.field)} = stormpack_value"])
+    by = ", ".join([*group, f"{KQL.ident(spec.field)} = stormpack_value"])
     return "\n".join([
-        f"{KQL_LEARNING_LET}{kql_timespan(int(spec.learning.total_seconds()))};",
-        f"{KQL_SLICE_LET}{kql_timespan(int(slice_.total_seconds()))};",
+        f"{KQL_LEARNING_LET}{KQL.timespan(int(spec.learning.total_seconds()))};",
+        f"{KQL_SLICE_LET}{KQL.timespan(int(slice_.total_seconds()))};",
         f"let stormpack_events = {table}",
         kql_new_by_event_time(sub.time),
         *([rest] if nl and rest else []),
@@ -97,10 +96,6 @@ def render_kql(spec: FirstSeen, subs: Sequence[SubRule], slice_: timedelta = DEF
     ])
 
 
-def _spl_field(name: str) -> str:
-    return name if re.fullmatch(r"\w+", name) else "'" + name.replace("'", "\\'") + "'"
-
-
 def spl_since(seconds: int) -> str:
     """The eval expression of the time ``seconds`` before the search started."""
     return f'relative_time(now(), "-{seconds}s")'
@@ -112,24 +107,23 @@ def render_spl(spec: FirstSeen, search: str, columns: dict[str, str],
     """``search``: the base rule's finalized search; ``columns``: rule field -> SPL field."""
     sl = int(slice_.total_seconds())
     total = sl + int(spec.learning.total_seconds())
-    evals = [f"stormpack_value=lower({_spl_field(columns[spec.field])})"]
+    evals = [f"stormpack_value={SPL.lower(SPL.eval_ref(columns[spec.field]))}"]
     group = []
     for g in spec.group_by:
         col = columns[g]
-        evals.append(f"{_spl_field(g)}=lower({_spl_field(col)})")
-        group.append(g if re.fullmatch(r"\w+", g) else f'"{g}"')
+        evals.append(f"{SPL.eval_ref(g)}={SPL.lower(SPL.eval_ref(col))}")
+        group.append(SPL.word_field(g))
     for role in MEMBER_COLUMNS:  # the alert's members, as every correlation lists them
         exprs = (members or {}).get(role, ())
         if exprs:
-            value = exprs[0] if len(exprs) == 1 else f"coalesce({', '.join(exprs)})"
-            evals.append(f"stormpack_{role}={value}")
+            evals.append(f"stormpack_{role}={SPL.coalesce(exprs)}")
     aggs = "".join(f" values(stormpack_{role}) as {col}" for role, col in MEMBER_COLUMNS.items())
     by = " ".join([*group, "stormpack_value"])
-    out = _spl_field(spec.field) if re.fullmatch(r"\w+", spec.field) else f'"{spec.field}"'
+    out = SPL.word_field(spec.field)
     return "\n".join([
         search.rstrip(),
         "| eval " + ", ".join(evals),
-        f'| where isnotnull(stormpack_value) AND stormpack_value!="" AND _time >= {spl_since(total)}',
+        f"| where {SPL.is_not_empty('stormpack_value')} AND _time >= {spl_since(total)}",
         f"| stats min(_time) as first_time max(_time) as last_time count as event_count{aggs} by {by}",
         f"| where first_time >= {spl_since(sl)}",
         f"| rename stormpack_value AS {out}",

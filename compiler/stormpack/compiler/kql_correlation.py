@@ -52,9 +52,10 @@ from sigma.correlations import (
 )
 from sigma.rule import SigmaRule
 
+from ..syntax import KQL
 from ..taxonomy import load_taxonomy
 from .kusto import Unexpressible
-from .targets import FieldRef, kql_string
+from .targets import FieldRef
 
 #: role of a member column -> output column (sets of the window's events' values)
 MEMBER_COLUMNS: Mapping[str, str] = {"address": "addresses", "app": "apps"}
@@ -97,16 +98,12 @@ def threshold(rule: SigmaCorrelationRule) -> int:
 
 
 def kql_timespan(seconds: int) -> str:
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds % size == 0:
-            return f"{seconds // size}{unit}"
-    return f"{seconds}s"
+    """A KQL timespan literal (:meth:`KqlSyntax.timespan`)."""
+    return KQL.timespan(seconds)
 
 
 def _ident(name: str) -> str:
-    import re
-
-    return name if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name) else "['" + name.replace("'", "\\'") + "']"
+    return KQL.ident(name)
 
 
 def _with_steps(sub: SubRule, fields: list[str]) -> str:
@@ -120,16 +117,15 @@ def _with_steps(sub: SubRule, fields: list[str]) -> str:
 
 def _member_expr(exprs: tuple[str, ...]) -> str:
     if not exprs:
-        return '""'
+        return KQL.string("")
     if len(exprs) == 1 and exprs[0].startswith("tostring("):
         return exprs[0]
-    inner = exprs[0] if len(exprs) == 1 else "coalesce(" + ", ".join(exprs) + ")"
-    return f"tostring({inner})"
+    return f"tostring({KQL.coalesce(exprs)})"
 
 
 def render(rule: SigmaCorrelationRule, subs: list[SubRule], group: list[str], value_field: str | None) -> str:
     """The KQL of one correlation; `group` and `value_field` as the rule writes them."""
-    span = kql_timespan(int(rule.timespan.seconds))
+    span = KQL.timespan(int(rule.timespan.seconds))
     ctype = rule.type
     if ctype == SigmaCorrelationType.VALUE_COUNT and not value_field:
         raise Unexpressible("value_count correlation needs condition.field")
@@ -149,26 +145,26 @@ def render(rule: SigmaCorrelationRule, subs: list[SubRule], group: list[str], va
     parts = []
     for sub in subs:
         q = _with_steps(sub, needed)
-        proj = [f"stormpack_rule = {kql_string(sub.rule_id)}", f"stormpack_time = {sub.time}"]
-        proj += [f"{_ident(g)} = tolower(tostring({_ident(sub.refs[g].name)}))" for g in group]
+        proj = [f"stormpack_rule = {KQL.string(sub.rule_id)}", f"stormpack_time = {sub.time}"]
+        proj += [KQL.group_key(g, sub.refs[g].name) for g in group]
         if not group:  # one group: every event
-            proj.append('stormpack_group = ""')
+            proj.append(f"stormpack_group = {KQL.string('')}")
         if value_field:
-            proj.append(f"stormpack_value = tolower(tostring({_ident(sub.refs[value_field].name)}))")
+            proj.append(KQL.group_key("stormpack_value", sub.refs[value_field].name))
         proj += [f"stormpack_{role} = {_member_expr(sub.members.get(role, ()))}" for role in MEMBER_COLUMNS]
         parts.append(q + "\n| project " + ", ".join(proj))
     if len(parts) == 1:
         search = parts[0]
     else:
         search = "union\n" + ",\n".join("(" + p.replace("\n", "\n    ") + ")" for p in parts)
-    keys = [_ident(g) for g in group] or ["stormpack_group"]
+    keys = [KQL.ident(g) for g in group] or ["stormpack_group"]
     by = ", ".join(keys)
     asc = ", ".join(k + " asc" for k in keys)
     same = " and ".join(f"{k} == next({k})" for k in keys)
     changed = " or ".join(f"{k} != prev({k})" for k in keys)
     lines = [search]
     if ordered:
-        a = kql_string(subs[0].rule_id)
+        a = KQL.string(subs[0].rule_id)
         lines.append(
             f"| extend stormpack_at = iff(stormpack_rule == {a}, "
             f"pack_array(stormpack_time, stormpack_time + {span}), pack_array(stormpack_time)), "

@@ -43,10 +43,9 @@ from sigma.types import (
 )
 
 from ..errors import Unexpressible as Unexpressible
+from ..syntax import KQL
 from .refbackend import FieldRefBackend
-from .targets import KQL_ARRAY_SEP, FieldRef, kql_escape, kql_string
-
-_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+from .targets import FieldRef
 
 
 def sigma_string_to_regex(s: SigmaString, any_char: str = ".", anchor: bool = True) -> str:
@@ -82,7 +81,7 @@ class StormKustoBackend(FieldRefBackend, KustoBackend):
     identifier: ClassVar[str] = "kusto"
     finalize_correlation_subqueries = True
     convert_and_as_in: ClassVar[bool] = False
-    field_null_expression: ClassVar[str] = "isempty({field})"
+    field_null_expression: ClassVar[str] = KQL.is_empty("{field}")
     prefilter_format: ClassVar[str] = "\n| where {}"
     prefilter_dialect: ClassVar[str] = "kql"
 
@@ -99,14 +98,12 @@ class StormKustoBackend(FieldRefBackend, KustoBackend):
 
     # ---------------------------------------------------------------- fields
     def escape_and_quote_field(self, field_name: str) -> str:
-        if _IDENT.match(field_name):
-            return field_name
-        return "['" + field_name.replace("\\", "\\\\").replace("'", "\\'") + "']"
+        return KQL.ident(field_name)
 
     # ---------------------------------------------------------------- strings
     def convert_value_str(self, s: SigmaString | SigmaNumber, state: ConversionState) -> str:
         # upstream escapes only backslash and quote; a raw line break would end the literal
-        return _escape_line_breaks(str(super().convert_value_str(s, state)))
+        return KQL.escape_line_breaks(str(super().convert_value_str(s, state)))
 
     def convert_condition_field_eq_val_str(
         self, cond: ConditionFieldEqualsValueExpression, state: ConversionState
@@ -119,18 +116,18 @@ class StormKustoBackend(FieldRefBackend, KustoBackend):
             return self._array_str(field, value)
         if not value.s and ref is not None and ref.presence is not None:
             # '' is "present and empty": a missing name/value element reads as "" after tostring()
-            return f'({ref.presence} and {field} == "")'
+            return f"({ref.presence} and {field} == {KQL.string('')})"
         if len(value.s) == 1 and value.s[0] is SpecialChars.WILDCARD_MULTI:
             # '*' alone: any value; Kusto has no null strings, so "any" means "not empty"
-            return f"isnotempty({field})"
+            return KQL.is_not_empty(field)
         if ref is not None and ref.type not in ("string", "dynamic"):
             if ref.type in ("int", "long", "real") and not value.contains_special():
                 return f"{field} == {self._number_literal(_plain(value), cond.field)}"
             if value.contains_special():
-                return f"tostring({field}) matches regex {kql_string('(?i)' + sigma_string_to_regex(value))}"
+                return f"tostring({field}) matches regex {KQL.string('(?i)' + sigma_string_to_regex(value))}"
             return f"tostring({field}) =~ {self.convert_value_str(value, state)}"
         if _has_inner_wildcard(value):
-            return f"{field} matches regex {kql_string('(?i)' + sigma_string_to_regex(value))}"
+            return f"{field} matches regex {KQL.string('(?i)' + sigma_string_to_regex(value))}"
         return super().convert_condition_field_eq_val_str(cond, state)
 
     def _number_literal(self, text: str, field: str | None) -> str:
@@ -139,7 +136,7 @@ class StormKustoBackend(FieldRefBackend, KustoBackend):
         return text
 
     def _array_str(self, field: str, value: SigmaString) -> str:
-        sep = KQL_ARRAY_SEP
+        sep = KQL.array_sep
         text = _plain(value)
         if "\n" in text:
             raise Unexpressible("array values must not contain a line break")
@@ -147,16 +144,16 @@ class StormKustoBackend(FieldRefBackend, KustoBackend):
         starts = bool(value.s) and value.s[0] is SpecialChars.WILDCARD_MULTI
         ends = bool(value.s) and value.s[-1] is SpecialChars.WILDCARD_MULTI
         if not specials:
-            return f"{field} contains {kql_string_raw(sep + _esc(text) + sep)}"
+            return f"{field} contains {KQL.string_raw(sep + KQL.escape(text) + sep)}"
         if _has_inner_wildcard(value) or len(specials) > 2:
             rx = sigma_string_to_regex(value, any_char="[^\\n]", anchor=False)
             rx_full = "(?i)(^|\\n)" + rx + "(\\n|$)"
-            return f"{field} matches regex {kql_string(rx_full)}"
+            return f"{field} matches regex {KQL.string(rx_full)}"
         if starts and ends:
-            return f"{field} contains {kql_string(text)}"
+            return f"{field} contains {KQL.string(text)}"
         if ends:
-            return f"{field} contains {kql_string_raw(sep + _esc(text))}"
-        return f"{field} contains {kql_string_raw(_esc(text) + sep)}"
+            return f"{field} contains {KQL.string_raw(sep + KQL.escape(text))}"
+        return f"{field} contains {KQL.string_raw(KQL.escape(text) + sep)}"
 
     # ---------------------------------------------------------------- lists
     def convert_condition_as_in_expression(
@@ -206,9 +203,9 @@ class StormKustoBackend(FieldRefBackend, KustoBackend):
             return self._array_str(field, SigmaString(str(cond.value)))
         if ref is not None and ref.type in ("string", "dynamic"):
             return (
-                f"{field} == {kql_string(str(cond.value))}"
+                f"{field} == {KQL.string(str(cond.value))}"
                 if ref.type == "string"
-                else f"tostring({field}) == {kql_string(str(cond.value))}"
+                else f"tostring({field}) == {KQL.string(str(cond.value))}"
             )
         return f"{field} == {cond.value}"
 
@@ -225,7 +222,7 @@ class StormKustoBackend(FieldRefBackend, KustoBackend):
             return f"{field} == {1 if cond.value.boolean else 0}"
         if ref is not None and ref.kind == "array":
             return self._array_str(field, SigmaString(text))
-        return f'{field} =~ "{text}"'
+        return f"{field} =~ {KQL.string(text)}"
 
     # ---------------------------------------------------------------- null / exists
     def convert_condition_field_eq_val_null(
@@ -236,8 +233,8 @@ class StormKustoBackend(FieldRefBackend, KustoBackend):
         if ref is not None and ref.kind == "array" and ref.list_name:
             return f"array_length({ref.list_name}) == 0"
         if ref is not None and ref.type not in ("string",):
-            return f"isnull({field})"
-        return f"isempty({field})"
+            return KQL.is_null(field)
+        return KQL.is_empty(field)
 
     def convert_condition_field_exists(self, cond: Any, state: ConversionState) -> Any:
         ref = self._ref(cond.field)
@@ -263,7 +260,7 @@ class StormKustoBackend(FieldRefBackend, KustoBackend):
             )
         assert isinstance(cond.value, SigmaRegularExpression)
         out = super().convert_condition_field_eq_val_re(cond, state)
-        return _escape_line_breaks(out) if isinstance(out, str) else out
+        return KQL.escape_line_breaks(out) if isinstance(out, str) else out
 
     def convert_condition_field_eq_val_cidr(
         self, cond: ConditionFieldEqualsValueExpression, state: ConversionState
@@ -274,8 +271,7 @@ class StormKustoBackend(FieldRefBackend, KustoBackend):
         value = cond.value
         assert isinstance(value, SigmaCIDRExpression)
         net = value.network
-        fn = "ipv4_is_in_range" if net.version == 4 else "ipv6_is_in_range"
-        return f'{fn}({self.escape_and_quote_field(cond.field)}, "{net.with_prefixlen}")'
+        return KQL.ip_in_range(net.version, self.escape_and_quote_field(cond.field), net.with_prefixlen)
 
     # ---------------------------------------------------------------- keywords
     def convert_condition_val_str(self, cond: ConditionValueExpression, state: ConversionState) -> Any:
@@ -283,10 +279,10 @@ class StormKustoBackend(FieldRefBackend, KustoBackend):
         assert isinstance(value, SigmaString)
         if _has_inner_wildcard(value):
             raise Unexpressible("a keyword with a wildcard inside the value cannot be searched in KQL")
-        return f"* has {kql_string(_plain(value))}"
+        return f"* has {KQL.string(_plain(value))}"
 
     def convert_condition_val_num(self, cond: ConditionValueExpression, state: ConversionState) -> Any:
-        return f'* has "{cond.value}"'
+        return f"* has {KQL.string(str(cond.value))}"
 
     def convert_condition_val_re(self, cond: ConditionValueExpression, state: ConversionState) -> Any:
         raise Unexpressible("a regular expression without a field (keyword |re) cannot be expressed in KQL")
@@ -321,18 +317,3 @@ class StormKustoBackend(FieldRefBackend, KustoBackend):
         "default": "stormpack KQL correlation (sliding windows: a row_cumsum sweep per group)"
     }
     default_correlation_method: ClassVar[str] = "default"
-
-
-def _esc(text: str) -> str:
-    return kql_escape(text)
-
-
-def _escape_line_breaks(converted: str) -> str:
-    """Escape raw line breaks in upstream output: they only occur inside its string literals
-    (values, regexes), where a raw line break would end the literal (Kusto.Language KS001)."""
-    return converted.replace("\n", "\\n").replace("\r", "\\r")
-
-
-def kql_string_raw(escaped_body: str) -> str:
-    """A KQL string literal from an already escaped body (keeps `\\n` escapes)."""
-    return '"' + escaped_body + '"'

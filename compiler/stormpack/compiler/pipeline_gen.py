@@ -15,6 +15,7 @@ from typing import Any
 
 import yaml
 
+from ..syntax import KQL, SPL
 from ..taxonomy import LogsourceSpec, Taxonomy, load_taxonomy
 from .targets import TARGETS, FieldRef, LogsourceTarget, TargetSpec, load_target, resolve_field
 
@@ -241,36 +242,10 @@ def build_pipeline(target_name: str) -> dict[str, Any]:
     }
 
 
-# `stormpack_prelude` is set by stormpack's backend (exact steps for the fields the rule uses);
-# plain pySigma falls back to the static steps of every alias that occurs in the query.
-KQL_TEMPLATE = (
-    "{{ pipeline.state.query_table }}"
-    "{% set ls = pipeline.state.stormpack_logsource %}"
-    "{% if ls in pipeline.vars.stormpack_filters %}"
-    "\n| where {{ pipeline.vars.stormpack_filters[ls] }}{% endif %}"
-    "{% if pipeline.state.stormpack_prelude is defined %}{{ pipeline.state.stormpack_prelude }}"
-    "{% else %}{% for alias, steps in pipeline.vars.stormpack_steps[ls].items() %}"
-    "{% if alias in query %}{% for s in steps %}\n| {{ s }}{% endfor %}{% endif %}{% endfor %}{% endif %}"
-    "\n| where {{ query }}"
-)
-
-SPL_TEMPLATE = (
-    "{% set ls = pipeline.state.stormpack_logsource %}"
-    "{% set src = pipeline.vars.stormpack_sources[ls] %}"
-    "{% if pipeline.vars.use_macros %}`{{ src.macro }}`"
-    '{% elif src.search %}index="{{ pipeline.vars.index }}" {{ src.search }}'
-    '{% else %}index="{{ pipeline.vars.index }}" sourcetype="{{ src.sourcetype }}"'
-    '{% if src.category %} category="{{ src.category }}"{% endif %}{% endif %}'
-    "{% if pipeline.state.stormpack_prelude is defined %}{% set prelude = pipeline.state.stormpack_prelude %}"
-    "{% else %}{% set ns = namespace(p='') %}"
-    "{% for alias, steps in pipeline.vars.stormpack_steps[ls].items() %}"
-    "{% if alias in query %}{% for s in steps %}{% set ns.p = ns.p ~ '\n| ' ~ s %}{% endfor %}{% endif %}"
-    "{% endfor %}{% set prelude = ns.p %}{% endif %}"
-    "{{ prelude }}"
-    "{% if query.startswith('\n|') %}{{ query }}"
-    "{% elif prelude %}\n| search {{ query }}"
-    "{% else %} {{ query }}{% endif %}"
-)
+# the postprocessing templates that prepend the table / base search and the alias steps
+# (stormpack.syntax: KqlSyntax.pipeline_template, SplSyntax.pipeline_template)
+KQL_TEMPLATE = KQL.pipeline_template
+SPL_TEMPLATE = SPL.pipeline_template
 
 
 def render_pipeline(target_name: str) -> str:

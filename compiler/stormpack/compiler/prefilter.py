@@ -31,8 +31,9 @@ from sigma.conversion.deferred import DeferredQueryExpression
 from sigma.conversion.state import ConversionState
 from sigma.types import SigmaRegularExpression
 
+from ..syntax import KQL
 from .required import required_values
-from .targets import FieldRef, kql_string
+from .targets import FieldRef
 from .terms import needle
 
 ROOT_KEY = "stormpack_root_seen"
@@ -203,7 +204,7 @@ def derived_prefilter(args: Sequence[Any], by_name: Mapping[str, FieldRef], *, k
         for col in _plain_string_columns(by_name):
             vals = required_values(cond, col)
             if vals:
-                ins.append(f"{col} in~ ({', '.join(kql_string(v) for v in sorted(vals))})")
+                ins.append(f"{col} {KQL.in_i_token} ({', '.join(KQL.string(v) for v in sorted(vals))})")
         if ins:
             return " and ".join(ins)
     atoms = required_atoms(cond, by_name, kql)
@@ -216,8 +217,8 @@ def derived_prefilter(args: Sequence[Any], by_name: Mapping[str, FieldRef], *, k
     for col, n in sorted(atoms):
         by_col.setdefault(col, []).append(n)
     tests = [
-        f"{col} has {kql_string(ns[0])}" if len(ns) == 1
-        else f"{col} has_any ({', '.join(kql_string(n) for n in ns)})"
+        f"{col} {KQL.has_token} {KQL.string(ns[0])}" if len(ns) == 1
+        else f"{col} {KQL.has_any_token} ({', '.join(KQL.string(n) for n in ns)})"
         for col, ns in by_col.items()
     ]
     return tests[0] if len(tests) == 1 else "(" + " or ".join(tests) + ")"

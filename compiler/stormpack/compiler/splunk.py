@@ -25,6 +25,7 @@ from sigma.correlations import SigmaCorrelationRule, SigmaCorrelationType
 from sigma.rule import SigmaRule
 from sigma.types import SigmaString, SpecialChars
 
+from ..syntax import SPL
 from .kql_correlation import threshold
 from .kusto import Unexpressible
 from .refbackend import FieldRefBackend
@@ -35,25 +36,8 @@ def splunk_rename(query: str, renames: dict[str, str]) -> str:
     the name is not a plain word); unchanged when there is nothing to rename."""
     if not renames:
         return query
-    def q(name: str) -> str:
-        return name if re.fullmatch(r"\w+", name) else f'"{name}"'
+    q = SPL.word_field
     return query + "\n| rename " + ", ".join(f"{q(c)} AS {q(n)}" for c, n in renames.items())
-
-
-def _spl_field(name: str) -> str:
-    """A field name in a command's field list (quoted when it is not a plain word)."""
-    return name if re.fullmatch(r"[\w.{}]+", name) else f'"{name}"'
-
-
-def _eval_ref(name: str) -> str:
-    """A field read in an eval expression: single-quoted unless a plain word
-    (https://docs.splunk.com/Documentation/Splunk/latest/SearchReference/Eval)."""
-    return name if re.fullmatch(r"[A-Za-z_]\w*", name) else "'" + name + "'"
-
-
-def _eval_name(name: str) -> str:
-    """A field assigned by eval (quoted when not a plain word)."""
-    return name if re.fullmatch(r"[A-Za-z_]\w*", name) else f'"{name}"'
 
 
 class StormSplunkBackend(FieldRefBackend, SplunkBackend):
@@ -119,13 +103,13 @@ class StormSplunkBackend(FieldRefBackend, SplunkBackend):
         group = [str(g) for g in (rule.group_by or [])]
         if not group:
             raise Unexpressible("a correlation without group-by is not supported for SPL here")
-        keys = " ".join(_spl_field(g) for g in group)
-        evals = [f"{_eval_name(g)}=lower({_eval_ref(g)})" for g in group]
+        keys = " ".join(SPL.field(g) for g in group)
+        evals = [f"{SPL.eval_name(g)}={SPL.lower(SPL.eval_ref(g))}" for g in group]
         members = self._members(rule)
         for role, col in (("address", "stormpack_address"), ("app", "stormpack_app")):
             exprs = members.get(role, ())
             if exprs:
-                evals.append(f"{col}=" + (exprs[0] if len(exprs) == 1 else f"coalesce({', '.join(exprs)})"))
+                evals.append(f"{col}={SPL.coalesce(exprs)}")
         member_aggs = ("values(stormpack_address) as addresses values(stormpack_app) as apps "
                        "min(_time) as first_time")
         tail = ["| eval last_time=_time",
@@ -138,10 +122,10 @@ class StormSplunkBackend(FieldRefBackend, SplunkBackend):
             template = self.correlation_search_multi_rule_query_expression
             first, second = (self.convert_correlation_ruleid(r.rule.name or r.rule.id, template)
                              for r in refs)
-            evals.append(f'stormpack_first=if(event_type="{first}", _time, null())')
+            evals.append(f"stormpack_first=if({SPL.term('event_type', first)}, _time, null())")
             body = [f"| streamstats time_window={span} min(stormpack_first) as stormpack_first_time "
                     f"dc(event_type) as rule_count {member_aggs} by {keys}",
-                    f'| where event_type="{second}" AND stormpack_first_time < _time']
+                    f"| where {SPL.term('event_type', second)} AND stormpack_first_time < _time"]
             metric = "rule_count"
         else:
             need = threshold(rule)
@@ -153,7 +137,7 @@ class StormSplunkBackend(FieldRefBackend, SplunkBackend):
                 value = fr if isinstance(fr, str) else fr[0] if fr else None
                 if not value:
                     raise Unexpressible("value_count correlation needs condition.field")
-                evals.append(f"stormpack_value=lower({_eval_ref(str(value))})")
+                evals.append(f"stormpack_value={SPL.lower(SPL.eval_ref(str(value)))}")
                 metric, agg = "value_count", "dc(stormpack_value) as value_count"
             elif ctype == SigmaCorrelationType.TEMPORAL:
                 metric, agg = "event_type_count", "dc(event_type) as event_type_count"

@@ -9,31 +9,22 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from dataclasses import field as dc_field
 from functools import cache
 from typing import Any, Literal
 
 from ..errors import TaxonomyError, UnmappedFieldError, UnmappedLogsourceError
+from ..syntax import KQL, SPL, QuerySyntax, for_backend
+from ..syntax import Step as Step  # re-exported: the step type lives with the syntax objects
 from ..taxonomy import FieldSpec, LogsourceSpec, Taxonomy, load_taxonomy
 from .registry import TARGETS as TARGETS  # the list of targets lives in the registry
 from .registry import target_data, target_info
 from .schema import table_columns
 
 RefKind = Literal["column", "computed", "ip", "array", "name_value"]
-# Separator that brackets every element of a KQL array alias ("\nA\nB\n"): equality of any
-# element is then `contains "\nvalue\n"` (case-insensitive), without a regex.
-KQL_ARRAY_SEP = "\\n"
-_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-
-
-@dataclass(frozen=True)
-class Step:
-    """One query step that defines an alias: KQL `extend`/`mv-apply` or SPL `eval` (no leading pipe)."""
-
-    key: str
-    text: str
+KQL_ARRAY_SEP = KQL.array_sep  # the separator of KQL array aliases (stormpack.syntax.kql)
 
 
 @dataclass(frozen=True)
@@ -86,8 +77,8 @@ class LogsourceTarget:
         """The Splunk base-search terms after ``index=...`` (what the pipeline template writes)."""
         if self.search:
             return self.search
-        out = f'sourcetype="{self.sourcetype}"'
-        return out + (f' category="{self.category}"' if self.category else "")
+        out = SPL.term("sourcetype", str(self.sourcetype))
+        return out + (" " + SPL.term("category", self.category) if self.category else "")
 
 
 @dataclass(frozen=True)
@@ -102,6 +93,11 @@ class TargetSpec:
     @property
     def is_kql(self) -> bool:
         return self.backend == "kusto"
+
+    @property
+    def syntax(self) -> QuerySyntax:
+        """How this target's query language spells names, literals and steps."""
+        return for_backend(self.backend)
 
     def logsource(self, key: str, rule_title: str = "") -> LogsourceTarget:
         lt = self.logsources.get(key)
@@ -169,7 +165,7 @@ def sanitize(name: str) -> str:
     """An identifier made from a field name (`AppAccessContext.UniqueTokenId` ->
     `AppAccessContext_UniqueTokenId`)."""
     out = re.sub(r"[^A-Za-z0-9_]", "_", name)
-    if not _IDENT.match(out):
+    if not KQL.is_ident(out):
         out = "f_" + out
     return out
 
@@ -182,20 +178,20 @@ def element_alias(root: str, element: str) -> str:
     return f"{base}_{hashlib.sha1(element.encode()).hexdigest()[:6]}"
 
 
+# thin aliases of the syntax objects (stormpack.syntax), kept for the modules that import them
 def kql_escape(value: str) -> str:
-    """The body of a KQL double-quoted string literal for ``value``. A raw line break ends a KQL
-    string literal (Kusto.Language: KS001), so ``\\n`` / ``\\r`` are escaped like ``\\`` and ``"``."""
-    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\r", "\\r")
+    """The body of a KQL double-quoted string literal for ``value`` (:meth:`KqlSyntax.escape`)."""
+    return KQL.escape(value)
 
 
 def kql_string(value: str) -> str:
-    """A KQL double-quoted string literal."""
-    return '"' + kql_escape(value) + '"'
+    """A KQL double-quoted string literal (:meth:`KqlSyntax.string`)."""
+    return KQL.string(value)
 
 
 def spl_string(value: str) -> str:
-    """An SPL eval double-quoted string literal."""
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    """An SPL double-quoted string literal (:meth:`SplSyntax.string`)."""
+    return SPL.string(value)
 
 
 def _not_colliding(alias: str, columns: Mapping[str, str]) -> str:
@@ -204,17 +200,13 @@ def _not_colliding(alias: str, columns: Mapping[str, str]) -> str:
 
 # ------------------------------------------------------------------------------ IP steps
 def kql_ip_steps(alias: str, source: str) -> tuple[Step, ...]:
-    """Normalise an address exactly as taxonomy.normalise_ip does (see ip_normalisation)."""
-    a = alias
-    case = (
-        f'case({a} startswith "[", extract(@"^\\[([^\\]]*)", 1, {a}), '
-        f'countof({a}, ":") == 1 and {a} contains ".", tostring(split({a}, ":")[0]), '
-        f'{a} startswith "::ffff:" and {a} contains ".", substring({a}, 7), {a})'
-    )
-    return (
-        Step(f"ip:{a}:1", f'extend {a} = trim(@"\\s+", tostring({source}))'),
-        Step(f"ip:{a}:2", f"extend {a} = {case}"),
-    )
+    """Normalise an address exactly as taxonomy.normalise_ip does (:meth:`KqlSyntax.ip_steps`)."""
+    return KQL.ip_steps(alias, source)
+
+
+def _constant(text: str) -> Callable[[re.Match[str]], str]:
+    """A re.sub replacement that inserts ``text`` as it is (no backslash processing)."""
+    return lambda _m: text
 
 
 def kql_expression(ref: FieldRef) -> str | None:
@@ -229,53 +221,26 @@ def kql_expression(ref: FieldRef) -> str | None:
     if not ref.steps:
         return ref.name
     expr: str | None = None
-    prefix = f"extend {ref.name} = "
+    prefix = KQL.extend(ref.name, "")
     for step in ref.steps:
         if not step.text.startswith(prefix):
             return None
         body = step.text[len(prefix):]
         if expr is not None:
-            previous = f"({expr})".replace("\\", "\\\\")  # literal in a re.sub replacement
-            body = re.sub(rf"\b{re.escape(ref.name)}\b", previous, body)
+            previous = f"({expr})"
+            body = re.sub(rf"\b{re.escape(ref.name)}\b", _constant(previous), body)
         expr = body
     return expr
 
 
 def spl_ip_steps(alias: str, source: str) -> tuple[Step, ...]:
-    a = alias
-    src = f"'{source}'" if not re.fullmatch(r"[A-Za-z_][\w]*", source) else source
-    case = (
-        f'case(like({a}, "[%"), replace({a}, "^[[]([^]]*).*$", "\\1"), '
-        f'mvcount(split({a}, ":"))==2 AND like({a}, "%.%"), mvindex(split({a}, ":"), 0), '
-        f'like(lower({a}), "::ffff:%") AND like({a}, "%.%"), substr({a}, 8), true(), {a})'
-    )
-    return (
-        Step(f"ip:{a}:1", f"eval {a}=trim({src})"),
-        Step(f"ip:{a}:2", f"eval {a}={case}"),
-    )
+    """The SPL normalisation of an address (:meth:`SplSyntax.ip_steps`)."""
+    return SPL.ip_steps(alias, source)
 
 
-# ------------------------------------------------------------------------------ KQL arrays
 def kql_array_steps(alias: str, source: str, path: str) -> tuple[str, tuple[Step, ...]]:
-    """mv-apply over a JSON array collecting `path` of every element; returns (list alias, steps).
-
-    `path` is a dotted path inside one element; `A[].b` walks into a nested array A.
-    """
-    list_alias = alias + "_list"
-    parts = [p for p in path.split("[].")] if path else [""]
-    inner_var = "__e0"
-    sub: list[str] = []
-    for depth, part in enumerate(parts[:-1], start=1):
-        nxt = f"__e{depth}"
-        sub.append(f"mv-expand {nxt} = {inner_var}.{part}")
-        inner_var = nxt
-    leaf = parts[-1]
-    value = f"tostring({inner_var}.{leaf})" if leaf else f"tostring({inner_var})"
-    sub.append(f"summarize {list_alias} = make_list({value})")
-    apply = f"mv-apply __e0 = {source} on ({' | '.join(sub)})"
-    sep = f'"{KQL_ARRAY_SEP}"'
-    join = f"extend {alias} = strcat({sep}, strcat_array({list_alias}, {sep}), {sep})"
-    return list_alias, (Step(f"array:{alias}:1", apply), Step(f"array:{alias}:2", join))
+    """mv-apply over a JSON array collecting `path` of every element (:meth:`KqlSyntax.array_steps`)."""
+    return KQL.array_steps(alias, source, path)
 
 
 # ------------------------------------------------------------------------------ resolution
@@ -314,9 +279,8 @@ def resolve_field(
         return _resolve_name_value(target, lt, taxonomy, spec, fname, raw, rule_title)
     if raw is None:
         if target.is_kql and lt.raw_root:
-            expr = f"{lt.raw_root}.{fname}"
-            conv = "toint" if spec.type == "int" else "tostring"
-            raw = {"expr": f"{conv}({expr})", "type": "int" if spec.type == "int" else "string"}
+            ctype = "int" if spec.type == "int" else "string"
+            raw = {"expr": KQL.convert(ctype, KQL.path(lt.raw_root, fname)), "type": ctype}
         elif not target.is_kql:
             raw = fname
         else:
@@ -378,11 +342,9 @@ def _resolve_plain(
         alias = _not_colliding(sanitize(fname), columns)
         if spec.type == "ip":
             ip_alias = _not_colliding(sanitize(fname) + "_addr", columns)
-            steps = kql_ip_steps(ip_alias, expr) if target.is_kql else spl_ip_steps(ip_alias, expr)
+            steps = target.syntax.ip_steps(ip_alias, expr)
             return FieldRef(kind="ip", name=ip_alias, type="string", steps=steps, source=expr, **common)
-        step = Step(
-            f"computed:{alias}", f"extend {alias} = {expr}" if target.is_kql else f"eval {alias}={expr}"
-        )
+        step = Step(f"computed:{alias}", target.syntax.define(alias, expr))
         as_string = spec.type == "int" and ctype == "string"
         return FieldRef(
             kind="computed", name=alias, type=ctype, steps=(step,), as_string=as_string, source=expr, **common
@@ -400,7 +362,7 @@ def _resolve_plain(
         ctype = "string"
     if spec.type == "ip":
         ip_alias = _not_colliding(sanitize(fname) + "_addr", columns)
-        steps = kql_ip_steps(ip_alias, col) if target.is_kql else spl_ip_steps(ip_alias, col)
+        steps = target.syntax.ip_steps(ip_alias, col)
         return FieldRef(kind="ip", name=ip_alias, type="string", steps=steps, source=col, **common)
     as_string = spec.type == "int" and ctype == "string" and target.is_kql
     return FieldRef(kind="column", name=col, type=ctype, as_string=as_string, source=col, **common)
@@ -429,28 +391,18 @@ def _resolve_name_value(
     common: dict[str, Any] = dict(field=fname, target=target.name, logsource=lt.key, taxonomy_type=spec.type)
     if target.is_kql:
         src = str(nv["source"])
-        bag = f"{root.root}_bag"
-        apply = Step(
-            f"bag:{bag}",
-            f"mv-apply __nv = {src} on (summarize {bag} = make_bag(bag_pack(tostring(__nv.{root.name}), "
-            f"__nv.{root.value})))",
-        )
-        ext = Step(f"nv:{alias}", f"extend {alias} = tostring({bag}[{kql_string(element)}])")
+        steps, presence = KQL.name_value_steps(alias, f"{root.root}_bag", src, root.name, root.value, element)
         return FieldRef(
             kind="name_value",
             name=alias,
             type="string",
-            steps=(apply, ext),
+            steps=steps,
             source=f"{root.value} of the {src} element whose {root.name} is '{element}'",
-            presence=f"bag_has_key({bag}, {kql_string(element)})",
+            presence=presence,
             **common,
         )
     arr = str(nv["array"])
-    name_rx = "^" + re.escape(element).replace("\\ ", " ") + "$"
-    ev = Step(
-        f"nv:{alias}",
-        f"eval {alias}=mvindex('{arr}.{root.value}', mvfind('{arr}.{root.name}', {spl_string(name_rx)}))",
-    )
+    ev = SPL.name_value_step(alias, arr, root.name, root.value, element)
     return FieldRef(
         kind="name_value",
         name=alias,

@@ -27,6 +27,7 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
+from ..syntax import SPL
 from .errors import SplSyntaxError
 
 
@@ -122,8 +123,9 @@ def _decode_unquoted(text: str) -> str:
 
 
 def encode_spl_quoted(value: str) -> str:
-    """The double-quoted SPL token that :func:`decode_spl_quoted` turns back into ``value``."""
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    """The double-quoted SPL token that :func:`decode_spl_quoted` turns back into ``value``
+    (:meth:`stormpack.syntax.SplSyntax.string`)."""
+    return SPL.string(value)
 
 
 def _skip_quoted(text: str, start: int) -> int:

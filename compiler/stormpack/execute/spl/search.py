@@ -28,6 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
+from ...syntax import SPL
 from ..base import Row, UnsupportedConstruct
 from .syntax import Token, search_tokens
 from .timemod import resolve
@@ -54,7 +55,7 @@ def format_results(rows: list[Row]) -> str:
         for k, v in r.items():
             if k.startswith("_"):
                 continue
-            vals = ['"' + str(x).replace("\\", "\\\\").replace('"', '\\"') + '"' for x in values_of(v)]
+            vals = [SPL.string(str(x)) for x in values_of(v)]
             if not vals:
                 continue
             ors = " OR ".join(f"{k}={x}" for x in vals)
