@@ -37,7 +37,8 @@ def windows_sources(value: str | None, target: str | None) -> list[str] | None:
             param_hint="--windows-source",
         )
     if target is not None and target != "sentinel":
-        raise click.BadParameter("only Sentinel has alternative Windows tables", param_hint="--windows-source")
+        raise click.BadParameter("only Sentinel has alternative Windows tables",
+                                 param_hint="--windows-source")
     return names
 
 

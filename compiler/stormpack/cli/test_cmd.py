@@ -11,9 +11,9 @@ import click
 
 from ..errors import FixtureError, Location
 from ..execute.registry import EXECUTORS
-from .compile_cmd import WINDOWS_SOURCE_HELP, windows_sources
 from ..replay import RuleVerdict, replay
 from ..ruleset import find_base_rules, load_values
+from .compile_cmd import WINDOWS_SOURCE_HELP, windows_sources
 
 
 def write_junit(verdicts: list[RuleVerdict], path: Path) -> None:

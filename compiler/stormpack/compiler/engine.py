@@ -579,14 +579,14 @@ def merge_sources(spec: TargetSpec, per_source: Sequence[tuple[str, CompileResul
         if q.rule_id not in seen:
             seen.add(q.rule_id)
             order.append((q.rule_id, None))
-    for lr, _ in first.skipped:
-        if lr.id not in seen:
-            seen.add(lr.id)
-            order.append((lr.id, lr))
+    for failed, _ in first.skipped:
+        if failed.id not in seen:
+            seen.add(failed.id)
+            order.append((failed.id, failed))
     option = spec.sources.option
-    for rid, lr in order:
-        grouped = lr is None and any(q.logsource in group for q in by_id[0][1].get(rid, []))
-        grouped = grouped or (lr is not None and in_group(lr))
+    for rid, maybe in order:
+        grouped = maybe is None and any(q.logsource in group for q in by_id[0][1].get(rid, []))
+        grouped = grouped or (maybe is not None and in_group(maybe))
         if not grouped:
             if rid in by_id[0][1]:
                 out.queries.extend(by_id[0][1][rid])
