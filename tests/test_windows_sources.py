@@ -190,3 +190,21 @@ def test_derived_sysmon_row_escapes_xml_and_reads_back() -> None:
     data = parse_xml(row["EventData"])["DataItem"]["EventData"]["Data"]
     assert {d["@Name"]: d.get("#text") for d in data} == {k: record[k] for k in ("Image", "CommandLine")}
     assert lt.event_data is not None
+
+
+def test_cli_names_each_rules_table_and_refuses_loudly() -> None:
+    from click.testing import CliRunner
+
+    from stormpack.cli import cli
+
+    runner = CliRunner()
+    access = str(WINDOWS / "process_access")
+    ok = runner.invoke(cli, ["compile", "-t", "sentinel", "--windows-source", "securityevent,sysmon", access])
+    assert ok.exit_code == 0, ok.output
+    assert ok.stdout.startswith("Event\n| where Source == \"Microsoft-Windows-Sysmon\" and EventID == 10")
+    assert '[Event (Source == "Microsoft-Windows-Sysmon" and EventID == 10)] from source sysmon' in ok.stderr
+    bad = runner.invoke(cli, ["compile", "-t", "sentinel", "--windows-source", "securityevent", access])
+    assert bad.exit_code != 0
+    assert "log source windows_process_access is not available" in bad.stderr
+    wrong = runner.invoke(cli, ["compile", "-t", "defender", "--windows-source", "sysmon", access])
+    assert wrong.exit_code == 2 and "only Sentinel" in wrong.stderr

@@ -92,6 +92,10 @@ def compile_cmd(target: str, output: Path | None, values: Path | None, windows_s
         click.echo(f"{len(result.queries)} {target} queries written to {output}", err=True)
     else:
         click.echo("\n".join(query_text(q) for q in result.queries), nl=False)
+    if sources is not None:  # which table each Windows rule got, and why (the compile report's line)
+        for q in result.queries:
+            if q.source:
+                click.echo(f"note: {q.path}: [{q.table}] from source {q.source}: {q.source_why}", err=True)
     for lr in result.not_generated:
         click.echo(
             f"note: {lr.path}: '{lr.title}' is compiled only inside its correlation (generate: false)",
