@@ -108,6 +108,17 @@ DOCUMENTED: list[tuple[str, Any, str]] = [
     ('case(1 > 2, "a", 2 > 1, "b", "c")', "b", "case-function"),
     ('iff(1 > 2, "a", "b")', "b", "iff-function"),
     ('not(1 > 2)', True, "not-function"),
+    # parse_xml conversion table (elements, attributes as "@name", text beside them as "#text",
+    # repeated elements as an array; invalid XML gives null)
+    ('parse_xml("<e/>")', {"e": None}, "parse-xml-function"),
+    ('parse_xml("<e>text</e>")', {"e": "text"}, "parse-xml-function"),
+    ("parse_xml('<e name=\"value\" />')", {"e": {"@name": "value"}}, "parse-xml-function"),
+    ("parse_xml('<e name=\"value\">text</e>')", {"e": {"@name": "value", "#text": "text"}},
+     "parse-xml-function"),
+    ('parse_xml("<e><a>text</a><b>text</b></e>")', {"e": {"a": "text", "b": "text"}}, "parse-xml-function"),
+    ('parse_xml("<e><a>text</a><a>text</a></e>")', {"e": {"a": ["text", "text"]}}, "parse-xml-function"),
+    ('tostring(parse_xml("<e><a>x</a><a>y</a></e>").e.a[1])', "y", "parse-xml-function"),
+    ('isnull(parse_xml("<e>"))', True, "parse-xml-function"),
 ]
 
 

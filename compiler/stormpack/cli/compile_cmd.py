@@ -20,6 +20,35 @@ def values_option(values: Path | None) -> Path | None:
     return DEFAULT_VALUES if DEFAULT_VALUES.is_dir() else None
 
 
+def windows_sources(value: str | None, target: str | None) -> list[str] | None:
+    """--windows-source A[,B...]: the Sentinel workspace's Windows endpoint tables, in the order to
+    try (data/targets/sentinel.yml `windows_sources`); None: the default (Defender tables)."""
+    if not value:
+        return None
+    from ..compiler.targets import load_target
+
+    group = load_target("sentinel").sources
+    assert group is not None
+    names = [v.strip() for v in value.split(",") if v.strip()]
+    bad = [n for n in names if n not in group.choices]
+    if bad or not names:
+        raise click.BadParameter(
+            f"{', '.join(bad) or value!r}: known sources are {', '.join(group.choices)}",
+            param_hint="--windows-source",
+        )
+    if target is not None and target != "sentinel":
+        raise click.BadParameter("only Sentinel has alternative Windows tables",
+                                 param_hint="--windows-source")
+    return names
+
+
+WINDOWS_SOURCE_HELP = (
+    "Sentinel: the Windows endpoint tables the workspace has, in the order to try, comma-separated: "
+    "defender (Device*Events, the default), sysmon (Event table), securityevent (SecurityEvent 4688). "
+    "Each Windows rule is compiled to the first whose table has every field it uses."
+)
+
+
 @click.command("compile")
 @click.option("--target", "-t", type=click.Choice(TARGETS), required=True, help="Query language / product.")
 @click.option(
@@ -34,8 +63,10 @@ def values_option(values: Path | None) -> Path | None:
     type=click.Path(exists=True, path_type=Path),
     help="Placeholder values: a file or directory (default: values/).",
 )
+@click.option("--windows-source", "windows_source", default=None, metavar="SOURCES", help=WINDOWS_SOURCE_HELP)
 @click.argument("rules", nargs=-1, type=click.Path(path_type=Path))
-def compile_cmd(target: str, output: Path | None, values: Path | None, rules: tuple[Path, ...]) -> None:
+def compile_cmd(target: str, output: Path | None, values: Path | None, windows_source: str | None,
+                rules: tuple[Path, ...]) -> None:
     """Compile RULES (files or directories; default rules/) for one target.
 
     Exits non-zero, naming rule, field and target, if any rule cannot be compiled exactly.
@@ -48,7 +79,8 @@ def compile_cmd(target: str, output: Path | None, values: Path | None, rules: tu
     base = find_base_rules(paths)
     if base.added:
         click.echo(base.note(), err=True)
-    result = compile_rules([*paths, *base.added], target, values_option(values))
+    sources = windows_sources(windows_source, target)
+    result = compile_rules([*paths, *base.added], target, values_option(values), sources)
     if base.added:  # the base rules are loaded for the correlation, not output on their own
         given = {p.resolve() for p in resolve_rule_paths(paths)}
         result.queries = [q for q in result.queries if q.path.resolve() in given]
@@ -60,6 +92,10 @@ def compile_cmd(target: str, output: Path | None, values: Path | None, rules: tu
         click.echo(f"{len(result.queries)} {target} queries written to {output}", err=True)
     else:
         click.echo("\n".join(query_text(q) for q in result.queries), nl=False)
+    if sources is not None:  # which table each Windows rule got, and why (the compile report's line)
+        for q in result.queries:
+            if q.source:
+                click.echo(f"note: {q.path}: [{q.table}] from source {q.source}: {q.source_why}", err=True)
     for lr in result.not_generated:
         click.echo(
             f"note: {lr.path}: '{lr.title}' is compiled only inside its correlation (generate: false)",

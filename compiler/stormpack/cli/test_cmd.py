@@ -13,6 +13,7 @@ from ..errors import FixtureError, Location
 from ..execute.registry import EXECUTORS
 from ..replay import RuleVerdict, replay
 from ..ruleset import find_base_rules, load_values
+from .compile_cmd import WINDOWS_SOURCE_HELP, windows_sources
 
 
 def write_junit(verdicts: list[RuleVerdict], path: Path) -> None:
@@ -42,12 +43,17 @@ def write_junit(verdicts: list[RuleVerdict], path: Path) -> None:
 @click.option("--target", type=click.Choice(list(EXECUTORS)), default=None,
               help="Run each case through the rule's compiled query for this target (executed, "
                    "not matched) and compare with the expectation and the matcher.")
+@click.option("--windows-source", "windows_source", default=None, metavar="SOURCES",
+              help="With --target sentinel: " + WINDOWS_SOURCE_HELP)
 def test_cmd(
     rules: tuple[Path, ...], fixtures_dir: Path, values_path: Path | None, junit: Path | None,
-    target: str | None,
+    target: str | None, windows_source: str | None,
 ) -> None:
     """Replay each rule's fixtures (RULES: files or folders, default rules/); one line per rule."""
     rule_paths: list[Path] = list(rules) or [Path("rules")]
+    sources = windows_sources(windows_source, target)
+    if sources is not None and target is None:
+        raise click.BadParameter("needs --target sentinel", param_hint="--windows-source")
     if not fixtures_dir.is_dir():
         raise FixtureError("no such fixtures folder", Location(fixtures_dir))
     if values_path is None and (fixtures_dir / "values").is_dir():
@@ -62,7 +68,8 @@ def test_cmd(
     else:
         from ..execute.harness import replay_target
 
-        verdicts = replay_target(rule_paths, fixtures_dir, values, target, base_rules=base.added)
+        verdicts = replay_target(rule_paths, fixtures_dir, values, target, base_rules=base.added,
+                                 sources=sources)
     for v in verdicts:
         click.echo(v.summary())
         for f in v.failures:

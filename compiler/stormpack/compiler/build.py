@@ -43,6 +43,7 @@ def report(results: Mapping[str, CompileResult]) -> dict[str, Any]:
                     "table": q.table,
                     "logsource": q.logsource,
                     "correlation": q.is_correlation,
+                    **({"source": q.source, "source_why": q.source_why} if q.source else {}),
                 }
                 for q in res.queries
             ],
@@ -66,6 +67,8 @@ def report_text(results: Mapping[str, CompileResult]) -> str:
         )
         for q in res.queries:
             lines.append(f"  ok    {q.path}  ->  {target}/{query_file(q)}  [{q.table}]")
+            if q.source:  # which of the target's alternative tables, and why (--windows-source)
+                lines.append(f"          table from source {q.source}: {q.source_why}")
         for _, why in res.skipped:
             lines.append(f"  SKIP  {why}")
         for lr in res.not_generated:

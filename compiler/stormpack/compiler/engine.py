@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import yaml
 from sigma.correlations import SigmaCorrelationRule
 from sigma.exceptions import SigmaError
 from sigma.processing.conditions import LogsourceCondition
@@ -39,7 +40,7 @@ from . import firstseen as firstseen_render
 from . import kql_correlation
 from .availability import decide
 from .kusto import StormKustoBackend, Unexpressible
-from .pipeline_gen import CLI_STATE_KEY, load_pipeline_text
+from .pipeline_gen import CLI_STATE_KEY, build_pipeline, load_pipeline_text
 from .placeholders import (
     ListReferences,
     Values,
@@ -77,6 +78,9 @@ class CompiledQuery:
         ""  # output file name without extension: stem, or stem__<title slug> if the file holds several rules
     )
     tables: tuple[str, ...] = ()  # KQL: the tables the query reads, in order (empty for Splunk)
+    # the target's source choice the table was taken from (``--windows-source``), and why that one
+    source: str = ""
+    source_why: str = ""
 
 
 @dataclass
@@ -223,7 +227,11 @@ class _Compiler:
                 )
             )
         cli = ProcessingPipeline(items=items, vars=dict(self.values), name="stormpack_cli", priority=1)
-        shipped = ProcessingPipeline.from_yaml(load_pipeline_text(self.target.name))
+        spec = self.target
+        if spec.sources is None or spec.source == spec.sources.default:
+            shipped = ProcessingPipeline.from_yaml(load_pipeline_text(spec.name))
+        else:  # another source choice: the same generator over its tables, never a second mapping
+            shipped = ProcessingPipeline.from_yaml(yaml.safe_dump(build_pipeline(spec), sort_keys=False))
         return cli + shipped
 
     # ------------------------------------------------------------------ correlations
@@ -404,6 +412,7 @@ class _Compiler:
             table = self.describe_source(logsource)
             fields = {f: r.name for f, r in refs.items()}
         tables = tuple(dict.fromkeys(t for k in keys if (t := self.target.logsources[k].table)))
+        choice = self.target.source_of(logsource)
         level = getattr(rule, "level", None)
         name = output_name(lr, self.ruleset)
         return CompiledQuery(
@@ -420,6 +429,10 @@ class _Compiler:
             is_correlation=lr.is_correlation,
             name=name,
             tables=tables,
+            source=choice.key if choice is not None else "",
+            source_why=(f"{choice.title}: the default --{self.target.sources.option}"
+                        if choice is not None and self.target.sources is not None
+                        and choice.key == self.target.sources.default else ""),
         )
 
     def run(self) -> CompileResult:
@@ -497,19 +510,107 @@ class _Compiler:
 
 
 def compile_rules(
-    rule_paths: Sequence[str | Path], target: str, values: Values | str | Path | None = None,
-    *, lists: ListReferences | None = None,
+    rule_paths: Sequence[str | Path],
+    target: str,
+    values: Values | str | Path | None = None,
+    sources: Sequence[str] | None = None,
+    *,
+    lists: ListReferences | None = None,
 ) -> CompileResult:
     """Compile every rule under `rule_paths` for `target` (one of TARGETS).
 
     `values` is a placeholder mapping, or a values file / directory (None: no placeholders);
     `lists` compiles the placeholders it names to a watchlist / lookup reference instead.
+    `sources` names, in order, the choices of the target's source group the workspace has
+    (Sentinel's ``--windows-source``; None: the default): each rule of the group is compiled to
+    the first choice whose table has every field it uses (:func:`merge_sources`).
     Rule files that cannot be read raise RuleLoadError; per-rule problems land in `.skipped`.
     """
     if target not in TARGETS:
         raise CompileError(f"unknown target '{target}' (known: {', '.join(TARGETS)})", target=target)
     spec = load_target(target)
     vals = resolve_values(values)
-    source = str(values) if isinstance(values, (str, Path)) else "the given values"
-    ruleset = load_ruleset(rule_paths)
-    return _Compiler(ruleset, spec, vals, source, lists).run()
+    vsource = str(values) if isinstance(values, (str, Path)) else "the given values"
+    choices = list(dict.fromkeys(sources or ()))
+    if choices and spec.sources is None:
+        raise CompileError(f"target {target} has no alternative sources to choose from", target=target)
+    if not choices or (spec.sources is not None and choices == [spec.sources.default]):
+        return _Compiler(load_ruleset(rule_paths), spec, vals, vsource, lists).run()
+    per_source = [(c, _Compiler(load_ruleset(rule_paths), spec.with_source(c), vals, vsource, lists).run())
+                  for c in choices]
+    return merge_sources(spec, per_source)
+
+
+def merge_sources(spec: TargetSpec, per_source: Sequence[tuple[str, CompileResult]]) -> CompileResult:
+    """One result from a compilation per source choice (in the admin's order): rules outside the
+    group as the first compiled them; a rule of the group as the first choice that compiled it,
+    with the refusals of the choices before it as the reason; refused by every choice, the error
+    names each choice's reason (the missing field or log source)."""
+    assert spec.sources is not None
+    group = set(spec.sources.logsources)
+    taxonomy = load_taxonomy()
+
+    def in_group(lr: LoadedRule) -> bool:
+        rule = lr.rule
+        if not isinstance(rule, SigmaRule):
+            return False
+        try:
+            return taxonomy.logsource_for(rule.logsource, lr.title).key in group
+        except TaxonomyError:
+            return False
+
+    first = per_source[0][1]
+    out = CompileResult(target=first.target, not_generated=list(first.not_generated))
+    by_id: list[tuple[str, dict[str, list[CompiledQuery]], dict[str, tuple[LoadedRule, str]],
+                      dict[str, CompileError]]] = []
+    for choice, res in per_source:
+        queries: dict[str, list[CompiledQuery]] = {}
+        for q in res.queries:
+            queries.setdefault(q.rule_id, []).append(q)
+        skipped = {lr.id: (lr, why) for lr, why in res.skipped}
+        errors = {lr.id: err for (lr, _), err in zip(res.skipped, res.errors, strict=True)}
+        by_id.append((choice, queries, skipped, errors))
+    order: list[tuple[str, LoadedRule | None]] = []
+    seen: set[str] = set()
+    for q in first.queries:
+        if q.rule_id not in seen:
+            seen.add(q.rule_id)
+            order.append((q.rule_id, None))
+    for failed, _ in first.skipped:
+        if failed.id not in seen:
+            seen.add(failed.id)
+            order.append((failed.id, failed))
+    option = spec.sources.option
+    for rid, maybe in order:
+        grouped = maybe is None and any(q.logsource in group for q in by_id[0][1].get(rid, []))
+        grouped = grouped or (maybe is not None and in_group(maybe))
+        if not grouped:
+            if rid in by_id[0][1]:
+                out.queries.extend(by_id[0][1][rid])
+            else:
+                skipped_lr, why = by_id[0][2][rid]
+                out.skipped.append((skipped_lr, why))
+                out.errors.append(by_id[0][3][rid])
+            continue
+        refusals: list[str] = []
+        for choice, queries, _, errors in by_id:
+            if rid in queries:
+                names = [c for c, *_ in by_id]
+                why = (f"first of --{option} {','.join(names)} whose table has every field the rule uses"
+                       + (" (" + "; ".join(refusals) + ")" if refusals else ""))
+                out.queries.extend(replace(q, source_why=why) for q in queries[rid])
+                break
+            err = errors[rid]
+            refusals.append(f"{choice}: " + (f"field '{err.field}' " if err.field else "") + err.message)
+        else:
+            skipped_lr, _ = by_id[0][2][rid]
+            err = by_id[0][3][rid]
+            merged = CompileError(
+                f"no --{option} named can hold this rule: " + "; ".join(refusals),
+                err.location,
+                rule=err.rule,
+                target=err.target,
+            )
+            out.skipped.append((skipped_lr, str(merged)))
+            out.errors.append(merged)
+    return out

@@ -52,8 +52,10 @@ def _static_refs(
     return refs, unsupported
 
 
-def build_pipeline(target_name: str) -> dict[str, Any]:
-    target = load_target(target_name)
+def build_pipeline(target_name: str | TargetSpec) -> dict[str, Any]:
+    """The pipeline of a target (by name: its default data), or of a TargetSpec (another source
+    choice, :meth:`TargetSpec.with_source`)."""
+    target = load_target(target_name) if isinstance(target_name, str) else target_name
     taxonomy = load_taxonomy()
     transformations: list[dict[str, Any]] = []
     mapped_ids: list[str] = []

@@ -72,6 +72,9 @@ class LogsourceTarget:
     # Splunk: base-search terms used instead of sourcetype/category (Windows event logs are told
     # apart by ``source`` and ``EventCode``, several channels in one search)
     search: str | None = None
+    # KQL: a Windows event's EventData XML read by name (the Sysmon ``Event`` table): every taxonomy
+    # field not listed in ``fields`` is the text of the ``<Data Name="field">`` element
+    event_data: Mapping[str, str] | None = None
 
     def splunk_terms(self) -> str:
         """The Splunk base-search terms after ``index=...`` (what the pipeline template writes)."""
@@ -82,6 +85,28 @@ class LogsourceTarget:
 
 
 @dataclass(frozen=True)
+class SourceChoice:
+    """One way a workspace may hold a group of log sources (``windows_sources`` in the data)."""
+
+    key: str
+    title: str
+    connector: str
+    docs: tuple[str, ...]
+    logsources: Mapping[str, LogsourceTarget]  # every log source of the group (some unsupported)
+
+
+@dataclass(frozen=True)
+class SourceGroup:
+    """Alternative tables for a group of log sources: the admin names the ones the workspace has
+    (``stormpack compile --windows-source``), in order; each rule gets the first that can hold it."""
+
+    option: str
+    logsources: tuple[str, ...]
+    default: str
+    choices: Mapping[str, SourceChoice]
+
+
+@dataclass(frozen=True)
 class TargetSpec:
     name: str
     title: str
@@ -89,6 +114,27 @@ class TargetSpec:
     schema: str | None
     vars: Mapping[str, Any]
     logsources: Mapping[str, LogsourceTarget]
+    sources: SourceGroup | None = None
+    source: str | None = None  # the choice of ``sources`` these logsources are (None: no group)
+
+    def with_source(self, key: str) -> TargetSpec:
+        """This target with the group's log sources read from choice ``key``."""
+        if self.sources is None or key not in self.sources.choices:
+            known = ", ".join(self.sources.choices) if self.sources else "none"
+            option = self.sources.option if self.sources else "windows-source"
+            raise UnmappedLogsourceError(
+                f"--{option} {key}: {self.name} has no such source (known: {known})", target=self.name
+            )
+        merged = dict(self.logsources)
+        merged.update(self.sources.choices[key].logsources)
+        return TargetSpec(self.name, self.title, self.backend, self.schema, self.vars, merged,
+                          self.sources, key)
+
+    def source_of(self, logsource: str) -> SourceChoice | None:
+        """The source choice a log source is read from, None when it is not in the group."""
+        if self.sources is None or self.source is None or logsource not in self.sources.logsources:
+            return None
+        return self.sources.choices[self.source]
 
     @property
     def is_kql(self) -> bool:
@@ -117,13 +163,14 @@ class TargetSpec:
         return table_columns(self.schema, lt.schema_table or lt.table)
 
 
-def _parse_target(name: str, data: Mapping[str, Any]) -> TargetSpec:
+def _parse_logsources(data: Mapping[str, Any]) -> dict[str, LogsourceTarget]:
     lss: dict[str, LogsourceTarget] = {}
-    for key, ls in data["logsources"].items():
+    for key, ls in data.items():
         fields: dict[str, Any] = {}
         if ls.get("fields_from"):
-            fields.update(data["logsources"][ls["fields_from"]].get("fields") or {})
+            fields.update(data[ls["fields_from"]].get("fields") or {})
         fields.update(ls.get("fields") or {})
+        event_data = ls.get("event_data")
         lss[key] = LogsourceTarget(
             key=key,
             table=ls.get("table"),
@@ -137,7 +184,43 @@ def _parse_target(name: str, data: Mapping[str, Any]) -> TargetSpec:
             fields=fields,
             unsupported=ls.get("unsupported"),
             search=ls.get("search"),
+            event_data={str(k): str(v) for k, v in event_data.items()} if event_data else None,
         )
+    return lss
+
+
+def _parse_sources(name: str, data: Mapping[str, Any] | None,
+                   logsources: Mapping[str, LogsourceTarget]) -> SourceGroup | None:
+    """``windows_sources``: the default choice is the log sources' own entries; every other choice
+    must say, for every log source of the group, where it lives or why it cannot be read."""
+    if not data:
+        return None
+    where = f"data/targets/{name}.yml: windows_sources"
+    group = tuple(str(k) for k in data["logsources"])
+    default = str(data["default"])
+    choices: dict[str, SourceChoice] = {}
+    for key, c in data["choices"].items():
+        own = _parse_logsources(c.get("logsources") or {})
+        if key == default:
+            if own:
+                raise TaxonomyError(f"{where}.choices.{key}: the default reads the log sources above")
+            own = {k: logsources[k] for k in group}
+        if set(own) != set(group):
+            raise TaxonomyError(
+                f"{where}.choices.{key} must map every log source of the group "
+                f"({', '.join(group)}), an unavailable one with `unsupported: reason`"
+            )
+        docs = tuple(str(u) for u in c.get("docs") or ())
+        if not docs:
+            raise TaxonomyError(f"{where}.choices.{key}: `docs` must cite the connector's documentation")
+        choices[str(key)] = SourceChoice(str(key), str(c["title"]), str(c["connector"]), docs, own)
+    if default not in choices:
+        raise TaxonomyError(f"{where}: default {default} is not a choice")
+    return SourceGroup(str(data.get("option", "windows-source")), group, default, choices)
+
+
+def _parse_target(name: str, data: Mapping[str, Any]) -> TargetSpec:
+    lss = _parse_logsources(data["logsources"])
     backend = data["backend"]
     if backend not in ("kusto", "splunk"):
         raise TaxonomyError(f"data/targets/{name}.yml: unknown backend {backend}")
@@ -151,6 +234,8 @@ def _parse_target(name: str, data: Mapping[str, Any]) -> TargetSpec:
         schema=data.get("schema"),
         vars=dict(data.get("vars") or {}),
         logsources=lss,
+        sources=(group := _parse_sources(name, data.get("windows_sources"), lss)),
+        source=group.default if group is not None else None,
     )
 
 
@@ -277,6 +362,8 @@ def resolve_field(
         )
     if spec.is_pattern:
         return _resolve_name_value(target, lt, taxonomy, spec, fname, raw, rule_title)
+    if raw is None and target.is_kql and lt.event_data:
+        return _resolve_event_data(target, lt, spec, fname, columns)
     if raw is None:
         if target.is_kql and lt.raw_root:
             ctype = "int" if spec.type == "int" else "string"
@@ -291,6 +378,43 @@ def resolve_field(
                 field=fname,
             )
     return _resolve_plain(target, lt, spec, fname, raw, columns)
+
+
+def event_data_steps(lt: LogsourceTarget) -> tuple[str, Step]:
+    """The bag of a Windows event's EventData (``<Data Name="N">text</Data>`` elements, read
+    through ``parse_xml``: https://learn.microsoft.com/en-us/kusto/query/parse-xml-function turns
+    ``<e name="v">text</e>`` into ``{"@name": "v", "#text": "text"}`` and repeated elements into an
+    array), name -> text; returns (bag alias, step)."""
+    ed = lt.event_data
+    assert ed is not None
+    bag = ed.get("bag", "EventData_bag")
+    apply = Step(
+        f"bag:{bag}",
+        f"mv-apply __xd = {ed['source']} on (summarize {bag} = make_bag(bag_pack("
+        f"tostring(__xd[{kql_string(ed['name'])}]), tostring(__xd[{kql_string(ed['value'])}]))))",
+    )
+    return bag, apply
+
+
+def _resolve_event_data(
+    target: TargetSpec, lt: LogsourceTarget, spec: FieldSpec, fname: str, columns: Mapping[str, str]
+) -> FieldRef:
+    bag, apply = event_data_steps(lt)
+    alias = _not_colliding(sanitize(fname), columns)
+    ext = Step(f"nv:{alias}", f"extend {alias} = tostring({bag}[{kql_string(fname)}])")
+    return FieldRef(
+        field=fname,
+        target=target.name,
+        logsource=lt.key,
+        kind="name_value",
+        name=alias,
+        type="string",
+        taxonomy_type=spec.type,
+        steps=(apply, ext),
+        as_string=spec.type == "int",
+        source=f'the text of <Data Name="{fname}"> in {lt.table}.EventData (XML)',
+        presence=f"bag_has_key({bag}, {kql_string(fname)})",
+    )
 
 
 def _values(raw: Any) -> tuple[dict[str, tuple[str, ...]], bool]:

@@ -30,14 +30,14 @@ from ..artifacts import lists
 from ..artifacts.pack import list_references
 from ..compiler import compile_rules
 from ..compiler.engine import CompiledQuery
-from ..compiler.targets import load_target
+from ..compiler.targets import TargetSpec, load_target
 from ..errors import StormpackError
 from ..fixtures import FixtureCase, load_fixture_dir, todo_failure
 from ..matcher import EventRef
 from ..matcher.values import text_of
 from ..replay import Failure, Replayer, RuleVerdict, load_rules_tolerant
 from ..ruleset import LoadedRule, resolve_rule_paths
-from ..shapes.derive import derive
+from ..shapes.derive import derive_kql
 from ..taxonomy import load_taxonomy
 from ..yamlio import load_yaml_text
 from .base import Dataset, Executor, Row
@@ -108,9 +108,13 @@ class TargetReplayer:
 
     def __init__(self, files: Sequence[Path], values: dict[str, list[str]], target: str,
                  fixtures_dir: Path, executor: Executor | None = None,
-                 base_rules: Sequence[Path] = ()) -> None:
+                 base_rules: Sequence[Path] = (), sources: Sequence[str] | None = None) -> None:
         self.target = target
         self.spec = load_target(target)
+        # --windows-source: each rule's rows are shaped for the table its query reads
+        self.specs: dict[str, TargetSpec] = {"": self.spec}
+        for choice in sources or ():
+            self.specs[choice] = self.spec.with_source(choice)
         self.fixtures_dir = fixtures_dir
         self.values = values
         # the correlations' base rules are loaded and compiled with them, but not judged
@@ -123,7 +127,7 @@ class TargetReplayer:
         rules = list(ruleset.rules) if ruleset is not None else []
         tenant = lists.tenant_lists(rules, values)
         good = [f for f in files if f not in self.load_errors]
-        res = compile_rules(good, target, {k: list(v) for k, v in values.items()},
+        res = compile_rules(good, target, {k: list(v) for k, v in values.items()}, sources,
                             lists=list_references(target, tenant))
         self.queries: dict[Path, list[CompiledQuery]] = {}
         for q in res.queries:
@@ -144,21 +148,23 @@ class TargetReplayer:
             for tl in tenant if tl.is_list and target == "splunk"
         }
         self.tables: dict[str, dict[str, str]] = {}
-        for lt in self.spec.logsources.values():
-            if lt.table and not lt.unsupported and self.shape == "kql":
-                self.tables[lt.table] = dict(self.spec.columns(lt))
+        for spec in self.specs.values():
+            for lt in spec.logsources.values():
+                if lt.table and not lt.unsupported and self.shape == "kql":
+                    self.tables[lt.table] = dict(spec.columns(lt))
         self.differences = [d for d in load_differences() if d.target == target]
         prepare = getattr(self.executor, "prepare", None)
         if callable(prepare):
             prepare([q.query for qs in self.queries.values() for q in qs])
 
     # ------------------------------------------------------------------ datasets
-    def _row(self, record: Mapping[str, Any]) -> tuple[str, Row] | None:
+    def _row(self, record: Mapping[str, Any], source: str = "") -> tuple[str, Row] | None:
         ls = self.taxonomy.classify(dict(record))
         if ls is None:
             return None
+        spec = self.specs.get(source, self.spec)
         try:
-            lt = self.spec.logsource(ls.key)
+            lt = spec.logsource(ls.key)
         except StormpackError:
             return None
         if self.shape == "spl":
@@ -168,7 +174,7 @@ class TargetReplayer:
             return str(event["sourcetype"]), event
         if lt.table is None or lt.unsupported:
             return None
-        return lt.table, derive(self.target, ls.key, record).row
+        return lt.table, derive_kql(spec, ls.key, record).row
 
     def _dataset(self, rows: Sequence[tuple[str, Row]], now: datetime) -> Dataset:
         tables: dict[str, list[Row]] = {t: [] for t in self.tables}
@@ -237,7 +243,7 @@ class TargetReplayer:
             spec = engine.classify(ev.record)
             matched = spec is not None and any(
                 id(r.loaded.rule) in subject for r in engine.matching_rules(ev.record, spec))
-            shaped = self._row(ev.record)
+            shaped = self._row(ev.record, queries[0].source if queries[0].source in self.specs else "")
             fired = bool(self._run(queries, self._dataset([shaped] if shaped else [], now)))
             want = i in expected
             if fired != want or fired != matched:
@@ -290,12 +296,13 @@ class TargetReplayer:
 
 def replay_target(rule_paths: Sequence[str | Path], fixtures_dir: Path, values: dict[str, list[str]],
                   target: str, executor: Executor | None = None,
-                  base_rules: Sequence[Path] = ()) -> list[TargetVerdict]:
+                  base_rules: Sequence[Path] = (),
+                  sources: Sequence[str] | None = None) -> list[TargetVerdict]:
     """Judge every rule file under ``rule_paths`` on ``target``'s executor; ``base_rules`` (the
     rules correlations reference, see :func:`stormpack.ruleset.find_base_rules`) are loaded and
     compiled too, but not judged."""
     if target not in EXECUTORS:
         raise StormpackError(f"unknown target '{target}' (known: {', '.join(EXECUTORS)})")
     files = resolve_rule_paths(rule_paths)
-    rep = TargetReplayer(files, values, target, fixtures_dir, executor, base_rules)
+    rep = TargetReplayer(files, values, target, fixtures_dir, executor, base_rules, sources)
     return [rep.judge(p) for p in files]

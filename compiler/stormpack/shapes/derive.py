@@ -27,6 +27,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+from xml.sax.saxutils import escape, quoteattr
 
 from ..compiler.targets import LogsourceTarget, TargetSpec, load_target
 from ..taxonomy import load_taxonomy
@@ -120,25 +121,54 @@ def _condition_value(form: ColumnForm, value: Any) -> Any:
     return cond.number if want else cond.number + 1
 
 
+def _filter_parts(text: str) -> list[str]:
+    """The conditions of a table filter: one, or several joined by `` and ``
+    (``Source == "Microsoft-Windows-Sysmon" and EventID == 1``)."""
+    return [p.strip() for p in text.split(" and ")]
+
+
 def _filter_columns(lt: LogsourceTarget) -> dict[str, Any]:
     """Column values that satisfy the table filter (``LogonType has "interactiveUser"``)."""
     if not lt.filter:
         return {}
-    cond = parse_condition(lt.filter)
-    if isinstance(cond, Has) and isinstance(cond.left, Column):
-        return {cond.left.name: json.dumps([cond.term])}
-    if isinstance(cond, Equals) and isinstance(cond.left, Column):
-        return {cond.left.name: cond.number}
-    if isinstance(cond, TextEquals) and isinstance(cond.left, Column):
-        return {cond.left.name: cond.text}
-    raise AssertionError("parse_condition only yields has / == conditions")
+    out: dict[str, Any] = {}
+    for part in _filter_parts(lt.filter):
+        cond = parse_condition(part)
+        if isinstance(cond, Has) and isinstance(cond.left, Column):
+            out[cond.left.name] = json.dumps([cond.term])
+        elif isinstance(cond, Equals) and isinstance(cond.left, Column):
+            out[cond.left.name] = cond.number
+        elif isinstance(cond, TextEquals) and isinstance(cond.left, Column):
+            out[cond.left.name] = cond.text
+        else:
+            raise AssertionError("parse_condition only yields has / == conditions")
+    return out
 
 
 def filter_passes(lt: LogsourceTarget, row: Mapping[str, Any]) -> bool:
     """Whether a row passes the table filter of the log source (True when there is none)."""
     if not lt.filter:
         return True
-    return evaluate(parse_condition(lt.filter), dict(row)) is True
+    return all(evaluate(parse_condition(p), dict(row)) is True for p in _filter_parts(lt.filter))
+
+
+EVENT_NS = "http://schemas.microsoft.com/win/2004/08/events/event"
+
+
+def event_data_xml(lt: LogsourceTarget, record: Mapping[str, Any]) -> str:
+    """The ``EventData`` column of the ``Event`` table for a flat Windows record: every data field
+    of the log source (the taxonomy fields ``lt.fields`` does not map to a column) the record
+    holds, as ``<Data Name="...">`` elements in the wrapper the Azure Monitor Agent writes
+    (``<DataItem type="System.XmlData" ...><EventData xmlns=...>``; read back by
+    ``parse_xml(EventData).DataItem.EventData.Data``, docs/compiler.md)."""
+    ls = load_taxonomy().logsources[lt.key]
+    parts = []
+    for name in ls.fields:
+        if name in lt.fields or name not in record or record[name] is None:
+            continue
+        parts.append(f"<Data Name={quoteattr(name)}>{escape(kql_tostring(record[name]))}</Data>")
+    return (f'<DataItem type="System.XmlData" time="" sourceHealthServiceId="">'
+            f'<EventData xmlns="{EVENT_NS}">{"".join(parts)}</EventData></DataItem>')
 
 
 def derive_kql(target: TargetSpec, logsource: str, record: Mapping[str, Any]) -> Derived:
@@ -162,6 +192,8 @@ def derive_kql(target: TargetSpec, logsource: str, record: Mapping[str, Any]) ->
         put(column, value, "the table filter")
     if lt.raw_root:
         put(lt.raw_root, copy.deepcopy(dict(record)), "the whole record")
+    if lt.event_data:
+        put("EventData", event_data_xml(lt, record), "the record's data fields as EventData XML")
     order = {"column": 0, "container": 1, "condition": 2, "raw": 3}
     for form in sorted(forms, key=lambda f: order[f.kind]):
         if form.kind == "raw":

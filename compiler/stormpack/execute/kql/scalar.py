@@ -280,6 +280,7 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
     "parse_json": V.parse_json,
     "todynamic": V.parse_json,
     "parsejson": V.parse_json,
+    "parse_xml": V.parse_xml,
     "tolower": lambda s: V.tostring(s).lower(),  # https://learn.microsoft.com/en-us/kusto/query/tolower-function
     "toupper": lambda s: V.tostring(s).upper(),  # https://learn.microsoft.com/en-us/kusto/query/toupper-function
     "strlen": lambda s: len(V.tostring(s)),

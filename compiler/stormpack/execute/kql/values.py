@@ -12,6 +12,7 @@ import ipaddress
 import json
 import math
 import re
+import xml.etree.ElementTree as ET
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -96,6 +97,52 @@ def parse_json(v: Any) -> Any:
         return json.loads(v)
     except ValueError:
         return v
+
+
+PARSE_XML_MAX = 1_048_576  # bytes; longer input gives null (parse_xml page, "Note")
+
+
+def parse_xml(v: Any) -> Any:
+    """parse_xml(): XML text as a dynamic value, by the conversion table of
+    https://learn.microsoft.com/en-us/kusto/query/parse-xml-function: ``<e/>`` -> ``{"e": null}``,
+    ``<e>text</e>`` -> ``{"e": "text"}``, attributes as ``"@name"`` keys, the text beside
+    attributes or children as ``"#text"``, repeated child elements as an array; only elements,
+    attributes and text are translated; invalid XML or input over 1 MB gives null. Element names
+    are their local names (the Sysmon ``Event.EventData`` is read as
+    ``parse_xml(EventData).DataItem.EventData.Data`` although ``EventData`` declares a
+    namespace). Text stays text: the page's example shows numeric element text as JSON numbers,
+    which ``tostring()`` gives back unchanged for the integers and hexadecimal masks Windows
+    events hold (a decimal such as "1.0" would differ; no rule compares one)."""
+    if not isinstance(v, str) or len(v.encode("utf-8")) > PARSE_XML_MAX:
+        return None
+    try:
+        root = ET.fromstring(v)
+    except ET.ParseError:
+        return None
+    return {_local(root.tag): _xml_value(root)}
+
+
+def _local(tag: str) -> str:
+    return tag.rsplit("}", 1)[-1]
+
+
+def _xml_value(el: ET.Element) -> Any:
+    # text is kept verbatim (a command line may end in a space); white space alone is no text
+    text = el.text if el.text and el.text.strip() else ""
+    children = list(el)
+    if not el.attrib and not children:
+        return text if text else None
+    out: dict[str, Any] = {f"@{_local(k)}": val for k, val in el.attrib.items()}
+    if text:
+        out["#text"] = text
+    for child in children:
+        key, value = _local(child.tag), _xml_value(child)
+        if key in out:
+            prev = out[key]
+            out[key] = [*prev, value] if isinstance(prev, list) else [prev, value]
+        else:
+            out[key] = value
+    return out
 
 
 def isempty(v: Any) -> bool:
