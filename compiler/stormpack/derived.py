@@ -60,6 +60,11 @@ def is_derived(field: str) -> bool:
     return any(name == field for name, _ in derivations())
 
 
+def lists_of(field: str) -> list[str]:
+    """The two-column lists ``field`` reads (none when it is not derived)."""
+    return sorted({d.pairs for (name, _), d in derivations().items() if name == field})
+
+
 def derivation(field: str, logsource: str) -> Derivation | None:
     """The derivation of ``field`` on ``logsource``; None when ``field`` is not derived. A
     derived field used on a log source it has no derivation for is an error."""
