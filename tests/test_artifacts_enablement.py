@@ -73,7 +73,8 @@ def test_shipped_stand_ins_are_placeholders(value: str) -> None:
 
 @pytest.mark.parametrize("value", ["soc@contoso.com", "@contoso.com", "5d661950-3475-41cd-a2c3-d671a3162bc1",
                                    "invalid.example.com",
-                                   "11b49e19-2326-4be6-93cb-7f37439bbd81 5a95e683-08ad-424e-a441-1d1aec52c02c"])
+                                   "11b49e19-2326-4be6-93cb-7f37439bbd81 "
+                                   "5a95e683-08ad-424e-a441-1d1aec52c02c"])
 def test_tenant_values_are_not(value: str) -> None:
     assert not is_placeholder(value)
 
