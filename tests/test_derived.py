@@ -36,9 +36,10 @@ def test_pairs_are_two_columns_with_case_insensitive_keys() -> None:
         derived.parse_pairs("l", ["a x", "A y"])
 
 
-def test_a_missing_list_or_log_source_fails_loud() -> None:
-    with pytest.raises(ValuesError, match="needs the two-column list 'org_app_ids_by_object_id'"):
-        derived.pairs_of(_app_id(), {})
+def test_a_missing_list_maps_nothing_and_a_missing_log_source_fails_loud() -> None:
+    assert derived.pairs_of(_app_id(), {}) == {}
+    assert derived.kql_steps(_app_id(), "sentinel", "a", {}, kql_string)[1] == 'extend a = ""'
+    assert derived.spl_steps(_app_id(), "a", {}, spl_string)[1] == "eval a=null()"
     with pytest.raises(TaxonomyError, match="no derivation for log source m365_audit"):
         derived.derivation("stormpack.appId", "m365_audit")
     assert derived.derivation("ClientAppId", "m365_audit") is None

@@ -96,11 +96,11 @@ def parse_pairs(name: str, items: Sequence[str]) -> dict[str, str]:
 
 
 def pairs_of(d: Derivation, values: Mapping[str, Sequence[str]]) -> dict[str, str]:
-    items = values.get(d.pairs)
-    if items is None:
-        raise ValuesError(f"derived field {d.field} needs the two-column list '{d.pairs}', "
-                          "which the values do not define (values/organisation.yml)")
-    return parse_pairs(d.pairs, items)
+    """The list's pairs. A values directory without the list maps nothing: no record gets the
+    derived value, so the correlations keyed on it cannot pair (``stormpack baseline`` writes no
+    such list: it comes from Microsoft Graph, not from the logs), and a deployable build turns
+    them off like any unfilled tenant list (artifacts/lists.py)."""
+    return parse_pairs(d.pairs, values.get(d.pairs, ()))
 
 
 def reader(d: Derivation, key_reader: Callable[[Mapping[str, Any]], Any],
@@ -128,8 +128,9 @@ def kql_steps(d: Derivation, target: str, alias: str, values: Mapping[str, Seque
         raise TaxonomyError(f"derived field {d.field} has no KQL expression for target {target} "
                             f"on log source {d.logsource} ({_SOURCE})")
     table = pairs_of(d, values)
-    arms = ", ".join(f"{alias}_key == {quote(k)}, {quote(v)}" for k, v in sorted(table.items()))
-    return [f"extend {alias}_key = tolower({key})", f"extend {alias} = case({arms}, \"\")"]
+    arms = "".join(f"{alias}_key == {quote(k)}, {quote(v)}, " for k, v in sorted(table.items()))
+    value = f"case({arms}\"\")" if table else '""'
+    return [f"extend {alias}_key = tolower({key})", f"extend {alias} = {value}"]
 
 
 def spl_steps(d: Derivation, alias: str, values: Mapping[str, Sequence[str]],
@@ -143,4 +144,5 @@ def spl_steps(d: Derivation, alias: str, values: Mapping[str, Sequence[str]],
                             f"{d.logsource} ({_SOURCE})")
     table = pairs_of(d, values)
     arms = ", ".join(f"{alias}_key=={quote(k)}, {quote(v)}" for k, v in sorted(table.items()))
-    return [f"eval {alias}_key=lower({d.spl})", f"eval {alias}=case({arms})"]
+    value = f"case({arms})" if table else "null()"
+    return [f"eval {alias}_key=lower({d.spl})", f"eval {alias}={value}"]

@@ -183,12 +183,8 @@ def tenant_lists(rules: Sequence[LoadedRule], values: Mapping[str, Sequence[str]
         if name in by_name:
             raise ArtifactError(f"tenant list '{name}' is used both as a |expand placeholder and as "
                                 "the two-column list of a derived field", Location(corrs[0].path))
-        if name not in values:
-            raise ArtifactError(
-                f"two-column list '{name}' (derived field {field}) has no default in the values "
-                "files; the tenant-list templates are filled from them", Location(corrs[0].path))
-        out.append(TenantList(
-            name, tuple(str(v) for v in values[name]), (field,), tuple(c.id for c in corrs),
+        out.append(TenantList(  # a list the values do not define maps nothing (derived.pairs_of)
+            name, tuple(str(v) for v in values.get(name, ())), (field,), tuple(c.id for c in corrs),
             tuple(c.title for c in corrs),
             f"two-column list of the derived field {field} (stormpack/derived.py), read by a "
             "correlation's group key: inlined from values/"))
