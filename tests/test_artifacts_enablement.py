@@ -36,12 +36,21 @@ def _enabled(out: Path) -> dict[str, dict[str, bool]]:
     return {"sentinel": sentinel, "defender": defender, "splunk": splunk}
 
 
+#: two-column list -> the derived field that reads it (data/derived_fields.yml), named in the
+#: aliases of the correlations that read the list
+TWO_COLUMN_READERS = {"org_app_ids_by_object_id": "stormpack.appId"}
+
+
 def _stand_in_rules(values: dict[str, list[str]]) -> set[str]:
     """Titles of the rules reading a list whose values hold a .invalid address or the nil GUID,
     and of the correlations over such rules (read from the correlation's ``rules:`` names)."""
-    stand_ins = {k for k, vs in values.items() if any(str(v).endswith(".invalid") or v == NIL for v in vs)}
+    stand_ins = {k for k, vs in values.items()
+                 if any(str(v).endswith(".invalid") or NIL in str(v).split() for v in vs)}
     rules = load_ruleset([PACK_RULES]).rules
-    out = {lr.title for lr in rules if any(f"%{name}%" in lr.text for name in stand_ins)}
+    out = {lr.title for lr in rules
+           if any(f"%{name}%" in lr.text
+                  or (name in TWO_COLUMN_READERS and TWO_COLUMN_READERS[name] in lr.text)
+                  for name in stand_ins)}
     names = {lr.title: {lr.id, str(getattr(lr.rule, "name", None))} for lr in rules}
     grown = True
     while grown:  # a correlation over a correlation over such a rule too
@@ -56,13 +65,16 @@ def _stand_in_rules(values: dict[str, list[str]]) -> set[str]:
 
 
 @pytest.mark.parametrize("value", ["soc@accepted-domain.invalid", "@accepted-domain.invalid", NIL,
-                                   "00000000-0000-0000-0000-000000000000 "])
+                                   "00000000-0000-0000-0000-000000000000 ",
+                                   f"{NIL} {NIL}", f"11b49e19-2326-4be6-93cb-7f37439bbd81 {NIL}"])
 def test_shipped_stand_ins_are_placeholders(value: str) -> None:
     assert is_placeholder(value)
 
 
 @pytest.mark.parametrize("value", ["soc@contoso.com", "@contoso.com", "5d661950-3475-41cd-a2c3-d671a3162bc1",
-                                   "invalid.example.com"])
+                                   "invalid.example.com",
+                                   "11b49e19-2326-4be6-93cb-7f37439bbd81 "
+                                   "5a95e683-08ad-424e-a441-1d1aec52c02c"])
 def test_tenant_values_are_not(value: str) -> None:
     assert not is_placeholder(value)
 
@@ -74,6 +86,8 @@ def test_rules_with_placeholder_lists_are_built_disabled(tmp_path: Path) -> None
     assert disabled
     # a correlation whose base rule reads a placeholder list is disabled with it
     assert "One App Reads Many Mailboxes Through An API" in disabled
+    # and one whose group key reads a two-column list of placeholders (stormpack/derived.py)
+    assert "App Credential Added Then Unknown App Reads Mail" in disabled
     for target, rules in _enabled(out).items():
         assert rules, target
         for title, on in rules.items():

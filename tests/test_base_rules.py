@@ -123,7 +123,9 @@ def test_hunt_on_a_correlation_alone_names_the_base_rules(corr: Path, tmp_path: 
     events = tmp_path / "events.jsonl"
     events.write_text("".join(json.dumps(e) + "\n" for e in _positive_case_events(corr)),
                       encoding="utf-8")
-    res = CliRunner().invoke(cli, ["hunt", "--rules", str(corr), "--events", str(events)])
+    # the values the fixture cases are written for (fixtures/values/README.md)
+    res = CliRunner().invoke(cli, ["hunt", "--rules", str(corr), "--events", str(events),
+                                   "--values", str(REPO / "fixtures" / "values")])
     assert res.exit_code == 0, res.output
     for f in referenced_files(corr):
         assert f in res.stderr

@@ -60,7 +60,10 @@ def test_every_list_the_shipped_values_define_has_a_learner() -> None:
     shipped = {}
     for f in (ROOT / "values").glob("*.yml"):
         shipped.update(yaml.safe_load(f.read_text(encoding="utf-8")))
-    assert set(shipped) == set(load_learners())
+    # two-column lists (object id -> appId, stormpack/derived.py) come from Microsoft Graph, not
+    # from the logs: no learner; a written values directory without them maps nothing
+    two_column = {"org_app_ids_by_object_id"}
+    assert set(shipped) - two_column == set(load_learners())
 
 
 def test_a_new_use_of_a_list_is_caught(tmp_path: Path) -> None:

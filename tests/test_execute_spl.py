@@ -634,20 +634,27 @@ def test_ordered_correlation_slides_across_a_bucket_edge(compiled: list[Compiled
     assert "| sort 0 _time\n| streamstats time_window=7d " in q.query and "| bin " not in q.query
     edge = 7 * 86400 * (int(NOW.timestamp()) // (7 * 86400))  # a 7-day bucket edge of bin _time
 
-    def case(cred: float, read: float) -> list[Row]:
+    # the credential's target object id and the reading app's appId are one pair of the fixture
+    # tenant list org_app_ids_by_object_id (fixtures/values/organisation.yml: SimuLandApp)
+    obj, app = "11B49E19-2326-4BE6-93CB-7F37439BBD81", "5a95e683-08ad-424e-a441-1d1aec52c02c"
+
+    def case(cred: float, read: float, reader: str = app) -> list[Row]:
         events = {"test": [
             ev(sourcetype="azure:monitor:aad", category="AuditLogs",
-               operationName="Add service principal credentials", tenantId="T1") | {"_time": cred},
-            ev(sourcetype="o365:management:activity", Operation="MailItemsAccessed", ClientAppId="aaaa-bbbb",
+               operationName="Add service principal credentials", tenantId="T1")
+            | {"_time": cred, "properties.targetResources{}.id": obj},
+            ev(sourcetype="o365:management:activity", Operation="MailItemsAccessed", ClientAppId=reader,
                OrganizationId="t1") | {"_time": read},
         ]}
         return EX.run(q.query, Dataset(tables=events, now=NOW))
 
     rows = case(edge - 3600, edge + 6 * 86400 + 22 * 3600)
     assert len(rows) == 1 and rows[0]["tenant"] == "t1"  # case-insensitive key, lower-cased
+    assert rows[0]["app"] == app  # the same application on both sides (issue #10 point 11)
     assert rows[0]["first_time"] == edge - 3600 and rows[0]["last_time"] == edge + 6 * 86400 + 22 * 3600
     assert not case(edge, edge + 7 * 86400 + 60)
     assert not case(edge + 60, edge)
+    assert not case(edge - 3600, edge, reader="de8bc8b5-d9f9-48b1-a8ad-b748da725064")  # another app
 
 
 def _variants(rec: dict[str, Any], keep: set[str]) -> list[tuple[str, dict[str, Any]]]:

@@ -22,6 +22,7 @@ from pathlib import Path
 from sigma.correlations import SigmaCorrelationRule
 from sigma.types import Placeholder, SigmaString
 
+from .. import derived
 from ..errors import ArtifactError, Location
 from ..ruleset import LoadedRule, iter_detection_items
 from ..syntax import KQL, SPL
@@ -82,8 +83,9 @@ _PLACEHOLDER_VALUE = re.compile(r"\.invalid$|^0{8}-0{4}-0{4}-0{4}-0{12}$", re.IG
 
 def is_placeholder(value: str) -> bool:
     """``soc-analyst@accepted-domain.invalid``, ``@accepted-domain.invalid`` or
-    ``00000000-0000-0000-0000-000000000000``: a shipped stand-in, not a tenant value."""
-    return _PLACEHOLDER_VALUE.search(value.strip()) is not None
+    ``00000000-0000-0000-0000-000000000000``: a shipped stand-in, not a tenant value. An item of
+    a two-column list (stormpack/derived.py) is one when either column is."""
+    return any(_PLACEHOLDER_VALUE.search(c) is not None for c in value.split())
 
 
 def watchlist_alias(name: str) -> str:
@@ -139,6 +141,7 @@ def tenant_lists(rules: Sequence[LoadedRule], values: Mapping[str, Sequence[str]
     for use in placeholder_uses(rules):
         by_name.setdefault(use.name, []).append(use)
     out: list[TenantList] = []
+    derived_uses = _derived_lists(rules)
     for name in sorted(by_name):
         uses = by_name[name]
         if name not in values:
@@ -164,6 +167,31 @@ def tenant_lists(rules: Sequence[LoadedRule], values: Mapping[str, Sequence[str]
                 titles.append(u.rule.title)
         out.append(TenantList(name, tuple(str(v) for v in values[name]), tuple(fields), tuple(ids),
                               tuple(titles), reason))
+    for name, (field, corrs) in sorted(derived_uses.items()):
+        if name in by_name:
+            raise ArtifactError(f"tenant list '{name}' is used both as a |expand placeholder and as "
+                                "the two-column list of a derived field", Location(corrs[0].path))
+        out.append(TenantList(  # a list the values do not define maps nothing (derived.pairs_of)
+            name, tuple(str(v) for v in values.get(name, ())), (field,), tuple(c.id for c in corrs),
+            tuple(c.title for c in corrs),
+            f"two-column list of the derived field {field} (stormpack/derived.py), read by a "
+            "correlation's group key: inlined from values/"))
+    return sorted(out, key=lambda tl: tl.name)
+
+
+def _derived_lists(rules: Sequence[LoadedRule]) -> dict[str, tuple[str, list[LoadedRule]]]:
+    """Two-column list -> (derived field, the correlations whose aliases read it)."""
+    out: dict[str, tuple[str, list[LoadedRule]]] = {}
+    for lr in rules:
+        rule = lr.rule
+        if not isinstance(rule, SigmaCorrelationRule):
+            continue
+        for alias in rule.aliases:
+            for fname in alias.mapping.values():
+                for name in derived.lists_of(fname):
+                    corrs = out.setdefault(name, (fname, []))[1]
+                    if lr not in corrs:
+                        corrs.append(lr)
     return out
 
 

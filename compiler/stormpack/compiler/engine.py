@@ -23,7 +23,7 @@ from sigma.processing.transformations import FieldMappingTransformation, SetStat
 from sigma.rule import SigmaDetectionItem, SigmaRule
 from sigma.types import SigmaBool, SigmaNumber, SigmaString
 
-from .. import firstseen
+from .. import derived, firstseen
 from ..errors import (
     CompileError,
     Location,
@@ -53,11 +53,16 @@ from .splunk import StormSplunkBackend, splunk_rename
 from .targets import (
     TARGETS,
     FieldRef,
+    LogsourceTarget,
+    Step,
     TargetSpec,
     kql_expression,
+    kql_string,
     load_target,
     resolve_field,
     resolve_for_rule,
+    sanitize,
+    spl_string,
 )
 
 
@@ -215,7 +220,7 @@ class _Compiler:
         for rid, refs in self.refs.items():
             key = self.logsource[rid].key
             for f, r in refs.items():
-                if r.kind == "name_value":
+                if r.kind == "name_value" or derived.is_derived(f):
                     per_ls.setdefault(key, {})[f] = r.name
         for key, mapping in sorted(per_ls.items()):
             ls = self.taxonomy.logsources[key]
@@ -272,10 +277,27 @@ class _Compiler:
         lt = self.target.logsource(ls.key, str(rule.title))
         out = {}
         for name in self.correlation_fields(corr):
-            out[name] = resolve_field(
-                self.target, lt, ls, self.taxonomy, self.field_on(corr, rule, name), str(corr.title)
-            )
+            fname = self.field_on(corr, rule, name)
+            d = derived.derivation(fname, ls.key)
+            if d is not None:
+                out[name] = self.derived_ref(d, lt)
+                continue
+            out[name] = resolve_field(self.target, lt, ls, self.taxonomy, fname, str(corr.title))
         return out
+
+    def derived_ref(self, d: derived.Derivation, lt: LogsourceTarget) -> FieldRef:
+        """A derived field (stormpack/derived.py) as a computed alias defined by its steps."""
+        alias = sanitize(d.field)
+        if self.target.is_kql:
+            texts = derived.kql_steps(d, self.target.name, alias, self.values, kql_string)
+        else:
+            texts = derived.spl_steps(d, alias, self.values, spl_string)
+        return FieldRef(
+            field=d.field, target=self.target.name, logsource=lt.key, kind="computed", name=alias,
+            type="string", taxonomy_type="string",
+            steps=tuple(Step(f"derived:{alias}:{i}", t) for i, t in enumerate(texts)),
+            source=f"{d.key} looked up in the two-column list {d.pairs}",
+        )
 
     def splunk_group_names(self, corr: SigmaCorrelationRule, query: str) -> str:
         """Give the output columns of a Splunk correlation the group-by names the rule writes.

@@ -21,7 +21,12 @@ from sigma.backends.splunk.splunk import SplunkBackend
 from sigma.conditions import ConditionFieldEqualsValueExpression, ConditionValueExpression
 from sigma.conversion.base import TextQueryBackend
 from sigma.conversion.state import ConversionState
-from sigma.correlations import SigmaCorrelationRule, SigmaCorrelationType
+from sigma.correlations import (
+    SigmaCorrelationFieldAliases,
+    SigmaCorrelationRule,
+    SigmaCorrelationType,
+    SigmaRuleReference,
+)
 from sigma.rule import SigmaRule
 from sigma.types import SigmaString, SpecialChars
 
@@ -67,6 +72,17 @@ class StormSplunkBackend(FieldRefBackend, SplunkBackend):
         self._members = members or (lambda rule: {})
 
     # ------------------------------------------------------------------ correlations
+    def convert_correlation_search_field_normalization_expression(
+        self, aliases: SigmaCorrelationFieldAliases, rule_reference: SigmaRuleReference
+    ) -> str:
+        """Each alias as an ``eval`` COPY of its field (upstream: ``rename``, which removes the
+        field): the member columns still read the original field afterwards (the app alias of a
+        mail read is ClientAppId, also its member app). Eval:
+        https://docs.splunk.com/Documentation/Splunk/latest/SearchReference/Eval."""
+        copies = [f"{_eval_name(alias.alias)}={_eval_ref(fname)}"
+                  for alias in aliases for ref, fname in alias.mapping.items() if ref == rule_reference]
+        return " | eval " + ", ".join(copies) if copies else ""
+
     def convert_correlation_event_count_rule(
         self, rule: SigmaCorrelationRule, output_format: str | None = None, method: str = "stats"
     ) -> list[str]:

@@ -40,6 +40,7 @@ from sigma.correlations import (
     SigmaRuleReference,
 )
 
+from .. import derived
 from ..errors import MatcherError
 from ..ruleset import LoadedRule
 from ..taxonomy import LogsourceSpec, Taxonomy
@@ -160,6 +161,7 @@ class CorrelationEvaluator:
         loaded: LoadedRule,
         bases: list[tuple[SigmaRuleReference, LoadedRule, LogsourceSpec]],
         taxonomy: Taxonomy,
+        values: Mapping[str, Sequence[str]] | None = None,
     ) -> None:
         rule = loaded.rule
         assert isinstance(rule, SigmaCorrelationRule)
@@ -220,7 +222,13 @@ class CorrelationEvaluator:
                         return f
                 raise self._error(f"alias '{name}' has no field for rule '{ref.reference}'")
 
-            group_readers = tuple(make_reader(field_for(g), spec, taxonomy) for g in self.group_by)
+            def reader_for(name: str, spec: LogsourceSpec = spec) -> Reader:
+                d = derived.derivation(name, spec.key)
+                if d is None:
+                    return make_reader(name, spec, taxonomy)
+                return derived.reader(d, make_reader(d.key, spec, taxonomy), values or {})
+
+            group_readers = tuple(reader_for(field_for(g)) for g in self.group_by)
             value_reader = (
                 make_reader(field_for(self._cond_field), spec, taxonomy)
                 if self.type in _VALUE_TYPES and self._cond_field is not None

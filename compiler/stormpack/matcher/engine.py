@@ -227,7 +227,7 @@ class Engine:
                             "which cannot be compiled",
                             Location(lr.path, lr.line_of(broken[0].reference)),
                         )
-                    eng._add_correlation(lr)
+                    eng._add_correlation(lr, values)
                 else:  # pragma: no cover - RuleSet only holds these two kinds
                     raise MatcherError(f"unknown rule kind {type(lr.rule).__name__}", Location(lr.path))
             except (StormpackError, SigmaError) as exc:
@@ -262,7 +262,7 @@ class Engine:
             group = self._by_logsource[spec.key] = _LogsourceRules(spec)
         group.rules.append(compiled)
 
-    def _add_correlation(self, lr: LoadedRule) -> None:
+    def _add_correlation(self, lr: LoadedRule, values: Mapping[str, Sequence[str]]) -> None:
         rule = lr.rule
         assert isinstance(rule, SigmaCorrelationRule)
         refs = rule.referenced_rules or rule.rules or []
@@ -277,7 +277,7 @@ class Engine:
                 )
             bases.append((ref, compiled.loaded, compiled.logsource))
         spec = firstseen.spec_of(rule)
-        evaluator = (CorrelationEvaluator(lr, bases, self.taxonomy) if spec is None
+        evaluator = (CorrelationEvaluator(lr, bases, self.taxonomy, values) if spec is None
                      else FirstSeenEvaluator(lr, bases, self.taxonomy, spec))
         self._correlation_index[id(evaluator)] = len(self.correlations)
         for ref in refs:
