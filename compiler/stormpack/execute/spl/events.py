@@ -138,6 +138,15 @@ def splunk_event(logsource: str, record: Mapping[str, Any]) -> Row:
         # renderXml inputs: source "XmlWinEventLog:<channel>", EventCode = the event id (splunk.yml)
         event["source"] = f"XmlWinEventLog:{record.get('Channel')}"
         event["EventCode"] = str(record.get("EventID"))
+    if lt.sourcetype == "ms:iis:auto":
+        # the IIS add-on's indexed W3C extraction: each field under its Splunk name (splunk.yml),
+        # _raw the W3C line (values in header order, "-" for none, as IIS writes it)
+        renames = {k: v for k, v in lt.fields.items() if isinstance(v, str)}
+        fields = {renames.get(k, k): v for k, v in event.items() if k in record}
+        event = {**{k: v for k, v in event.items() if k not in record}, **fields}
+        event["_raw"] = " ".join(str(v) for k, v in record.items() if k != ts_field)
+        event.pop("_time", None)
+        event["_time"] = _epoch(record[ts_field], f"{logsource} {ts_field}")
     event.setdefault("source", f"stormpack-fixture:{logsource}")
     event.setdefault("host", "stormpack-fixture")
     return event
