@@ -45,6 +45,10 @@ def looks_like_w3c(head: bytes) -> bool:
                                              or b"\n" + FIELDS_DIRECTIVE in text)
 
 
+def _lost(exc: BaseException, compressed: bool) -> str:
+    return f"{describe_stream_error(exc, compressed)}: {_REST_LOST}"
+
+
 def field_name(w3c_name: str) -> str:
     """The taxonomy name of a W3C field (``cs(User-Agent)`` -> ``cs-user-agent``)."""
     return SIGMA_NAMES.get(w3c_name.lower(), w3c_name)
@@ -80,7 +84,7 @@ def read_w3c(stream: BinaryIO, source: str, limits: ReaderLimits, compressed: bo
         try:
             raw = stream.readline(limits.max_record_bytes)
         except STREAM_ERRORS as exc:
-            yield Rejected(source, index, lineno + 1, f"{describe_stream_error(exc, compressed)}: {_REST_LOST}")
+            yield Rejected(source, index, lineno + 1, _lost(exc, compressed))
             return
         if not raw:
             return
@@ -104,7 +108,7 @@ def read_w3c(stream: BinaryIO, source: str, limits: ReaderLimits, compressed: bo
                 while more and not more.endswith(b"\n"):
                     more = stream.readline(limits.max_record_bytes)
             except STREAM_ERRORS as exc:
-                yield Rejected(source, row_index, lineno, f"{describe_stream_error(exc, compressed)}: {_REST_LOST}")
+                yield Rejected(source, row_index, lineno, _lost(exc, compressed))
                 return
             yield Rejected(source, row_index, lineno,
                            f"line longer than {limits.max_record_bytes} bytes: not read")
