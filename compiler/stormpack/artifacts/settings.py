@@ -240,6 +240,9 @@ ENTITY_SOURCES: Final = (
     EntitySource("Mailbox", "MailboxPrimaryAddress", "MailboxOwnerUPN", "MailboxCustomEntity"),
     # Windows log sources: the host that logged the event (Defender's DeviceName is its FQDN)
     EntitySource("Host", "FullName", "Computer", "HostCustomEntity"),
+    # web-server logs: the client that sent the request, the server that logged it
+    EntitySource("IP", "Address", "c-ip", "IPCustomEntity"),
+    EntitySource("Host", "FullName", "s-computername", "HostCustomEntity"),
 )
 
 # ------------------------------------------------------------------------------- Defender XDR
@@ -311,6 +314,18 @@ DEFENDER_TABLES: Final = MappingProxyType({
         "DeviceId", "deviceId",
         ("DeviceName", "ActionType", "FolderPath", "SHA1", "InitiatingProcessFolderPath",
          "InitiatingProcessCommandLine"),
+        asset_type="impactedDeviceAsset",
+    ),
+    "DeviceRegistryEvents": DefenderTable(
+        "DeviceId", "deviceId",
+        ("DeviceName", "ActionType", "RegistryKey", "RegistryValueName", "RegistryValueData",
+         "InitiatingProcessFolderPath", "InitiatingProcessCommandLine"),
+        asset_type="impactedDeviceAsset",
+    ),
+    "DeviceNetworkEvents": DefenderTable(
+        "DeviceId", "deviceId",
+        ("DeviceName", "ActionType", "RemoteIP", "RemotePort", "RemoteUrl", "LocalIP",
+         "InitiatingProcessFolderPath", "InitiatingProcessCommandLine"),
         asset_type="impactedDeviceAsset",
     ),
 })
