@@ -34,14 +34,18 @@ ALLOWED_DEVICE_IDENTIFIERS = {"deviceId", "deviceName"}
 # EntraIdSignInEvents under its former name
 DETECTION_TABLES = {"CloudAppEvents": "CloudAppEvents", "EntraIdSignInEvents": "AADSignInEventsBeta",
                     "DeviceProcessEvents": "DeviceProcessEvents",
-                    "DeviceImageLoadEvents": "DeviceImageLoadEvents", "DeviceFileEvents": "DeviceFileEvents"}
+                    "DeviceImageLoadEvents": "DeviceImageLoadEvents", "DeviceFileEvents": "DeviceFileEvents",
+                    "DeviceRegistryEvents": "DeviceRegistryEvents",
+                    "DeviceNetworkEvents": "DeviceNetworkEvents"}
 # the impacted asset of a custom detection: the user on the cloud tables, the device on the
 # Defender for Endpoint tables (Graph impactedUserAsset / impactedDeviceAsset)
 ASSET = {"CloudAppEvents": ("impactedUserAsset", "AccountObjectId"),
          "EntraIdSignInEvents": ("impactedUserAsset", "AccountObjectId"),
          "DeviceProcessEvents": ("impactedDeviceAsset", "DeviceId"),
          "DeviceImageLoadEvents": ("impactedDeviceAsset", "DeviceId"),
-         "DeviceFileEvents": ("impactedDeviceAsset", "DeviceId")}
+         "DeviceFileEvents": ("impactedDeviceAsset", "DeviceId"),
+         "DeviceRegistryEvents": ("impactedDeviceAsset", "DeviceId"),
+         "DeviceNetworkEvents": ("impactedDeviceAsset", "DeviceId")}
 
 
 @pytest.fixture(scope="module")

@@ -42,12 +42,16 @@ def test_golden_queries_start_with_their_table_or_sourcetype() -> None:
                 "DeviceProcessEvents\n",
                 "DeviceImageLoadEvents\n",
                 "DeviceFileEvents\n",
+                "DeviceRegistryEvents\n",
+                "DeviceNetworkEvents\n",
+                "W3CIISLog\n",
                 "union\n",
                 "let stormpack_learning = ",  # first-seen: `let stormpack_events = <table>` follows
             ),
         ),
         ("defender", ("CloudAppEvents\n", "EntraIdSignInEvents\n", "DeviceProcessEvents\n",
-                      "DeviceImageLoadEvents\n", "DeviceFileEvents\n", "union\n",
+                      "DeviceImageLoadEvents\n", "DeviceFileEvents\n", "DeviceRegistryEvents\n",
+                      "DeviceNetworkEvents\n", "union\n",
                       "let stormpack_learning = ")),
         (
             "splunk",
@@ -57,6 +61,7 @@ def test_golden_queries_start_with_their_table_or_sourcetype() -> None:
                 'index="*" ((source="XmlWinEventLog:Microsoft-Windows-Sysmon/Operational" EventCode=1) OR '
                 '(source="XmlWinEventLog:Security" EventCode=4688))',
                 'index="*" source="XmlWinEventLog:Microsoft-Windows-Sysmon/Operational" EventCode=',
+                'index="*" sourcetype="ms:iis:auto"',
                 "| multisearch\n",
             ),
         ),

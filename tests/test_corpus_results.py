@@ -77,10 +77,10 @@ def test_sentinel_and_defender_exports_are_converted_and_evaluated(hunted: tuple
     _, stats = hunted
     assert set(stats.converted) == {"Microsoft Sentinel OfficeActivity", "Microsoft Sentinel SigninLogs",
                                     "Microsoft Sentinel AuditLogs", "Microsoft Defender XDR CloudAppEvents"}
-    # the non-CloudAppEvents rows of the Defender union export, and the 83 events of the OTRF
+    # the non-CloudAppEvents rows of the Defender union export, and the 68 events of the OTRF
     # Windows file outside the pack's Windows log sources (process creation, image load, file
-    # event, process access)
-    assert stats.unrecognised == 8 + 83
+    # event, process access, registry value set, network connection)
+    assert stats.unrecognised == 8 + 68
     assert stats.rejected == 0
 
 

@@ -158,6 +158,8 @@ def test_derived_rows_convert_back_to_their_source_values() -> None:
                 field = spec.field(form.field)
                 if field is not None and field.type == "datetime":
                     assert parse_timestamp(str(got)) == parse_timestamp(str(want)), (shape.name, form)
+                elif field is not None and field.type == "int":  # Sysmon's "443" is the column's 443
+                    assert str(got) == str(want), (shape.name, form.field, record)
                 else:
                     assert got == want, (shape.name, form.field, record)
                 checked += 1

@@ -95,6 +95,11 @@ SENTINEL_CONNECTORS: Final = MappingProxyType({
     "windows_process_creation": Connector("MicrosoftThreatProtection", "DeviceProcessEvents"),
     "windows_image_load": Connector("MicrosoftThreatProtection", "DeviceImageLoadEvents"),
     "windows_file_event": Connector("MicrosoftThreatProtection", "DeviceFileEvents"),
+    "windows_registry_set": Connector("MicrosoftThreatProtection", "DeviceRegistryEvents"),
+    "windows_network_connection": Connector("MicrosoftThreatProtection", "DeviceNetworkEvents"),
+    # IIS logs through the Azure Monitor agent: connector id as in the Azure-Sentinel analytics-rule
+    # templates that read W3CIISLog (requiredDataConnectors: AzureMonitor(IIS))
+    "webserver": Connector("AzureMonitor(IIS)", "W3CIISLog"),
 })
 
 
@@ -150,6 +155,8 @@ class IngestionLatency:
 
 O365_TROUBLESHOOTING: Final = ("https://learn.microsoft.com/en-us/office/office-365-management-api/"
                                "troubleshooting-the-office-365-management-activity-api")
+IIS_COLLECTION: Final = ("https://learn.microsoft.com/en-us/previous-versions/azure/azure-monitor/agents/"
+                         "data-sources-iis-logs")
 AZURE_MONITOR_LATENCY: Final = "https://learn.microsoft.com/en-us/azure/azure-monitor/logs/data-ingestion-time"
 ENTRA_LATENCY: Final = ("https://learn.microsoft.com/en-us/entra/identity/monitoring-health/"
                         "reference-reports-latencies")
@@ -182,7 +189,13 @@ INGESTION_LATENCY: Final = MappingProxyType({
         "typically 20 seconds to 3 minutes in Log Analytics; no guaranteed maximum", timedelta(hours=2),
         AZURE_MONITOR_LATENCY)
        for key in ("windows_process_creation", "windows_image_load", "windows_file_event",
-                   "windows_process_access")},
+                   "windows_process_access", "windows_registry_set", "windows_network_connection")},
+    # the legacy Log Analytics agent collected an IIS log file when IIS closed it (rollover, by
+    # default once a day: https://learn.microsoft.com/en-us/previous-versions/azure/azure-monitor/agents/data-sources-iis-logs);
+    # the Azure Monitor agent's page documents no delay, so the cloud sources' 24 hours hold
+    "webserver": IngestionLatency(
+        "up to the IIS log rollover period (a day by default) with the legacy Log Analytics agent; "
+        "no documented maximum with the Azure Monitor agent", timedelta(hours=24), IIS_COLLECTION),
 })
 DEFAULT_INGESTION_DELAY: Final = timedelta(hours=24)
 
@@ -311,6 +324,18 @@ DEFENDER_TABLES: Final = MappingProxyType({
         "DeviceId", "deviceId",
         ("DeviceName", "ActionType", "FolderPath", "SHA1", "InitiatingProcessFolderPath",
          "InitiatingProcessCommandLine"),
+        asset_type="impactedDeviceAsset",
+    ),
+    "DeviceRegistryEvents": DefenderTable(
+        "DeviceId", "deviceId",
+        ("DeviceName", "ActionType", "RegistryKey", "RegistryValueName", "RegistryValueData",
+         "InitiatingProcessFolderPath", "InitiatingProcessCommandLine"),
+        asset_type="impactedDeviceAsset",
+    ),
+    "DeviceNetworkEvents": DefenderTable(
+        "DeviceId", "deviceId",
+        ("DeviceName", "ActionType", "RemoteIP", "RemotePort", "RemoteUrl", "LocalIP",
+         "InitiatingProcessFolderPath", "InitiatingProcessCommandLine"),
         asset_type="impactedDeviceAsset",
     ),
 })

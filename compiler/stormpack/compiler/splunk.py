@@ -79,7 +79,7 @@ class StormSplunkBackend(FieldRefBackend, SplunkBackend):
         field): the member columns still read the original field afterwards (the app alias of a
         mail read is ClientAppId, also its member app). Eval:
         https://docs.splunk.com/Documentation/Splunk/latest/SearchReference/Eval."""
-        copies = [f"{_eval_name(alias.alias)}={_eval_ref(fname)}"
+        copies = [f"{SPL.eval_name(alias.alias)}={SPL.eval_ref(fname)}"
                   for alias in aliases for ref, fname in alias.mapping.items() if ref == rule_reference]
         return " | eval " + ", ".join(copies) if copies else ""
 

@@ -12,6 +12,7 @@ import orjson
 from ..errors import EventReadError, Location
 from .model import FileFormat
 from .unwrap import is_graph_page, is_records_batch
+from .w3c import looks_like_w3c
 
 _HEADER_NAME = re.compile(r"[^\x00-\x1f\x7f]{1,200}")
 # a table export's column names: identifier-like (Sentinel: "TimeGenerated [UTC]", "UserId_")
@@ -86,6 +87,8 @@ def detect_format(path: Path, head: bytes, complete: bool) -> FileFormat:
         return FileFormat.JSON_ARRAY
     if first == b"{":
         return FileFormat.JSON_LINES if _looks_like_json_lines(head, complete) else FileFormat.JSON_DOCUMENTS
+    if first == b"#" and looks_like_w3c(stripped):
+        return FileFormat.W3C
     names = csv_header(head)
     if names is not None:
         if any(n.lower() == "auditdata" for n in names):
@@ -94,7 +97,8 @@ def detect_format(path: Path, head: bytes, complete: bool) -> FileFormat:
             return FileFormat.TABLE_CSV
     preview = stripped[:40].decode("utf-8", "replace")
     raise EventReadError(
-        "unknown format: not JSON Lines, a JSON array or document, or a CSV export with a header row "
+        "unknown format: not JSON Lines, a JSON array or document, a CSV export with a header row "
+        "or an IIS W3C log with a #Fields: directive "
         f"(starts with {preview!r})",
         Location(path, 1),
     )

@@ -141,8 +141,12 @@ def explain_unrecognised(record: Mapping[str, Any]) -> str:
     if {"Timestamp", "ActionType"} <= keys:
         what = f"a Defender XDR advanced-hunting row (ActionType {str(record['ActionType'])!r})"
         if not record.get("RawEventData"):
-            return (f"{what} of a table no rule of the pack reads; of Defender tables the pack reads "
-                    "CloudAppEvents, which needs RawEventData")
+            from ..shapes.device import DEVICE_TABLES
+
+            device = ", ".join(d.table for d in DEVICE_TABLES.values())
+            return (f"{what} of a table or action no rule of the pack reads; of Defender tables the pack "
+                    f"reads CloudAppEvents (which needs RawEventData) and {device} (DeviceRegistryEvents: "
+                    "RegistryValueSet only; an export needs the table's time, ActionType and own columns)")
         return f"{what} whose RawEventData is a record of no log source of the pack"
     if {"EventID", "Channel"} <= keys:
         return _explain_windows(record)

@@ -16,6 +16,7 @@ class FileFormat(Enum):
     PURVIEW_CSV = "purview-csv"  # Search-UnifiedAuditLog / Purview export: the record is AuditData
     TABLE_CSV = "csv"  # any other CSV with a header row (e.g. a Sentinel table export)
     EVTX = "evtx"  # a binary Windows event log (ElfFile magic), read with the Rust evtx parser
+    W3C = "w3c"  # an IIS W3C extended log file (#Fields: directive), one record per request line
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from .jsondoc import read_json_documents
 from .jsonlines import read_json_lines
 from .model import FileFormat, ReaderLimits, ReadItem, Skipped
 from .source import STREAM_ERRORS, OpenedSource, open_source
+from .w3c import read_w3c
 
 
 class EventFile:
@@ -64,6 +65,8 @@ class EventFile:
             return read_json_lines(stream, src, limits, gz)
         if fmt in (FileFormat.JSON_ARRAY, FileFormat.JSON_DOCUMENTS):
             return read_json_documents(stream, src, limits, gz)
+        if fmt is FileFormat.W3C:
+            return read_w3c(stream, src, limits, gz)
         return read_csv(stream, src, limits, gz, purview=fmt is FileFormat.PURVIEW_CSV)
 
     def head_lines(self, n: int, max_bytes: int = 4 * 1024 * 1024) -> list[bytes]:

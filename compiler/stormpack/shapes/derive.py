@@ -265,5 +265,7 @@ def derive(target: str, logsource: str, record: Mapping[str, Any]) -> Derived:
     spec = load_target(target)
     if spec.is_kql:
         return derive_kql(spec, logsource, record)
-    spec.logsource(logsource)  # raises when the target lacks the log source
-    return Derived(target, logsource, splunk_event(record))
+    from ..execute.spl.events import renamed
+
+    lt = spec.logsource(logsource)  # raises when the target lacks the log source
+    return Derived(target, logsource, renamed(lt.fields, record, splunk_event(record)))

@@ -30,6 +30,7 @@ from typing import Any
 from ..compiler.registry import targets_with
 from ..compiler.targets import load_target
 from ..taxonomy import FieldSpec, Taxonomy, load_taxonomy
+from .device import DEVICE_TABLES, DeviceTable
 from .forms import ColumnForm, column_forms
 from .kqlexpr import NULL, Column, evaluate, parse_condition
 from .native import native_tables
@@ -54,6 +55,8 @@ class ExportShape:
     category_column: str | None = None  # the column of the record's `category`, when it names the source
     category: str | None = None
     filter: str | None = None  # the table filter of the log source (rows of this source pass it)
+    device: DeviceTable | None = None  # a Device* table: the Sysmon event its rows stand for
+    time: str | None = None  # the table's time column
 
     def admits(self, rule: Any) -> bool:
         """Whether a rule can judge records of this table: every field it reads is held by the
@@ -101,37 +104,44 @@ def _rule_fits(rule: Any, shape: ExportShape) -> bool:
 def export_shapes() -> tuple[ExportShape, ...]:
     """Every table of the KQL targets that a row can be converted back from."""
     tax = load_taxonomy()
-    found: list[tuple[str, str, str, str, str | None, list[ColumnForm], str | None]] = []
+    found: list[tuple[str, str, str, str, str | None, list[ColumnForm], str | None, str]] = []
     for target in targets_with("exports"):
         spec = load_target(target)
         for key, lt in spec.logsources.items():
             if lt.unsupported or lt.table is None:
                 continue
-            if target == "defender" and not lt.raw_root:
+            device = DEVICE_TABLES.get(key)
+            if device is not None and device.table != lt.table:
+                device = None
+            if target == "defender" and not lt.raw_root and device is None:
                 continue  # EntraIdSignInEvents holds too little of the sign-in record to come back
             forms, _ = column_forms(lt, tax)
             rec = tax.logsources[key].recognise
             needed = {*rec.get("all_present", ()), *rec.get("one_of", {}), *rec.get("equals", {})}
+            if device is not None:
+                needed -= set(device.identity())  # the Sysmon event the row stands for (.device)
             if not lt.raw_root and not needed <= {f.field for f in forms}:
                 # the row cannot come back as a record its log source recognises (the Device*
                 # tables have no EventID / Channel): not an export shape
                 continue
             name = f"{spec.title.split(' (')[0]} {lt.table}"
-            found.append((name, target, key, lt.table, lt.raw_root, forms, lt.filter))
+            found.append((name, target, key, lt.table, lt.raw_root, forms, lt.filter, lt.time))
     # a signature column: in one table only, and never a top-level name of a raw record
     raw_names = _source_names(tax)
     tables_of: dict[str, set[str]] = {}
-    for _, _, _, table, _, forms, _ in found:
+    for _, _, _, table, _, forms, _, _ in found:
         for f in forms:
             tables_of.setdefault(f.column, set()).add(table)
     out = []
-    for name, target, key, table, raw_root, forms, flt in found:
+    for name, target, key, table, raw_root, forms, flt, time in found:
         signature = frozenset(f.column for f in forms
                               if f.column not in raw_names and tables_of[f.column] == {table})
         category = tax.logsources[key].recognise.get("equals", {}).get("category")
         column = next((f.column for f in forms if f.field == "category" and f.kind == "column"), None)
+        device = DEVICE_TABLES.get(key)
         out.append(ExportShape(name, target, key, table, raw_root, tuple(forms), signature,
-                               column if category else None, category, flt))
+                               column if category else None, category, flt,
+                               device if device is not None and device.table == table else None, time))
     return tuple(out)
 
 
@@ -140,6 +150,8 @@ def _quick_keys() -> frozenset[str]:
     keys = {"Type"}
     for s in export_shapes():
         keys |= s.signature
+        if s.device is not None:
+            keys.add("ActionType")
         if s.raw_root:
             keys.add(s.raw_root)
     return frozenset(keys)
@@ -158,6 +170,8 @@ def recognise_export(row: Mapping[str, Any]) -> ExportShape | None:
     table = row.get("Type")
     if isinstance(table, str):
         by_type = [s for s in shapes if s.table == table and not s.raw_root]
+        if len(by_type) > 1:  # a Device* table on Sentinel and Defender: told by the time column
+            by_type = [s for s in by_type if s.time is not None and _cell(row, s.time) is not None]
         if len(by_type) == 1:
             return by_type[0]
     for s in shapes:  # the category column names the log source (SigninLogs' Category)
@@ -166,6 +180,10 @@ def recognise_export(row: Mapping[str, Any]) -> ExportShape | None:
     for s in shapes:
         raw = row.get(s.raw_root) if s.raw_root else None
         if isinstance(raw, (dict, str)) and any(f.column in row for f in s.forms if f.kind == "column"):
+            return s
+    for s in shapes:  # an advanced-hunting export of a Device* table (no Type column)
+        if (s.device is not None and s.time is not None and _cell(row, s.time) is not None
+                and s.device.holds(row) and (not s.filter or _passes(s.filter, row))):
             return s
     best: tuple[int, ExportShape] | None = None
     for s in shapes:
@@ -283,6 +301,8 @@ def to_source(row: Mapping[str, Any], shape: ExportShape, taxonomy: Taxonomy | N
     # column of the same name says (an export may overwrite `Type` with e.g. targetType)
     for k, v in ls.recognise.get("equals", {}).items():
         record[k] = v
+    if shape.device is not None:
+        record.update(shape.device.identity())
     return record
 
 

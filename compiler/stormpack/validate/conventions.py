@@ -65,6 +65,9 @@ PLACEMENT: dict[str, Placement] = {
     "windows_image_load": Placement("windows/image_load", "win_image_load_"),
     "windows_file_event": Placement("windows/file_event", "win_file_event_"),
     "windows_process_access": Placement("windows/process_access", "win_proc_access_"),
+    "windows_registry_set": Placement("windows/registry_set", "win_registry_set_"),
+    "windows_network_connection": Placement("windows/network_connection", "win_net_connection_"),
+    "webserver": Placement("web/webserver", "web_"),
 }
 MULTI = Placement("multi", "corr_multi_")
 _TECHNIQUE_RE = re.compile(r"^t\d{4}(\.\d{3})?$")

@@ -117,6 +117,16 @@ def _epoch(value: Any, what: str) -> float:
     return d.timestamp()
 
 
+def renamed(fields: Mapping[str, Any], record: Mapping[str, Any], event: Row) -> Row:
+    """The event with the record's fields that splunk.yml maps to another plain name (the IIS
+    add-on's cs_uri_stem for cs-uri-stem ...) under that name; Splunk's own fields (``_time``)
+    are set by the caller."""
+    names = {k: v for k, v in fields.items() if isinstance(v, str) and not v.startswith("_")}
+    if not names:
+        return event
+    return {names.get(k, k) if k in record else k: v for k, v in event.items()}
+
+
 def splunk_event(logsource: str, record: Mapping[str, Any]) -> Row:
     """One source record as the add-on's event: ``_raw`` (compact JSON), ``_time`` (epoch
     seconds from the log source's timestamp field), ``index``, ``sourcetype``, ``source``,
@@ -138,6 +148,10 @@ def splunk_event(logsource: str, record: Mapping[str, Any]) -> Row:
         # renderXml inputs: source "XmlWinEventLog:<channel>", EventCode = the event id (splunk.yml)
         event["source"] = f"XmlWinEventLog:{record.get('Channel')}"
         event["EventCode"] = str(record.get("EventID"))
+    if lt.sourcetype == "ms:iis:auto":
+        # the IIS add-on's indexed W3C extraction: _raw is the W3C line (values in header order)
+        event = renamed(lt.fields, record, event)
+        event["_raw"] = " ".join(str(v) for k, v in record.items() if k != ts_field)
     event.setdefault("source", f"stormpack-fixture:{logsource}")
     event.setdefault("host", "stormpack-fixture")
     return event
