@@ -1,244 +1,18 @@
-"""``stormpack hunt``: stream exported logs through the matcher and report every hit.
-
-The loop is independent of the command line: :func:`run_hunt` takes an engine (anything with
-the matcher's ``classify`` / ``process`` / ``finish`` API), the input files and a sink for the
-hits, and returns :class:`HuntStats` whose counts always add up::
-
-    read == evaluated + unrecognised + rejected
-
-Every rejected record and every unusable file is reported through the callbacks as it happens
-(file, line, what is wrong) and kept (up to a bound) for the summary.
-"""
+"""The hunt loop: every file, every record, in file order, in time order or in worker processes."""
 
 from __future__ import annotations
 
-import os
-import re
-import sys
-import tempfile
-import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass, field
-from datetime import datetime
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import IO, Any, Protocol, cast
+from typing import Any, cast
 
-import orjson
-
-from .errors import EventReadError, Location, StormpackError
-from .hunt_parallel import MIN_PARALLEL_BYTES, ParallelEngine, ParallelHunt
-from .readers import EventFile, ReaderLimits, Record, Rejected, Skipped, resolve_event_paths
-from .triage import parse_utc, utc_text
-
-# ------------------------------------------------------------------------------ engine protocol
-
-
-class RuleLike(Protocol):
-    @property
-    def id(self) -> str: ...
-    @property
-    def title(self) -> str: ...
-    @property
-    def rule(self) -> Any: ...
-
-
-class HitLike(Protocol):
-    @property
-    def rule(self) -> RuleLike: ...
-    @property
-    def ref(self) -> Any: ...
-    @property
-    def timestamp(self) -> Any: ...
-
-
-class CorrelationHitLike(Protocol):
-    @property
-    def rule(self) -> RuleLike: ...
-    @property
-    def group(self) -> Mapping[str, object]: ...
-    @property
-    def refs(self) -> Sequence[Any]: ...
-    @property
-    def first_seen(self) -> Any: ...
-    @property
-    def last_seen(self) -> Any: ...
-
-
-class HuntEngine(Protocol):
-    """The part of :class:`stormpack.matcher.Engine` the hunt uses."""
-
-    def classify(self, record: Mapping[str, Any]) -> Any: ...
-    def process(self, record: Mapping[str, Any], ref: Any, logsource: Any = None) -> Sequence[Any]: ...
-    def finish(self) -> Sequence[Any]: ...
-
-
-RefFactory = Callable[[str, int], Any]
-
-
-def level_of(rule: RuleLike) -> str | None:
-    level = getattr(rule.rule, "level", None)
-    return None if level is None else str(level)
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return value.isoformat()
-    return str(value)
-
-
-def dumps(obj: Any) -> bytes:
-    """One JSON line (orjson; records are depth-bounded by the readers)."""
-    return orjson.dumps(obj, default=_json_default, option=orjson.OPT_APPEND_NEWLINE)
-
-
-_RULE_META: dict[int, tuple[Any, str, str, str | None]] = {}
-
-
-def rule_meta(rule: RuleLike) -> tuple[str, str, str | None]:
-    """(id, title, level) of a rule, computed once per rule object (hits are many, rules few)."""
-    meta = _RULE_META.get(id(rule))
-    if meta is None or meta[0] is not rule:
-        meta = _RULE_META[id(rule)] = (rule, rule.id, rule.title, level_of(rule))
-    return meta[1], meta[2], meta[3]
-
-
-def single_hit_object(hit: HitLike, record: Record) -> dict[str, Any]:
-    """The JSONL contract for a single-event hit."""
-    rule_id, title, level = rule_meta(hit.rule)
-    return {
-        "rule_id": rule_id,
-        "rule_title": title,
-        "level": level,
-        "source": record.source,
-        "event_index": record.index,
-        "timestamp": utc_text(hit.timestamp),
-        "event": record.data,
-    }
-
-
-def correlation_hit_object(hit: CorrelationHitLike) -> dict[str, Any]:
-    """The JSONL contract for a correlation hit."""
-    return {
-        "rule_id": hit.rule.id,
-        "rule_title": hit.rule.title,
-        "level": level_of(hit.rule),
-        "group": dict(hit.group),
-        "event_indices": [r.index for r in hit.refs],
-        "events": [{"source": r.source, "event_index": r.index} for r in hit.refs],
-        "first_seen": utc_text(hit.first_seen),
-        "last_seen": utc_text(hit.last_seen),
-    }
-
-
-# ------------------------------------------------------------------------------ statistics
-
-MAX_LISTED = 1000  # rejected records / warnings kept for the summary (all are reported live)
-
-
-@dataclass
-class HuntStats:
-    files: int = 0
-    read: int = 0
-    evaluated: int = 0
-    unrecognised: int = 0
-    rejected: int = 0
-    matched: int = 0  # records with at least one single-event hit
-    skipped: int = 0  # of the evaluated: decided by the prefilter without parsing (no rule can match)
-    hits: int = 0
-    correlation_hits: int = 0
-    rejections: list[Rejected] = field(default_factory=list)
-    unusable: list[EventReadError] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
-    warning_count: int = 0
-    unrecognised_by_source: dict[str, int] = field(default_factory=dict)
-    unrecognised_why: dict[str, str] = field(default_factory=dict)  # file -> what its first one lacks
-    converted: dict[str, int] = field(default_factory=dict)  # export shape -> rows converted back
-    late: int = 0  # records evaluated, but left out of a correlation (beyond --max-disorder)
-    late_samples: list[str] = field(default_factory=list)
-
-    def warn(self, text: str, on_warning: Callable[[str], None] | None) -> None:
-        """Count a warning, keep it for the summary (up to a bound), report it as it happens."""
-        self.warning_count += 1
-        if len(self.warnings) < MAX_LISTED:
-            self.warnings.append(text)
-        if on_warning is not None:
-            on_warning(text)
-
-    @property
-    def adds_up(self) -> bool:
-        return self.read == self.evaluated + self.unrecognised + self.rejected
-
-    @property
-    def complete(self) -> bool:
-        """True when every input file was usable, every record could be read and none came too
-        late for the correlation rules."""
-        return not self.unusable and not self.rejected and not self.late
-
-
-# ------------------------------------------------------------------------------ sinks
-
-
-class HitSink(Protocol):
-    def single(self, hit: HitLike, record: Record) -> None: ...
-    def correlation(self, hit: CorrelationHitLike) -> None: ...
-    def close(self) -> None: ...
-
-
-class JsonlSink:
-    """Writes each hit as one JSON line as soon as it is found."""
-
-    def __init__(self, out: IO[bytes]) -> None:
-        self._write = out.write
-
-    def single(self, hit: HitLike, record: Record) -> None:
-        self._write(dumps(single_hit_object(hit, record)))
-
-    def lines(self, data: bytes) -> None:
-        """Hit lines serialised elsewhere (``--jobs``: in the worker processes)."""
-        self._write(data)
-
-    def correlation(self, hit: CorrelationHitLike) -> None:
-        self._write(dumps(correlation_hit_object(hit)))
-
-    def close(self) -> None:
-        return None
-
-
-# ------------------------------------------------------------------------------ progress
-
-
-class Progress:
-    """A one-line progress indicator on a terminal; does nothing when not enabled."""
-
-    def __init__(self, stream: IO[str], enabled: bool, interval: float = 0.25) -> None:
-        self._stream = stream
-        self.enabled = enabled
-        self._interval = interval
-        self._last = 0.0
-        self._shown = False
-
-    def update(self, fileno: int, nfiles: int, f: EventFile, records: int, force: bool = False) -> None:
-        if not self.enabled:
-            return
-        now = time.monotonic()
-        if not force and now - self._last < self._interval:
-            return
-        self._last = now
-        pct = f"{100 * f.position() / f.size:5.1f}%" if f.size else "    ?"
-        name = f.source if len(f.source) <= 40 else "..." + f.source[-37:]
-        self._stream.write(f"\r\x1b[K[{fileno}/{nfiles}] {name} {pct}  {records:,} records")
-        self._stream.flush()
-        self._shown = True
-
-    def clear(self) -> None:
-        if self._shown:
-            self._stream.write("\r\x1b[K")
-            self._stream.flush()
-            self._shown = False
-
-
-# ------------------------------------------------------------------------------ the loop
+from ..errors import EventReadError
+from ..hunt_parallel import MIN_PARALLEL_BYTES, ParallelEngine, ParallelHunt
+from ..readers import EventFile, ReaderLimits, Record, Rejected, Skipped, resolve_event_paths
+from .progress import Progress
+from .protocols import HuntEngine, RefFactory
+from .sinks import HitSink, JsonlSink
+from .stats import MAX_LISTED, HuntStats
 
 
 def run_hunt(
@@ -311,7 +85,7 @@ def run_hunt(
     parallel: ParallelHunt | None = None
     skip = None
     if prefilter and files and _total_bytes(files) >= PREFILTER_MIN_BYTES:
-        from .prefilter import for_engine
+        from ..prefilter import for_engine
 
         skip = for_engine(engine, convert, _sample(files, limits))
     try:
@@ -434,7 +208,7 @@ def _total_bytes(files: Sequence[Path]) -> int:
 
 def _sample(files: Sequence[Path], limits: ReaderLimits | None) -> list[bytes]:
     """The first lines of the first JSON Lines file: the prefilter picks its literals on them."""
-    from .readers import FileFormat
+    from ..readers import FileFormat
 
     for path in files:
         try:
@@ -448,7 +222,7 @@ def _sample(files: Sequence[Path], limits: ReaderLimits | None) -> list[bytes]:
 
 def _parallel_ok(f: EventFile, min_bytes: int | None) -> bool:
     """A file the parallel hunt reads exactly as the serial one: plain UTF-8 JSON Lines on disk."""
-    from .readers import FileFormat
+    from ..readers import FileFormat
 
     threshold = MIN_PARALLEL_BYTES if min_bytes is None else min_bytes
     return (f.format is FileFormat.JSON_LINES and not f.compressed
@@ -462,7 +236,7 @@ def _hunt_parallel(
     drain: Callable[[], Sequence[Any]] | None,
 ) -> None:
     """One file through the worker pool; results taken in input order (see hunt_parallel)."""
-    from .matcher.results import Hit
+    from ..matcher.results import Hit
 
     eng = cast(ParallelEngine, engine)
     rules, feed = eng.rules, eng.feed_extracted
@@ -512,7 +286,7 @@ def _hunt_sorted(
     correlations: Callable[[Sequence[Any]], None], drain: Callable[[], Sequence[Any]] | None,
 ) -> None:
     """The loop of :func:`run_hunt` over a time-sorted stream of every file's records."""
-    from .hunt_order import record_epoch, sorted_stream
+    from ..hunt_order import record_epoch, sorted_stream
 
     classify, process = engine.classify, engine.process
     start_file = getattr(convert, "start_file", None)
@@ -576,182 +350,3 @@ def _hunt_sorted(
             record = Record(rec.source, rec.index, rec.line, data)
             for hit in hits:
                 sink.single(hit, record)
-
-
-# ------------------------------------------------------------------------------ output file
-
-
-@contextmanager
-def atomic_output(path: Path) -> Iterator[IO[bytes]]:
-    """A binary file that appears at ``path`` only when the block completes.
-
-    Written to a temporary file beside ``path`` and renamed over it at the end; on any error
-    (or Ctrl-C) the temporary file is removed and an existing ``path`` is left untouched.
-    """
-    directory = path.parent if str(path.parent) else Path(".")
-    if not directory.is_dir():
-        raise StormpackError("output directory does not exist", Location(path))
-    try:
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=directory)
-    except OSError as exc:
-        raise StormpackError(f"cannot write output: {exc.strerror or exc}", Location(path)) from None
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            yield out
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, path)
-    except BaseException as exc:
-        tmp.unlink(missing_ok=True)
-        if isinstance(exc, OSError):  # disk full, permissions...: one clear line, not a traceback
-            raise StormpackError(f"output not written: {exc.strerror or exc}", Location(path)) from None
-        raise
-
-
-def stdout_binary() -> IO[bytes]:
-    return sys.stdout.buffer
-
-
-# ------------------------------------------------------------------------------ table
-
-_USER_FIELDS = ("UserId", "properties.userPrincipalName", "MailboxOwnerUPN", "userPrincipalName",
-                "properties.initiatedBy.user.userPrincipalName", "identity", "UserIds")
-_IP_FIELDS = ("ClientIP", "ClientIPAddress", "ActorIpAddress", "properties.ipAddress", "callerIpAddress",
-              "properties.initiatedBy.user.ipAddress", "IPAddress")
-_WHAT_FIELDS = ("Operation", "operationName", "OperationName")
-_MAX_KEY_FIELDS = 4
-_MAX_CELL = 60
-
-
-def field_value(record: Mapping[str, Any], name: str) -> Any:
-    """A dotted field of a record; name/value arrays (``Parameters.ForwardTo``) by name."""
-    if name in record:
-        return record[name]
-    from .taxonomy import load_taxonomy
-
-    nv = load_taxonomy().name_value_root(name)
-    if nv is not None:
-        root, element = nv
-        arr = record.get(root.array)
-        if isinstance(arr, list):
-            for el in arr:
-                if isinstance(el, dict) and el.get(root.name) == element:
-                    return el.get(root.value)
-    node: Any = record
-    for part in name.split("."):
-        if isinstance(node, dict) and part in node:
-            node = node[part]
-        elif isinstance(node, list):
-            node = [x.get(part) for x in node if isinstance(x, dict) and part in x]
-            if not node:
-                return None
-        else:
-            return None
-    return node
-
-
-def _cell(value: Any) -> str:
-    if value is None:
-        return ""
-    text = value if isinstance(value, str) else orjson.dumps(value, default=str).decode()
-    text = " ".join(text.split())
-    return text if len(text) <= _MAX_CELL else text[: _MAX_CELL - 1] + "…"
-
-
-def _first(record: Mapping[str, Any], names: Sequence[str]) -> tuple[str, str]:
-    for n in names:
-        v = field_value(record, n)
-        if v not in (None, "", []):
-            return n, _cell(v)
-    return "", ""
-
-
-def rule_fields(rule: RuleLike) -> list[str]:
-    """The fields a single-event rule's detection tests, in order, without duplicates."""
-    from sigma.rule import SigmaRule
-
-    from .ruleset import iter_detection_fields
-
-    if not isinstance(rule.rule, SigmaRule):
-        return []
-    out: list[str] = []
-    for name, _ in iter_detection_fields(rule.rule):
-        if name not in out:
-            out.append(name)
-    return out
-
-
-TABLE_HEADER = ("time", "rule", "level", "user", "ip", "key fields")
-
-
-class TableSink:
-    """Collects one short row per hit (never the records) and prints them sorted by time."""
-
-    def __init__(self, out: IO[bytes]) -> None:
-        self._out = out
-        self._rows: list[tuple[tuple[int, str], tuple[str, ...]]] = []
-        self._fields: dict[int, list[str]] = {}
-
-    def single(self, hit: HitLike, record: Record) -> None:
-        data = record.data
-        key = id(hit.rule)
-        names = self._fields.get(key)
-        if names is None:
-            names = self._fields[key] = rule_fields(hit.rule)
-        user_field, user = _first(data, _USER_FIELDS)
-        ip_field, ip = _first(data, _IP_FIELDS)
-        what_field, what = _first(data, _WHAT_FIELDS)
-        shown = {user_field, ip_field, what_field}
-        details = [what] if what else []
-        for n in names:
-            if n in shown or len(details) > _MAX_KEY_FIELDS:
-                continue
-            v = field_value(data, n)
-            if v not in (None, "", []):
-                details.append(f"{n}={_cell(v)}")
-        details.append(f"[{record.source}:{record.line}]")
-        ts = hit.timestamp
-        self._rows.append((utc_sort_key(ts), (
-            utc_text(ts) or ("" if ts is None else str(ts)), hit.rule.title, level_of(hit.rule) or "",
-            user, ip, " ".join(details),
-        )))
-
-    def correlation(self, hit: CorrelationHitLike) -> None:
-        group = " ".join(f"{k}={_cell(v)}" for k, v in hit.group.items())
-        self._rows.append((utc_sort_key(hit.first_seen), (
-            utc_text(hit.first_seen) or str(hit.first_seen), hit.rule.title, level_of(hit.rule) or "",
-            group, "",
-            f"correlation: {len(hit.refs)} events until {utc_text(hit.last_seen) or hit.last_seen}",
-        )))
-
-    def close(self) -> None:
-        self._rows.sort(key=lambda r: r[0])
-        rows = [TABLE_HEADER] + [tuple(map(_printable, r)) for _, r in self._rows]
-        widths = [max(len(r[i]) for r in rows) for i in range(len(TABLE_HEADER) - 1)]
-        lines = []
-        for r in rows:
-            cells = [c.ljust(w) for c, w in zip(r, widths, strict=False)] + [r[-1]]
-            lines.append("  ".join(cells).rstrip())
-        self._out.write(("\n".join(lines) + "\n").encode("utf-8", "surrogateescape"))
-        self._rows.clear()
-
-
-# control characters (C0, DEL, C1) and bidirectional overrides: log values are untrusted, and
-# printed raw they could drive the terminal (escape sequences) or reorder what a reader sees
-_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
-
-
-def _printable(text: str) -> str:
-    """``text`` with every control character / bidi override shown as an escape (``\\x1b``)."""
-    return _UNPRINTABLE.sub(lambda m: ascii(m.group())[1:-1], text)
-
-
-def utc_sort_key(value: Any) -> tuple[int, str]:
-    """Sort key putting hits in time order; records without a parseable time go last."""
-    if isinstance(value, str):
-        d = parse_utc(value)
-        if d is None:
-            return (1, value)
-        return (0, d.isoformat())
-    return (1, "")
