@@ -39,8 +39,26 @@ def rule_meta(rule: RuleLike) -> tuple[str, str, str | None]:
     return meta[1], meta[2], meta[3]
 
 
-def single_hit_object(hit: HitLike, record: Record) -> dict[str, Any]:
-    """The JSONL contract for a single-event hit."""
+_LAST_TIME: list[Any] = [None, None]  # (text, its utc_text): the hits of one record share it
+
+
+def hit_time(value: Any) -> str | None:
+    """:func:`~stormpack.triage.utc_text` of a hit's time, remembered for the last text (a
+    record's hits, and a correlation's first and last time, repeat it; utc_text is a pure
+    function of the text)."""
+    if value.__class__ is str:
+        last = _LAST_TIME
+        if last[0] == value:
+            return last[1]  # type: ignore[no-any-return]
+        text = utc_text(value)
+        last[0], last[1] = value, text
+        return text
+    return utc_text(value)
+
+
+def single_hit_object(hit: HitLike, record: Record, event: Any = None) -> dict[str, Any]:
+    """The JSONL contract for a single-event hit. ``event``: the record's data already
+    serialised (an ``orjson.Fragment``, see :class:`SingleHitLines`), else ``record.data``."""
     rule_id, title, level = rule_meta(hit.rule)
     return {
         "rule_id": rule_id,
@@ -48,9 +66,27 @@ def single_hit_object(hit: HitLike, record: Record) -> dict[str, Any]:
         "level": level,
         "source": record.source,
         "event_index": record.index,
-        "timestamp": utc_text(hit.timestamp),
-        "event": record.data,
+        "timestamp": hit_time(hit.timestamp),
+        "event": record.data if event is None else event,
     }
+
+
+class SingleHitLines:
+    """The JSONL objects of single-event hits, each record's event serialised once however many
+    rules it matched: orjson writes a ``Fragment``'s bytes as they are, and the fragment holds
+    exactly what orjson writes for ``record.data`` in place, so the lines are byte-identical."""
+
+    __slots__ = ("_record", "_event")
+
+    def __init__(self) -> None:
+        self._record: Record | None = None  # kept alive, so `is` cannot meet a reused id
+        self._event: Any = None
+
+    def object(self, hit: HitLike, record: Record) -> dict[str, Any]:
+        if record is not self._record:
+            self._event = orjson.Fragment(orjson.dumps(record.data, default=_json_default))
+            self._record = record
+        return single_hit_object(hit, record, self._event)
 
 
 def correlation_hit_object(hit: CorrelationHitLike) -> dict[str, Any]:
@@ -62,6 +98,6 @@ def correlation_hit_object(hit: CorrelationHitLike) -> dict[str, Any]:
         "group": dict(hit.group),
         "event_indices": [r.index for r in hit.refs],
         "events": [{"source": r.source, "event_index": r.index} for r in hit.refs],
-        "first_seen": utc_text(hit.first_seen),
-        "last_seen": utc_text(hit.last_seen),
+        "first_seen": hit_time(hit.first_seen),
+        "last_seen": hit_time(hit.last_seen),
     }

@@ -12,7 +12,7 @@ from typing import IO, Protocol
 
 from ..errors import Location, StormpackError
 from ..readers import Record
-from .contract import correlation_hit_object, dumps, single_hit_object
+from .contract import SingleHitLines, correlation_hit_object, dumps
 from .protocols import CorrelationHitLike, HitLike
 
 
@@ -27,9 +27,10 @@ class JsonlSink:
 
     def __init__(self, out: IO[bytes]) -> None:
         self._write = out.write
+        self._object = SingleHitLines().object
 
     def single(self, hit: HitLike, record: Record) -> None:
-        self._write(dumps(single_hit_object(hit, record)))
+        self._write(dumps(self._object(hit, record)))
 
     def lines(self, data: bytes) -> None:
         """Hit lines serialised elsewhere (``--jobs``: in the worker processes)."""

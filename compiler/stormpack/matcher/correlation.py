@@ -248,14 +248,15 @@ class CorrelationEvaluator:
         """Keep one record of the referenced rule ``ref_name`` (``epoch``: its time, UTC seconds).
         Only a small tuple is kept per record (no record, no datetime). Returns False, keeping
         nothing, when the record is late (see the module docstring)."""
-        raw, key, value = self.extract(ref_name, record)
-        return self.add_extracted(ref_name, raw, key, value, ref, epoch)
+        raw, key, keys = self.extract(ref_name, record)
+        return self.add_extracted(ref_name, raw, key, keys, ref, epoch)
 
     def extract(self, ref_name: str,
                 record: Mapping[str, Any]) -> tuple[tuple[Any, ...], tuple[Any, ...], Any]:
         """What :meth:`add` reads of a record: the group values as found, the group key (lower
-        case) and the value field (value_* types). Picklable, so the parallel hunt's workers
-        compute it and the one correlation state only keeps it."""
+        case) and what the record adds to a window (:meth:`_keys` of its rule and value field).
+        Picklable, so the parallel hunt's workers compute it and the one correlation state only
+        keeps it."""
         inp = self.inputs[ref_name]
         raw: list[Any] = []
         lowered: list[Any] = []
@@ -273,10 +274,10 @@ class CorrelationEvaluator:
             raw.append(v)
             lowered.append(v_text.lower())
         value = inp.value_reader(record) if inp.value_reader is not None else None
-        return tuple(raw), tuple(lowered), value
+        return tuple(raw), tuple(lowered), self._keys(inp.index, value)
 
-    def add_extracted(self, ref_name: str, raw: tuple[Any, ...], key: tuple[Any, ...], value: Any,
-                      ref: EventRef, epoch: float) -> bool:
+    def add_extracted(self, ref_name: str, raw: tuple[Any, ...], key: tuple[Any, ...],
+                      keys: tuple[Any, ...], ref: EventRef, epoch: float) -> bool:
         """:meth:`add` given what :meth:`extract` read of the record."""
         inp = self.inputs[ref_name]
         if self.max_disorder is not None:
@@ -296,7 +297,7 @@ class CorrelationEvaluator:
         bucket.epochs.append(epoch)
         bucket.codes.append(sid << _INDEX_BITS | ref.index)
         bucket.rules.append(inp.index)
-        bucket.keys.append(self._keys(inp.index, value))
+        bucket.keys.append(keys)
         self._kept += 1
         if self._kept > self.kept_peak:
             self.kept_peak = self._kept
