@@ -144,7 +144,7 @@ def test_hunt_output_failing_mid_write_keeps_the_previous_file(tmp_path: Path,
     previous = target.read_bytes()
     assert previous.count(b"\n") == 5
 
-    import stormpack.hunt as hunt_mod
+    import stormpack.hunt.sinks as hunt_mod  # JsonlSink looks dumps up here
 
     real = hunt_mod.dumps
     written: list[int] = []

@@ -7,11 +7,14 @@ import gzip
 import io
 import json
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from stormpack.errors import EventReadError, Location
 from stormpack.hunt import (
@@ -20,10 +23,14 @@ from stormpack.hunt import (
     Progress,
     TableSink,
     atomic_output,
+    dumps,
     field_value,
     run_hunt,
+    single_hit_object,
 )
-from stormpack.readers import Rejected
+from stormpack.hunt.contract import SingleHitLines, hit_time
+from stormpack.readers import Record, Rejected
+from stormpack.triage import utc_text
 
 SINGLE_KEYS = ["rule_id", "rule_title", "level", "source", "event_index", "timestamp", "event"]
 CORR_KEYS = ["rule_id", "rule_title", "level", "group", "event_indices", "events", "first_seen", "last_seen"]
@@ -266,3 +273,31 @@ def test_atomic_output_into_missing_directory_is_a_clear_error(tmp_path: Path) -
         tmp_path / "no" / "hits.jsonl"
     ):
         pass
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**63), 2**64 - 1) | st.floats(allow_nan=False)
+    | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(data=st.dictionaries(st.text(max_size=8), _JSON, max_size=6),
+       times=st.lists(st.one_of(st.none(), st.text(max_size=30),
+                                st.sampled_from(["2023-06-01T10:00:00Z", "2023-06-01T10:00:00.1234567",
+                                                 "2023-06-01T12:00:00+02:00", "not a time"])),
+                      min_size=1, max_size=3))
+def test_hit_lines_serialise_each_event_once_and_byte_identically(data: dict[str, Any],
+                                                                   times: list[Any]) -> None:
+    """SingleHitLines (the event as an orjson.Fragment, reused for the record's next hits, the
+    time text remembered) writes exactly the bytes of dumps(single_hit_object(...))."""
+    objects = SingleHitLines()
+    data = {**data, "when": datetime(2023, 6, 1, 10, 0, tzinfo=UTC)}  # through dumps' default
+    record = Record("f.jsonl", 3, 4, data)
+    for i, ts in enumerate(times):
+        rule = FakeRule(f"id{i}", f"rule {i}", FakeSigma("high" if i else None))
+        hit = FakeHit(rule, Ref("f.jsonl", 3), ts)
+        assert dumps(objects.object(hit, record)) == dumps(single_hit_object(hit, record))
+        assert hit_time(ts) == utc_text(ts)

@@ -367,7 +367,7 @@ def test_hunt_output_and_counts_are_the_same_with_and_without_it(
     path = tmp_path / "mixed.jsonl"
     path.write_bytes(b"\n".join(lines) + b"\n")
     monkeypatch.setattr(prefilter, "MIN_SKIP_SHARE", 0.0)  # exactness, whatever the sample's share
-    monkeypatch.setattr(hunt, "PREFILTER_MIN_BYTES", 0)  # and however small the input
+    monkeypatch.setattr(hunt.loop, "PREFILTER_MIN_BYTES", 0)  # and however small the input
     full, out_full = _hunt(engine, path, prefilter=False)
     fast, out_fast = _hunt(engine, path, prefilter=True)
     assert full.skipped == 0 and fast.skipped > 100
@@ -396,7 +396,7 @@ def test_a_purview_csv_export_gives_the_same_hunt_with_and_without_it(
             if i % 53 == 0:
                 audit = audit[:-5]  # broken AuditData: still reported
             w.writerow(["2023-06-20T10:00:00", "u@contoso.com", str(rec.get("Operation")), audit])
-    monkeypatch.setattr(hunt, "PREFILTER_MIN_BYTES", 0)
+    monkeypatch.setattr(hunt.loop, "PREFILTER_MIN_BYTES", 0)
     full, out_full = _hunt(engine, path, prefilter=False)
     fast, out_fast = _hunt(engine, path, prefilter=True)
     assert full.rejected > 3 and full.hits > 100 and fast.skipped > 20  # literals: no sample (CSV)

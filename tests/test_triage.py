@@ -6,11 +6,14 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from stormpack.triage import HitFilter, level_rank, parse_bound, utc_text
+from stormpack.triage import HitFilter, format_utc, level_rank, parse_bound, utc_text
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE = REPO / "tests" / "data" / "docs_example" / "events" / "purview_export.csv"
@@ -93,3 +96,14 @@ def test_bad_triage_options_exit_2() -> None:
     assert hunt("--events", str(SAMPLE), "--since", "yesterday").returncode == 2
     run = hunt("--events", str(SAMPLE), "--group-by", "user", "--format", "jsonl")
     assert run.returncode == 2 and "--group-by" in run.stdout + run.stderr
+
+
+_ZONES = [UTC, timezone(timedelta(hours=2)), timezone(timedelta(hours=-9, minutes=-30))]
+
+
+@given(st.datetimes(min_value=datetime(1000, 1, 2), max_value=datetime(9999, 12, 30),
+                    timezones=st.sampled_from(_ZONES)))
+def test_format_utc_writes_what_strftime_writes(d: datetime) -> None:
+    """format_utc's f-string path (the hunt's hot path) equals the strftime spelling it replaced."""
+    expected = d.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{d.microsecond // 1000:03d}Z"
+    assert format_utc(d) == expected

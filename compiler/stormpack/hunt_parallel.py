@@ -98,7 +98,8 @@ _STATE: _WorkerState | None = None  # set in the parent before forking; inherite
 
 
 def _run_chunk(task: tuple[str, int, int, int]) -> ChunkResult:
-    from .hunt import dumps, single_hit_object
+    from .hunt import dumps
+    from .hunt.contract import SingleHitLines
     from .matcher import EventRef
     from .matcher.results import TimestampError
 
@@ -115,6 +116,7 @@ def _run_chunk(task: tuple[str, int, int, int]) -> ChunkResult:
         start_file(source)
     lines: list[bytes] = []
     append = lines.append
+    hit_object = SingleHitLines().object
     for item in read_json_lines(io.BytesIO(data), source, st.limits, False, first_line=first_line,
                                 skip=st.skip):
         out.read += 1
@@ -165,7 +167,7 @@ def _run_chunk(task: tuple[str, int, int, int]) -> ChunkResult:
 
             ref = EventRef(source, item.index)
             for r in emitting:
-                append(dumps(single_hit_object(Hit(r.loaded, ref, ts_text), item)))
+                append(dumps(hit_object(Hit(r.loaded, ref, ts_text), item)))
         else:
             pairs = [(index_of[id(r)], ts_text) for r in emitting]
             out.hit_records.append((pairs, item.index, item.line, rec))

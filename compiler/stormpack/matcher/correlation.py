@@ -256,14 +256,15 @@ class CorrelationEvaluator:
         """Keep one record of the referenced rule ``ref_name`` (``epoch``: its time, UTC seconds).
         Only a small tuple is kept per record (no record, no datetime). Returns False, keeping
         nothing, when the record is late (see the module docstring)."""
-        raw, key, value = self.extract(ref_name, record)
-        return self.add_extracted(ref_name, raw, key, value, ref, epoch)
+        raw, key, keys = self.extract(ref_name, record)
+        return self.add_extracted(ref_name, raw, key, keys, ref, epoch)
 
     def extract(self, ref_name: str,
                 record: Mapping[str, Any]) -> tuple[tuple[Any, ...], tuple[Any, ...], Any]:
         """What :meth:`add` reads of a record: the group values as found, the group key (lower
-        case) and the value field (value_* types). Picklable, so the parallel hunt's workers
-        compute it and the one correlation state only keeps it."""
+        case) and what the record adds to a window (:meth:`_keys` of its rule and value field).
+        Picklable, so the parallel hunt's workers compute it and the one correlation state only
+        keeps it."""
         inp = self.inputs[ref_name]
         raw: list[Any] = []
         lowered: list[Any] = []
@@ -281,37 +282,48 @@ class CorrelationEvaluator:
             raw.append(v)
             lowered.append(v_text.lower())
         value = inp.value_reader(record) if inp.value_reader is not None else None
-        return tuple(raw), tuple(lowered), value
+        return tuple(raw), tuple(lowered), self._keys(inp.index, value)
 
-    def add_extracted(self, ref_name: str, raw: tuple[Any, ...], key: tuple[Any, ...], value: Any,
-                      ref: EventRef, epoch: float) -> bool:
-        """:meth:`add` given what :meth:`extract` read of the record."""
-        inp = self.inputs[ref_name]
-        if self.max_disorder is not None:
+    def add_extracted(self, ref_name: str, raw: tuple[Any, ...], key: tuple[Any, ...],
+                      keys: tuple[Any, ...], ref: EventRef, epoch: float) -> bool:
+        """:meth:`add` given what :meth:`extract` read of the record (the hot path of every
+        correlation: attributes read once into locals, :meth:`_track` inlined once the stream's
+        direction is known)."""
+        disorder = self.max_disorder
+        if disorder is not None:
             sealed = self._sealed.get(key)
-            if sealed is not None and (epoch < sealed if self._direction > 0 else epoch > sealed):
+            direction = self._direction
+            if sealed is not None and (epoch < sealed if direction > 0 else epoch > sealed):
                 return False
-            self._track(epoch)
-        sid = self._source_ids.get(ref.source)
+            if direction == 0:
+                self._track(epoch)
+            else:  # what _track does once the direction is known
+                if epoch > self._newest:
+                    self._newest = epoch
+                if epoch < self._oldest:
+                    self._oldest = epoch
+        source = ref.source
+        sid = self._source_ids.get(source)
         if sid is None:
-            sid = self._source_ids[ref.source] = len(self._sources)
-            self._sources.append(ref.source)
-        bucket = self._events.get(key)
+            sid = self._source_ids[source] = len(self._sources)
+            self._sources.append(source)
+        events = self._events
+        bucket = events.get(key)
         if bucket is None:
-            bucket = self._events[key] = _Group()
+            bucket = events[key] = _Group()
             if key not in self._display:
                 self._display[key] = dict(zip(self.group_by, raw, strict=True))
         bucket.epochs.append(epoch)
         bucket.codes.append(sid << _INDEX_BITS | ref.index)
-        bucket.rules.append(inp.index)
-        bucket.keys.append(self._keys(inp.index, value))
-        self._kept += 1
-        if self._kept > self.kept_peak:
-            self.kept_peak = self._kept
-        if self.max_disorder is not None:
-            self._since_settle += 1
+        bucket.rules.append(self.inputs[ref_name].index)
+        bucket.keys.append(keys)
+        kept = self._kept = self._kept + 1
+        if kept > self.kept_peak:
+            self.kept_peak = kept
+        if disorder is not None:
+            since = self._since_settle = self._since_settle + 1
             # amortised: settle after as many new events as were kept after the last settle
-            if self._since_settle >= max(self.settle_every, 2 * len(self._events), self._settled_kept):
+            if since >= self.settle_every and since >= 2 * len(events) and since >= self._settled_kept:
                 self.settle()
         return True
 

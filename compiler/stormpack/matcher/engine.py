@@ -36,7 +36,7 @@ from .values import ValueContext, number_of
 MAX_LATE_SAMPLES = 1000
 
 #: What one record gives one correlation: (correlation index, referenced rule name, group values,
-#: group key, value field) - see :meth:`Engine.feed_items`.
+#: group key, window keys) - see :meth:`Engine.feed_items`.
 FeedItem = tuple[int, str, tuple[Any, ...], tuple[Any, ...], Any]
 
 
@@ -375,9 +375,9 @@ class Engine:
                        items: Sequence[FeedItem]) -> None:
         late: list[str] | None = None
         correlations = self.correlations
-        for ci, name, raw, key, value in items:
+        for ci, name, raw, key, keys in items:
             evaluator = correlations[ci]
-            if not evaluator.add_extracted(name, raw, key, value, ref, epoch):
+            if not evaluator.add_extracted(name, raw, key, keys, ref, epoch):
                 if late is None:
                     late = []
                 late.append(evaluator.loaded.title)

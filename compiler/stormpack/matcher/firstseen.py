@@ -61,11 +61,11 @@ class FirstSeenEvaluator(CorrelationEvaluator):
                 out.setdefault(s.lower(), s)
         return tuple(out.items())
 
-    def add_extracted(self, ref_name: str, raw: tuple[Any, ...], key: tuple[Any, ...], value: Any,
-                      ref: EventRef, epoch: float) -> bool:
+    def add_extracted(self, ref_name: str, raw: tuple[Any, ...], key: tuple[Any, ...],
+                      keys: tuple[Any, ...], ref: EventRef, epoch: float) -> bool:
         if epoch < self._start:
             self._start = epoch
-        return super().add_extracted(ref_name, raw, key, value, ref, epoch)
+        return super().add_extracted(ref_name, raw, key, keys, ref, epoch)
 
     def _fold(self, key: tuple[Any, ...], g: _Group, stop: int) -> list[CorrelationHit]:
         """Take the first ``stop`` records of a sorted group into the state; their hits."""
