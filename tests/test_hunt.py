@@ -16,7 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from stormpack.errors import EventReadError, Location
+from stormpack.errors import EventReadError, Location, TimestampError
 from stormpack.hunt import (
     TABLE_HEADER,
     JsonlSink,
@@ -70,12 +70,12 @@ class FakeCorrelationHit:
     last_seen: str
 
 
-class NeedsTimestamp(EventReadError):
-    """Shaped like the matcher's TimestampError: carries the hits already found."""
+class NeedsTimestamp(TimestampError):
+    """The matcher's TimestampError with fake hits: carries the hits already found."""
 
     def __init__(self, message: str, hits: list[FakeHit]) -> None:
-        super().__init__(message, Location("x"))
-        self.hits = hits
+        EventReadError.__init__(self, message, Location("x"))
+        self.hits = hits  # type: ignore[assignment]
 
 
 @dataclass

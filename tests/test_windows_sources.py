@@ -31,6 +31,7 @@ from stormpack.taxonomy import load_taxonomy
 
 ROOT = Path(__file__).resolve().parents[1]
 WINDOWS = ROOT / "rules" / "windows"
+WINDOWS_RULES = sorted(WINDOWS.rglob("*.yml"))  # every Windows rule: each one runs on Sysmon
 ROWS = ROOT / "tests" / "data" / "sentinel_tables" / "otrf_goldensaml_windows_rows.jsonl"
 ORIGINAL_FILE_NAME_RULES = {
     "win_proc_creation_credential_registry_hive_saved_with_reg_exe",
@@ -57,11 +58,11 @@ def real_rows() -> list[dict[str, object]]:
 def test_each_rule_gets_the_first_source_that_has_its_fields(both: CompileResult) -> None:
     assert both.errors == []
     by_stem = {q.stem: q for q in both.queries}
-    assert len(by_stem) == 12
+    assert len(by_stem) == len(WINDOWS_RULES)
     for stem, q in by_stem.items():
         if stem.startswith("win_proc_creation") and stem not in ORIGINAL_FILE_NAME_RULES:
             assert (q.source, q.table) == ("securityevent", "SecurityEvent (EventID == 4688)"), stem
-        else:  # OriginalFileName, image loads, files, process access: only Sysmon has them
+        else:  # OriginalFileName, image loads, files, process access, registry, network: Sysmon only
             assert q.source == "sysmon", stem
             assert q.table.startswith('Event (Source == "Microsoft-Windows-Sysmon" and EventID == '), stem
             assert "securityevent: " in q.source_why, stem
@@ -76,6 +77,8 @@ def test_refusal_names_the_missing_field_or_log_source(security_only: CompileRes
         "win_file_event_script_file_written_into_a_web_root_by_a_web_server",
         "win_image_load_dll_loaded_beside_a_relocated_windows_binary",
         "win_proc_access_lsass_memory_opened_for_reading",
+        "win_registry_set_softether_vpn_or_tor_installed_as_a_service",
+        "win_net_connection_tor_or_softether_vpn_process_connects_out",
     }
     for stem in ORIGINAL_FILE_NAME_RULES:
         assert "securityevent: field 'OriginalFileName' not available" in why[stem]
@@ -124,7 +127,7 @@ def test_fixture_cases_give_the_matchers_verdict(sources: list[str]) -> None:
     failed = [(v.stem, [str(f) for f in v.failures]) for v in verdicts if not v.passed]
     assert failed == []
     executed = {v.stem for v in verdicts if v.note is None}
-    assert len(executed) == (5 if sources == ["securityevent"] else 12)
+    assert len(executed) == (5 if sources == ["securityevent"] else len(WINDOWS_RULES))
 
 
 # ---------------------------------------------------------------- product shapes (real rows)
