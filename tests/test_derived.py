@@ -3,7 +3,10 @@ and the KQL / SPL steps executed on target-shaped records (issue #10 point 11)."
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
@@ -71,3 +74,29 @@ def test_spl_steps_compute_the_same_on_aad_events() -> None:
     events = [splunk_event("azure_auditlogs", r) for r in records]
     out = spl_executor().run(q, Dataset(tables={"test": events}, now=NOW))
     assert sorted(str(r.get("a")) for r in out) == sorted([APP, "None"])
+
+
+def test_a_correlation_on_a_missing_pair_list_is_named_not_silent(tmp_path: Path) -> None:
+    """Without the two-column list the same-app correlation cannot pair; `stormpack hunt` warns,
+    naming the correlation and the list, and stays quiet once the list is there."""
+    from stormpack.ruleset import find_base_rules, load_ruleset
+
+    rule = Path(__file__).resolve().parents[1] / "rules" / "multi" / \
+        "corr_multi_app_credential_added_then_unknown_app_reads_mail.yml"
+    base = find_base_rules([str(rule)])
+    rules = [lr.rule for lr in load_ruleset([str(rule), *base.added])]
+    lines = derived.unfilled(rules, {})
+    assert len(lines) == 1
+    assert "App Credential Added Then Unknown App Reads Mail" in lines[0]
+    assert "stormpack.appId" in lines[0] and "org_app_ids_by_object_id" in lines[0]
+    assert derived.unfilled(rules, VALUES) == []
+    assert derived.unfilled(rules, {"org_app_ids_by_object_id": []}) == lines
+
+    events = tmp_path / "empty.jsonl"
+    events.write_text("", encoding="utf-8")
+    values = tmp_path / "values"
+    values.mkdir()
+    proc = subprocess.run(
+        [sys.executable, "-m", "stormpack", "hunt", "--rules", str(rule), "--values", str(values),
+         "--events", str(events)], capture_output=True, text=True, check=False)
+    assert "warning: correlation 'App Credential Added Then Unknown App Reads Mail'" in proc.stderr

@@ -103,6 +103,20 @@ def pairs_of(d: Derivation, values: Mapping[str, Sequence[str]]) -> dict[str, st
     return parse_pairs(d.pairs, values.get(d.pairs, ()))
 
 
+def unfilled(rules: Sequence[Any], values: Mapping[str, Sequence[str]]) -> list[str]:
+    """One line per correlation that groups by a derived field whose two-column list is missing
+    or empty in ``values``: it cannot pair (``stormpack hunt`` says so instead of staying silent)."""
+    out: list[str] = []
+    for rule in rules:
+        for alias in getattr(rule, "aliases", None) or ():
+            for field in dict.fromkeys(alias.mapping.values()):
+                for name in lists_of(field):
+                    if not values.get(name):
+                        out.append(f"correlation '{rule.title}' groups by {field}, but the values "
+                                   f"have no list {name}: it cannot pair (docs/deploy.md, section 7)")
+    return list(dict.fromkeys(out))
+
+
 def reader(d: Derivation, key_reader: Callable[[Mapping[str, Any]], Any],
            values: Mapping[str, Sequence[str]]) -> Callable[[Mapping[str, Any]], Any]:
     """The matcher's reader: the key field's first string value, looked up (None if absent)."""
@@ -129,7 +143,7 @@ def kql_steps(d: Derivation, target: str, alias: str, values: Mapping[str, Seque
                             f"on log source {d.logsource} ({_SOURCE})")
     table = pairs_of(d, values)
     arms = "".join(f"{alias}_key == {quote(k)}, {quote(v)}, " for k, v in sorted(table.items()))
-    value = f"case({arms}\"\")" if table else '""'
+    value = f"case({arms}{quote('')})" if table else quote("")
     return [f"extend {alias}_key = tolower({key})", f"extend {alias} = {value}"]
 
 

@@ -64,6 +64,10 @@ def _load_engine(rules: tuple[str, ...], values: str | None) -> Engine:
         vals = load_values(DEFAULT_VALUES)
     else:
         vals = load_values(bundled_values()) if not rules else {}
+    from ..derived import unfilled
+
+    for line in unfilled([lr.rule for lr in ruleset], vals):
+        click.echo(f"warning: {line}", err=True)
     return Engine.build(ruleset, vals)
 
 
