@@ -90,12 +90,8 @@ def run_hunt(
         skip = for_engine(engine, convert, _sample(files, limits))
     try:
         for fileno, path in enumerate(files, start=1):
-            try:
-                f = EventFile(path, limits)
-            except EventReadError as exc:
-                stats.unusable.append(exc)
-                if on_unusable is not None:
-                    on_unusable(exc)
+            f = _open(path, limits, stats, on_unusable)
+            if f is None:
                 continue
             if start_file is not None:
                 start_file(path)
@@ -292,12 +288,8 @@ def _hunt_sorted(
 
     def classified() -> Iterator[tuple[Record, dict[str, Any], str | None, float | None]]:
         for path in files:
-            try:
-                f = EventFile(path, limits)
-            except EventReadError as exc:
-                stats.unusable.append(exc)
-                if on_unusable is not None:
-                    on_unusable(exc)
+            f = _open(path, limits, stats, on_unusable)
+            if f is None:
                 continue
             if start_file is not None:
                 start_file(path)
@@ -346,3 +338,15 @@ def _hunt_sorted(
             record = Record(rec.source, rec.index, rec.line, data)
             for hit in hits:
                 sink.single(hit, record)
+
+
+def _open(path: Path, limits: ReaderLimits | None, stats: HuntStats,
+          on_unusable: Callable[[EventReadError], None] | None) -> EventFile | None:
+    """The file opened for reading, or None when it is unusable (counted and reported)."""
+    try:
+        return EventFile(path, limits)
+    except EventReadError as exc:
+        stats.unusable.append(exc)
+        if on_unusable is not None:
+            on_unusable(exc)
+        return None
