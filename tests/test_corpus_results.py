@@ -77,10 +77,10 @@ def test_sentinel_and_defender_exports_are_converted_and_evaluated(hunted: tuple
     _, stats = hunted
     assert set(stats.converted) == {"Microsoft Sentinel OfficeActivity", "Microsoft Sentinel SigninLogs",
                                     "Microsoft Sentinel AuditLogs", "Microsoft Defender XDR CloudAppEvents"}
-    # the non-CloudAppEvents rows of the Defender union export, and the 68 events of the OTRF
-    # Windows file outside the pack's Windows log sources (process creation, image load, file
-    # event, process access, registry value set, network connection)
-    assert stats.unrecognised == 8 + 68
+    # the non-CloudAppEvents rows of the Defender union export, and the 67 events of the OTRF
+    # Windows file outside the pack's Windows log sources (process creation incl. Security 4688,
+    # image load, file event, process access, registry value set, network connection)
+    assert stats.unrecognised == 8 + 67
     assert stats.rejected == 0
 
 

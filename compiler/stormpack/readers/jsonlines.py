@@ -80,7 +80,7 @@ def read_json_lines(
             yield Rejected(source, index, lineno, DEPTH_MESSAGE)
             continue
         if (type(value) is dict and "AuditData" not in value and "records" not in value
-                and "winlog" not in value and "Properties" not in value):
+                and "winlog" not in value and "Properties" not in value and "Channel" not in value):
             yield Record(source, index, lineno, value)
             continue
         for item in expand(value):

@@ -10,7 +10,9 @@
   (``@odata.nextLink``...), https://learn.microsoft.com/en-us/graph/paging;
 * a Winlogbeat / Elastic Agent Windows event (``winlog.channel``, ``winlog.event_data``...) is the
   event in Sigma's flat Windows shape (:func:`.windows.from_winlogbeat`); a ``Get-WinEvent |
-  ConvertTo-Json`` object is refused (its event data has no names).
+  ConvertTo-Json`` object is refused (its event data has no names);
+* a flat Windows event (HELK / NXLog export: ``Channel``, ``EventID`` at the top level) gets the
+  names Sigma's flat shape uses (:func:`.windows.from_flat_windows`).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from typing import Any
 import orjson
 
 from ..errors import RecordShapeError as RecordShapeError
-from .windows import from_winlogbeat, is_get_winevent, is_winlogbeat
+from .windows import from_flat_windows, from_winlogbeat, is_flat_windows, is_get_winevent, is_winlogbeat
 
 
 def _type_name(value: Any) -> str:
@@ -64,6 +66,8 @@ def to_record(value: Any) -> dict[str, Any]:
         if not isinstance(audit, dict):
             raise RecordShapeError(f"AuditData must be a JSON object, not {_type_name(audit)}")
         return audit
+    if is_flat_windows(value):
+        return from_flat_windows(value)
     return value
 
 

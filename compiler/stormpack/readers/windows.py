@@ -66,6 +66,27 @@ def security_native(record: dict[str, Any]) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------------------ JSON exports
+def is_flat_windows(value: dict[str, Any]) -> bool:
+    """A Windows event already flat (event data at the top level): the .evtx reader's own output,
+    or a HELK / NXLog-style export as OTRF's Security-Datasets publish it (``Channel``, ``EventID``,
+    ``SourceName``, ``Hostname`` beside the event data)."""
+    return "Channel" in value and "EventID" in value
+
+
+def from_flat_windows(value: dict[str, Any]) -> dict[str, Any]:
+    """A flat Windows event in Sigma's flat shape: a HELK / NXLog export names the computer
+    ``Hostname`` and the provider ``SourceName`` (NXLog's im_msvistalog field names,
+    https://docs.nxlog.co/refman/current/im/msvistalog.html); they are copied to ``Computer`` and
+    ``Provider_Name`` when those are absent, and a Security 4688 gets the Sysmon names."""
+    out = value
+    for name, alias in (("Computer", "Hostname"), ("Provider_Name", "SourceName")):
+        if name not in value and alias in value:
+            if out is value:
+                out = dict(value)
+            out[name] = value[alias]
+    return to_sysmon_names(out)
+
+
 def is_winlogbeat(value: dict[str, Any]) -> bool:
     """A Winlogbeat / Elastic Agent event: the Windows event under ``winlog`` (channel, event id)."""
     w = value.get("winlog")
