@@ -18,7 +18,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from stormpack.compiler.targets import FieldRef, kql_expression, kql_ip_steps, spl_ip_steps
+from stormpack.compiler.targets import FieldRef, Step, kql_expression, kql_ip_steps, spl_ip_steps
 from stormpack.taxonomy import normalise_ip
 
 TOKEN = re.compile(r'\s*(@"(?:[^"]|"")*"|"(?:[^"\\]|\\.)*"|\d+|[A-Za-z_][A-Za-z0-9_]*|==|[(),\[\]])')
@@ -174,12 +174,19 @@ SPL_OPS: dict[str, tuple[int, Callable[..., Any]]] = {
 }
 
 
-def run_kql_steps(value: str) -> str:
+def _run_steps(value: str, steps: tuple[Step, ...], command: str, assign: str,
+               funcs: dict[str, Callable[..., Any]], ops: dict[str, tuple[int, Callable[..., Any]]],
+               literal: Callable[[str], str]) -> str:
+    """``steps`` (each ``<command>NAME<assign>EXPR``) run in order on Src = ``value``: Addr."""
     env = {"Src": value}
-    for step in kql_ip_steps("Addr", "Src"):
-        name, _, expr = step.text.removeprefix("extend ").partition(" = ")
-        env[name] = Interp(KQL_FUNCS, KQL_OPS, env, kql_literal).run(expr)
+    for step in steps:
+        name, _, expr = step.text.removeprefix(command).partition(assign)
+        env[name] = Interp(funcs, ops, env, literal).run(expr)
     return str(env["Addr"])
+
+
+def run_kql_steps(value: str) -> str:
+    return _run_steps(value, kql_ip_steps("Addr", "Src"), "extend ", " = ", KQL_FUNCS, KQL_OPS, kql_literal)
 
 
 def run_kql_folded(value: str) -> str:
@@ -192,11 +199,7 @@ def run_kql_folded(value: str) -> str:
 
 
 def run_spl_steps(value: str) -> str:
-    env = {"Src": value}
-    for step in spl_ip_steps("Addr", "Src"):
-        name, _, expr = step.text.removeprefix("eval ").partition("=")
-        env[name] = Interp(SPL_FUNCS, SPL_OPS, env, spl_literal).run(expr)
-    return str(env["Addr"])
+    return _run_steps(value, spl_ip_steps("Addr", "Src"), "eval ", "=", SPL_FUNCS, SPL_OPS, spl_literal)
 
 
 REAL_VALUES = [

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from stormpack.cli import main
+from cli_support import run
 from stormpack.coverage import compute_coverage, default_campaign_path, load_campaign
 from stormpack.navigator import Layer, LayerTechnique, check_layer
 from stormpack.validate.attack import load_attack
@@ -26,14 +26,6 @@ techniques:
   - {id: T1606, attribution: observed-2023, tenant_logs: false, source: t, behaviour: forge}
   - {id: T1564.008, attribution: generic, tenant_logs: true, source: t, behaviour: hiding rules}
 """
-
-
-def run(*argv: str) -> int:
-    try:
-        main(list(argv))
-    except SystemExit as exc:
-        return int(exc.code or 0)
-    return 0
 
 
 @pytest.fixture

@@ -465,39 +465,34 @@ REF_DEF = re.compile(r"^\s{0,3}\[[^\]]+\]:\s*(?P<target>\S+)", re.MULTILINE)
 INLINE_CODE = re.compile(r"`[^`\n]*`")
 
 
-def _prose(doc: Path) -> str:
-    """The document without its fenced blocks and inline code (links there are not links)."""
-    text = doc.read_text(encoding="utf-8")
-    out, fence = [], None
-    for line in text.splitlines():
+def _markdown_lines(doc: Path) -> Iterator[tuple[int, str, str]]:
+    """Every line of a Markdown file: (1-based number, text, kind), kind "open" or "close" for a
+    line opening or closing a fenced block, "code" inside one, "prose" elsewhere."""
+    fence = None
+    for n, line in enumerate(doc.read_text(encoding="utf-8").splitlines(), start=1):
         m = FENCE.match(line)
         if fence is None and m is not None:
             fence = m["fence"]
-            out.append("")
-            continue
-        if fence is not None:
-            if line.startswith(fence):
-                fence = None
-            out.append("")
-            continue
-        out.append(INLINE_CODE.sub("``", line))
-    return "\n".join(out)
+            yield n, line, "open"
+        elif fence is not None and line.startswith(fence):
+            fence = None
+            yield n, line, "close"
+        else:
+            yield n, line, "prose" if fence is None else "code"
+
+
+def _prose(doc: Path) -> str:
+    """The document without its fenced blocks and inline code (links there are not links)."""
+    return "\n".join(INLINE_CODE.sub("``", line) if kind == "prose" else ""
+                     for _, line, kind in _markdown_lines(doc))
 
 
 def heading_anchors(doc: Path) -> set[str]:
     """GitHub's anchors for the headings of a Markdown file."""
     anchors: set[str] = set()
     counts: dict[str, int] = {}
-    text = doc.read_text(encoding="utf-8")
-    fence = None
-    for line in text.splitlines():
-        m = FENCE.match(line)
-        if fence is None and m is not None:
-            fence = m["fence"]
-            continue
-        if fence is not None:
-            if line.startswith(fence):
-                fence = None
+    for _, line, kind in _markdown_lines(doc):
+        if kind != "prose":
             continue
         h = re.match(r"^#{1,6}\s+(.*?)\s*#*\s*$", line)
         if h is None:
@@ -553,20 +548,16 @@ def _code_texts(doc: Path) -> list[tuple[int, str]]:
     """Inline code spans and fenced-block lines (shell comments cut, lines continued with a
     trailing backslash joined), with their 1-based line numbers."""
     out: list[tuple[int, str]] = []
-    fence = None
     pending: tuple[int, str] | None = None  # a fenced line continued by a trailing backslash
-    for n, line in enumerate(doc.read_text(encoding="utf-8").splitlines(), start=1):
-        m = FENCE.match(line)
-        if fence is None and m is not None:
-            fence = m["fence"]
+    for n, line, kind in _markdown_lines(doc):
+        if kind == "open":
             continue
-        if fence is not None:
-            if line.startswith(fence):
-                fence = None
-                if pending is not None:
-                    out.append(pending)
-                    pending = None
-                continue
+        if kind == "close":
+            if pending is not None:
+                out.append(pending)
+                pending = None
+            continue
+        if kind == "code":
             code = "" if line.lstrip().startswith("#") else line.split(" #", 1)[0]
             pending = (n, code) if pending is None else (pending[0], f"{pending[1]} {code.strip()}")
             if not pending[1].rstrip().endswith("\\"):

@@ -11,7 +11,7 @@ import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
-from stormpack.cli import main
+from cli_support import run
 from stormpack.validate.rulefmt import FormatError, format_text
 
 REPO = Path(__file__).resolve().parent.parent
@@ -49,14 +49,6 @@ date: 2026-11-01
 falsepositives:
     - "Something"
 """
-
-
-def run(*argv: str) -> int:
-    try:
-        main(list(argv))
-    except SystemExit as exc:
-        return int(exc.code or 0)
-    return 0
 
 
 def test_messy_rule_gets_canonical_order_and_indentation() -> None:

@@ -13,8 +13,9 @@ import copy
 import datetime as dt
 import json
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 import yaml
@@ -27,6 +28,8 @@ from stormpack.fixtures import load_fixture_case
 from stormpack.matcher import Engine
 from stormpack.ruleset import load_ruleset, load_values
 from stormpack.yamlio import MAX_YAML_BYTES
+
+_T = TypeVar("_T")
 
 pytestmark = pytest.mark.fuzz
 # a rule example loads, builds and compiles for three targets (~0.2 s): fewer examples than the
@@ -121,13 +124,22 @@ def _write_yaml(directory: Path, name: str, doc: Any) -> Path:
     return path
 
 
+def _loaded_or_located(load: Callable[[Path], _T], path: Path, error: type[StormpackError],
+                       located: Callable[[str], bool]) -> _T | None:
+    """``load(path)``, or None when it raises ``error`` whose location's path ``located`` admits."""
+    try:
+        return load(path)
+    except error as exc:
+        assert exc.location is not None and located(str(exc.location.path)), str(exc)
+        return None
+
+
 def _rule_outcome(path: Path) -> None:
     """Load, then build into the matcher and compile for every target: each step either works or
     raises a StormpackError that names the file."""
-    try:
-        ruleset = load_ruleset([path])
-    except RuleLoadError as exc:
-        assert exc.location is not None and Path(str(exc.location.path)) == path, str(exc)
+    ruleset = _loaded_or_located(lambda p: load_ruleset([p]), path, RuleLoadError,
+                                 lambda at: Path(at) == path)
+    if ruleset is None:
         return
     try:
         Engine.build(ruleset, {})
@@ -230,10 +242,8 @@ def test_every_document_of_a_multi_document_file_is_checked(tmp_path: Path) -> N
 def test_mutated_fixture_cases_load_or_fail_clearly(doc: Any) -> None:
     with tempfile.TemporaryDirectory() as d:
         path = _write_yaml(Path(d), "case.yml", doc)
-        try:
-            case = load_fixture_case(path)
-        except FixtureError as exc:
-            assert exc.location is not None and str(exc.location.path).startswith(d), str(exc)
+        case = _loaded_or_located(load_fixture_case, path, FixtureError, lambda at: at.startswith(d))
+        if case is None:
             return
         assert case.expect in ("match", "no_match") and case.events
         assert all(isinstance(e.record, dict) for e in case.events)
@@ -257,10 +267,9 @@ def test_events_file_with_arbitrary_bytes(data: bytes) -> None:
         (Path(d) / "events.jsonl").write_bytes(data)
         doc = {k: v for k, v in CASE.items() if k not in ("events", "match")}
         doc["events_file"] = "events.jsonl"
-        try:
-            case = load_fixture_case(_write_yaml(Path(d), "case.yml", doc))
-        except FixtureError as exc:
-            assert exc.location is not None and str(exc.location.path).startswith(d), str(exc)
+        case = _loaded_or_located(load_fixture_case, _write_yaml(Path(d), "case.yml", doc), FixtureError,
+                                  lambda at: at.startswith(d))
+        if case is None:
             return
         assert case.events and all(isinstance(e.record, dict) for e in case.events)
 
@@ -270,10 +279,8 @@ def test_events_file_with_arbitrary_bytes(data: bytes) -> None:
 def test_mutated_values_files_load_or_fail_clearly(doc: Any) -> None:
     with tempfile.TemporaryDirectory() as d:
         path = _write_yaml(Path(d), "values.yml", doc)
-        try:
-            values = load_values(path)
-        except ValuesError as exc:
-            assert exc.location is not None and str(exc.location.path) == str(path), str(exc)
+        values = _loaded_or_located(load_values, path, ValuesError, lambda at: at == str(path))
+        if values is None:
             return
         assert all(isinstance(k, str) and v and all(isinstance(x, str) for x in v) for k, v in values.items())
 

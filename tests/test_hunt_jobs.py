@@ -14,33 +14,19 @@ from typing import Any
 import orjson
 import pytest
 
+from hunt_support import fixture_records, pack_engine
 from stormpack import hunt_parallel
 from stormpack.hunt import HuntStats, JsonlSink, TableSink, run_hunt
 from stormpack.hunt_parallel import plan_chunks
 from stormpack.matcher import Engine, EventRef
 from stormpack.readers.exports import SourceShapes, explain_unrecognised
-from stormpack.ruleset import load_ruleset, load_values
 
 REPO = Path(__file__).resolve().parent.parent
 
 
-def fixture_records() -> list[dict[str, Any]]:
-    """Every event of every fixture case (real and documented records, and their near misses)."""
-    from stormpack.fixtures import load_fixture_dir
-
-    out: list[dict[str, Any]] = []
-    stems = {p.stem for p in (REPO / "rules").rglob("*.yml")}
-    for case_dir in sorted(p for p in (REPO / "fixtures").iterdir() if p.name in stems):
-        for case in load_fixture_dir(case_dir):
-            out.extend(ev.record for ev in case.events)
-    return out
-
-
 @pytest.fixture(scope="module")
 def engine() -> Engine:
-    eng = Engine.build(load_ruleset([REPO / "rules"]), load_values(REPO / "fixtures" / "values"))
-    eng.set_max_disorder(None)
-    return eng
+    return pack_engine(unbounded_disorder=True)
 
 
 @pytest.fixture(scope="module")

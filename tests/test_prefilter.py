@@ -19,6 +19,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from hunt_support import fixture_records, pack_engine
 from stormpack import hunt, hunt_parallel, prefilter
 from stormpack.hunt import HuntStats, JsonlSink, run_hunt
 from stormpack.matcher import Engine, EventRef
@@ -28,7 +29,6 @@ from stormpack.prefilter import LinePrefilter, choose_literals, for_engine
 from stormpack.readers.depth import MAX_DEPTH, too_deep
 from stormpack.readers.exports import SourceShapes, explain_unrecognised
 from stormpack.ruleset import load_ruleset, load_values
-from test_hunt_jobs import fixture_records
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -43,9 +43,7 @@ def _gen_module() -> Any:
 
 @pytest.fixture(scope="module")
 def engine() -> Engine:
-    eng = Engine.build(load_ruleset([REPO / "rules"]), load_values(REPO / "fixtures" / "values"))
-    eng.set_max_disorder(None)
-    return eng
+    return pack_engine(unbounded_disorder=True)
 
 
 @pytest.fixture(scope="module")

@@ -27,11 +27,9 @@ from typing import Any
 import pytest
 import yaml
 
+from hunt_support import hunt_file, pack_engine
 from stormpack.compiler.schema import table_columns
-from stormpack.hunt import run_hunt
-from stormpack.matcher import Engine, EventRef
-from stormpack.readers.exports import SourceShapes, explain_unrecognised
-from stormpack.ruleset import load_ruleset, load_values
+from stormpack.matcher import Engine
 from stormpack.shapes import derive
 from stormpack.shapes.device import DEVICE_TABLES
 from stormpack.shapes.inverse import export_shapes
@@ -40,23 +38,9 @@ from stormpack.taxonomy import load_taxonomy
 ROOT = Path(__file__).resolve().parents[1]
 
 
-class Collect:
-    def __init__(self) -> None:
-        self.hits: list[tuple[int, Any]] = []
-
-    def single(self, hit: Any, record: Any) -> None:
-        self.hits.append((record.index, hit.rule))
-
-    def correlation(self, hit: Any) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-
 @pytest.fixture(scope="module")
 def engine() -> Engine:
-    return Engine.build(load_ruleset([ROOT / "rules" / "windows"]), load_values(ROOT / "fixtures" / "values"))
+    return pack_engine(ROOT / "rules" / "windows")
 
 
 def _events() -> dict[str, list[dict[str, Any]]]:
@@ -79,14 +63,6 @@ def _rows(logsource: str, events: list[dict[str, Any]]) -> tuple[list[str], list
         row = derive("defender", logsource, event).row
         rows.append({c: row.get(c, "") for c in columns})
     return columns, rows
-
-
-def _hunt(engine: Engine, path: Path) -> Collect:
-    engine.set_max_disorder(None)
-    sink = Collect()
-    run_hunt(engine, [path], sink, EventRef, convert=SourceShapes(),  # type: ignore[arg-type]
-             explain=explain_unrecognised)
-    return sink
 
 
 EVENTS = _events()
@@ -114,9 +90,9 @@ def test_export_rows_fire_the_rules_their_source_events_fire(
     raw = tmp_path / "events.jsonl"
     raw.write_text("".join(json.dumps(e) + "\n" for e in events), encoding="utf-8")
     shape = next(s for s in export_shapes() if s.target == "defender" and s.logsource == logsource)
-    want = {(i, r.title) for i, r in _hunt(engine, raw).hits if shape.admits(r.rule)}
-    got_hits = _hunt(engine, export).hits
-    got = {(i, r.title) for i, r in got_hits}
+    want = {(r.index, h.rule.title) for h, r in hunt_file(engine, raw)[0].pairs()
+            if shape.admits(h.rule.rule)}
+    got = {(r.index, h.rule.title) for h, r in hunt_file(engine, export)[0].pairs()}
     assert got == want
     assert want  # each table's events hold at least one positive case
 
@@ -128,9 +104,7 @@ def test_registry_rows_of_other_actions_are_not_value_sets(engine: Engine, tmp_p
         row["ActionType"] = "RegistryKeyCreated"
     export = tmp_path / "DeviceRegistryEvents.json"
     export.write_text(json.dumps(rows), encoding="utf-8")
-    engine.set_max_disorder(None)
-    stats = run_hunt(engine, [export], Collect(), EventRef, convert=SourceShapes(),  # type: ignore[arg-type]
-                     explain=explain_unrecognised)
+    stats = hunt_file(engine, export)[1]
     assert stats.evaluated == 0 and stats.unrecognised == len(rows)
     why = stats.unrecognised_why[str(export)]
     assert "RegistryValueSet only" in why

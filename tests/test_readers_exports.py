@@ -12,13 +12,12 @@ from typing import Any
 
 import pytest
 
-from stormpack.hunt import HuntStats, run_hunt
-from stormpack.matcher import Engine, EventRef
+from hunt_support import hunt_file, pack_engine
+from stormpack.matcher import Engine
 from stormpack.readers import Record, read_events
 from stormpack.readers.csvexport import unique_names
-from stormpack.readers.exports import SourceShapes, explain_unrecognised
+from stormpack.readers.exports import SourceShapes
 from stormpack.readers.graph import from_graph
-from stormpack.ruleset import load_ruleset, load_values
 
 ROOT = Path(__file__).resolve().parents[1]
 EXPORTS = ROOT / "tests" / "data" / "exports"
@@ -33,33 +32,9 @@ IOC_NONINTERACTIVE = "Storm-0558 IP In Non-Interactive Sign-In Any Time"
 IOC_AUDIT = "Storm-0558 IP In Entra Audit Activity Any Time"
 
 
-class Collect:
-    def __init__(self) -> None:
-        self.hits: list[tuple[str, int, str]] = []
-        self.records: list[Record] = []
-
-    def single(self, hit: Any, record: Record) -> None:
-        self.hits.append((record.source, record.index, hit.rule.title))
-        self.records.append(record)
-
-    def correlation(self, hit: Any) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-
 @pytest.fixture(scope="module")
 def engine() -> Engine:
-    return Engine.build(load_ruleset([ROOT / "rules"]), load_values(ROOT / "values"))
-
-
-def hunt(engine: Engine, path: Path) -> tuple[Collect, HuntStats]:
-    engine.set_max_disorder(None)
-    sink = Collect()
-    stats = run_hunt(engine, [path], sink, EventRef, convert=SourceShapes(),  # type: ignore[arg-type]
-                     explain=explain_unrecognised)
-    return sink, stats
+    return pack_engine(values=ROOT / "values")
 
 
 def _m365_files() -> list[Path]:
@@ -82,7 +57,7 @@ PARTLY = {"Microsoft365DefenderEvents.json": (8, "Defender XDR advanced-hunting 
 
 @pytest.mark.parametrize("path", _m365_files(), ids=lambda p: p.name)
 def test_every_real_export_is_read_whole(engine: Engine, path: Path) -> None:
-    _, stats = hunt(engine, path)
+    _, stats = hunt_file(engine, path)
     assert stats.read > 0
     assert stats.rejected == 0 and not stats.unusable, stats.rejections
     if path.name in LACKING:
@@ -123,9 +98,9 @@ def test_non_interactive_portal_download_is_told_by_its_file_name(tmp_path: Path
     text = PORTAL_CSV.read_text(encoding="utf-8-sig")
     out = tmp_path / "NonInteractiveSignIns_2025-03-11_2025-03-18.csv"
     out.write_text(text.replace("149.34.252.80", IOC), encoding="utf-8-sig")
-    sink, stats = hunt(engine, out)
+    sink, stats = hunt_file(engine, out)
     assert stats.converted == {"Entra admin center sign-ins CSV": 214}
-    assert {t for _, _, t in sink.hits} == {IOC_NONINTERACTIVE}
+    assert set(sink.titles) == {IOC_NONINTERACTIVE}
 
 
 def _ioc_rows(path: Path) -> set[int]:
@@ -136,26 +111,26 @@ def _ioc_rows(path: Path) -> set[int]:
 
 def test_ioc_address_injected_into_a_real_portal_csv_fires(tmp_path: Path, engine: Engine) -> None:
     text = PORTAL_CSV.read_text(encoding="utf-8-sig")
-    before, _ = hunt(engine, PORTAL_CSV)
+    before, _ = hunt_file(engine, PORTAL_CSV)
     assert before.hits == []
     first_ip = "149.34.252.80"
     out = tmp_path / PORTAL_CSV.name
     out.write_text(text.replace(first_ip, IOC), encoding="utf-8-sig")
-    sink, stats = hunt(engine, out)
+    sink, stats = hunt_file(engine, out)
     expected = _ioc_rows(out)
     assert expected  # the address occurred in the real file
-    assert {i for _, i, t in sink.hits if t == IOC_SIGNIN} == expected
+    assert {r.index for h, r in sink.pairs() if h.rule.title == IOC_SIGNIN} == expected
     assert stats.rejected == 0 and stats.unrecognised == 0
 
 
 @pytest.mark.parametrize("path", [GRAPH_BETA, GRAPH_V1], ids=lambda p: p.name)
 def test_ioc_address_injected_into_a_graph_export_fires(tmp_path: Path, engine: Engine, path: Path) -> None:
     raw = path.read_bytes()
-    assert hunt(engine, path)[0].hits == []
+    assert hunt_file(engine, path)[0].hits == []
     out = tmp_path / path.name
     out.write_bytes(raw.replace(b"131.107.159.37", IOC.encode()))
-    sink, stats = hunt(engine, out)
-    assert [t for _, _, t in sink.hits] == [IOC_SIGNIN]
+    sink, stats = hunt_file(engine, out)
+    assert sink.titles == [IOC_SIGNIN]
     assert sink.records[0].data["properties"]["ipAddress"] == IOC
     assert stats.converted == {"Microsoft Graph signIn": 1}
 
@@ -163,8 +138,8 @@ def test_ioc_address_injected_into_a_graph_export_fires(tmp_path: Path, engine: 
 def test_ioc_address_in_a_graph_directory_audit_fires(tmp_path: Path, engine: Engine) -> None:
     out = tmp_path / GRAPH_AUDIT.name
     out.write_bytes(GRAPH_AUDIT.read_bytes().replace(b"127.0.0.1", IOC.encode()))
-    sink, _ = hunt(engine, out)
-    assert [t for _, _, t in sink.hits] == [IOC_AUDIT]
+    sink, _ = hunt_file(engine, out)
+    assert sink.titles == [IOC_AUDIT]
     rec = sink.records[0].data
     assert rec["category"] == "AuditLogs" and rec["operationName"] == "Add member to group"
     assert rec["properties"]["loggedByService"] == "Core Directory"
@@ -245,9 +220,9 @@ def test_portal_audit_log_download_reaches_the_audit_rules(tmp_path: Path, engin
     buf = io.StringIO()
     csv.writer(buf, quoting=csv.QUOTE_ALL).writerows([AUDIT_HEADER, row])
     out.write_text(buf.getvalue(), encoding="utf-8-sig")
-    sink, stats = hunt(engine, out)
+    sink, stats = hunt_file(engine, out)
     assert stats.converted == {"Entra admin center audit logs CSV": 1}
-    assert IOC_AUDIT in {t for _, _, t in sink.hits}
+    assert IOC_AUDIT in set(sink.titles)
     rec = sink.records[0].data
     assert rec["operationName"] == "Add service principal credentials"
     target = rec["properties"]["targetResources"][0]

@@ -13,13 +13,12 @@ from typing import Any
 import pytest
 import yaml
 
+from hunt_support import hunt_file, pack_engine
 from stormpack.compiler.targets import load_target
-from stormpack.hunt import HuntStats, run_hunt
-from stormpack.matcher import Engine, EventRef
+from stormpack.matcher import Engine
 from stormpack.readers import Record, read_events
-from stormpack.readers.exports import SourceShapes, explain_unrecognised
+from stormpack.readers.exports import SourceShapes
 from stormpack.readers.graph import from_graph
-from stormpack.ruleset import load_ruleset, load_values
 from stormpack.shapes.derive import derive_kql
 from stormpack.taxonomy import load_taxonomy
 
@@ -32,33 +31,9 @@ ANOMALOUS = "Anomalous Token Risk Detection"
 ISSUER = "Token Issuer Anomaly Risk Detection"
 
 
-class Collect:
-    def __init__(self) -> None:
-        self.hits: list[str] = []
-        self.records: list[Record] = []
-
-    def single(self, hit: Any, record: Record) -> None:
-        self.hits.append(hit.rule.title)
-        self.records.append(record)
-
-    def correlation(self, hit: Any) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-
 @pytest.fixture(scope="module")
 def engine() -> Engine:
-    return Engine.build(load_ruleset([RULES]), load_values(ROOT / "values"))
-
-
-def hunt(engine: Engine, path: Path) -> tuple[Collect, HuntStats]:
-    engine.set_max_disorder(None)
-    sink = Collect()
-    stats = run_hunt(engine, [path], sink, EventRef, convert=SourceShapes(),  # type: ignore[arg-type]
-                     explain=explain_unrecognised)
-    return sink, stats
+    return pack_engine(RULES, ROOT / "values")
 
 
 def _documented() -> dict[str, Any]:
@@ -88,9 +63,9 @@ def test_documented_graph_page_becomes_the_diagnostic_record(engine: Engine) -> 
     assert "@odata.type" not in rec["properties"]
     assert rec["properties"]["riskEventType"] == "unfamiliarFeatures"
     assert load_taxonomy().classify(rec) is load_taxonomy().logsources["azure_riskdetection"]
-    sink, stats = hunt(engine, PAGE)  # a remediated unfamiliarFeatures detection: no rule's
+    sink, stats = hunt_file(engine, PAGE)  # a remediated unfamiliarFeatures detection: no rule's
     assert stats.converted == {"Microsoft Graph riskDetection": 1}
-    assert stats.evaluated == stats.read == 1 and sink.hits == []
+    assert stats.evaluated == stats.read == 1 and sink.titles == []
 
 
 @pytest.mark.parametrize(("state", "fires"), [("atRisk", True), ("dismissed", False)])
@@ -100,8 +75,8 @@ def test_anomalous_token_written_into_the_documented_export(tmp_path: Path, engi
     out = tmp_path / PAGE.name
     out.write_text(text.replace('"unfamiliarFeatures"', '"anomalousToken"')
                    .replace('"remediated"', f'"{state}"'), encoding="utf-8")
-    sink, _ = hunt(engine, out)
-    assert sink.hits == ([ANOMALOUS] if fires else [])
+    sink, _ = hunt_file(engine, out)
+    assert sink.titles == ([ANOMALOUS] if fires else [])
 
 
 def test_pascal_case_powershell_object_converts_like_camel_case() -> None:
@@ -121,9 +96,9 @@ def test_pascal_case_object_is_not_taken_for_a_sentinel_row(tmp_path: Path, engi
     pascal["IPAddress"] = pascal.pop("IpAddress")
     out = tmp_path / "Get-MgRiskDetection.json"
     out.write_text(json.dumps([pascal]), encoding="utf-8")
-    sink, stats = hunt(engine, out)
+    sink, stats = hunt_file(engine, out)
     assert stats.converted == {"Microsoft Graph riskDetection (PascalCase)": 1}
-    assert sink.hits == [ISSUER]
+    assert sink.titles == [ISSUER]
     props = sink.records[0].data["properties"]
     assert props["ipAddress"] == "123.456.7.89" and props["location"]["countryOrRegion"] == "US"
 
@@ -132,8 +107,8 @@ def test_event_hub_batch_of_user_risk_events_is_read_as_is(tmp_path: Path, engin
     record = yaml.safe_load(POSITIVE.read_text(encoding="utf-8"))["events"][0]
     out = tmp_path / "userriskevents.json"
     out.write_text(json.dumps({"records": [record]}), encoding="utf-8")
-    sink, stats = hunt(engine, out)
-    assert sink.hits == [ISSUER] and stats.converted == {}
+    sink, stats = hunt_file(engine, out)
+    assert sink.titles == [ISSUER] and stats.converted == {}
 
 
 def test_sentinel_aaduserriskevents_row_comes_back_and_fires(tmp_path: Path, engine: Engine) -> None:
@@ -143,9 +118,9 @@ def test_sentinel_aaduserriskevents_row_comes_back_and_fires(tmp_path: Path, eng
     assert row["TimeGenerated"] == "2023-06-15T23:14:02Z"
     out = tmp_path / "AADUserRiskEvents.json"
     out.write_text(json.dumps([row]), encoding="utf-8")
-    sink, stats = hunt(engine, out)
+    sink, stats = hunt_file(engine, out)
     assert stats.converted == {"Microsoft Sentinel AADUserRiskEvents": 1}
-    assert sink.hits == [ISSUER]
+    assert sink.titles == [ISSUER]
     back = sink.records[0].data
     assert back["category"] == "UserRiskEvents"
     assert back["properties"]["userPrincipalName"] == "alice@contoso.onmicrosoft.com"

@@ -84,25 +84,24 @@ def test_malformed_yaml_names_file_and_line(tmp_path: Path) -> None:
     assert "malformed YAML" in str(exc.value)
 
 
-def test_duplicate_keys_are_an_error_not_last_one_wins(tmp_path: Path) -> None:
-    text = BASE.format(n=1, uuid=UUIDS[0]).replace(
-        "  condition: sel\n", "  sel: {Operation: Send}\n  condition: sel\n"
-    )
-    p = write(tmp_path, "dup.yml", text)
-    with pytest.raises(RuleLoadError) as exc:
-        load_ruleset([p])
-    assert "duplicate key 'sel'" in str(exc.value)
-    assert exc.value.location is not None and exc.value.location.line == 8
-
-
-def test_unknown_modifier_is_reported_with_its_line(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("old", "new", "message", "line"),
+    [
+        # a duplicate key is an error, not last-one-wins
+        ("  condition: sel\n", "  sel: {Operation: Send}\n  condition: sel\n", "duplicate key 'sel'", 8),
+        ("{Operation: MailItemsAccessed}", "{Operation|containz: x}", "containz", 7),
+    ],
+    ids=["duplicate_key", "unknown_modifier"],
+)
+def test_load_error_is_reported_with_its_line(tmp_path: Path, old: str, new: str, message: str,
+                                              line: int) -> None:
     text = BASE.format(n=1, uuid=UUIDS[0])
-    text = text.replace("{Operation: MailItemsAccessed}", "{Operation|containz: x}")
-    p = write(tmp_path, "mod.yml", text)
+    assert old in text
+    p = write(tmp_path, "broken.yml", text.replace(old, new))
     with pytest.raises(RuleLoadError) as exc:
         load_ruleset([p])
-    assert "containz" in str(exc.value)
-    assert exc.value.location is not None and exc.value.location.line == 7
+    assert message in str(exc.value)
+    assert exc.value.location is not None and exc.value.location.line == line
 
 
 def test_yaml_alias_bomb_is_refused(tmp_path: Path) -> None:

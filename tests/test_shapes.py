@@ -46,10 +46,23 @@ SIGN_IN: dict[str, Any] = {
 }
 
 
+def _probe_text(n: int, detection: str) -> str:
+    """The text of probe rule ``n`` (its own id) on the M365 audit log with ``detection``."""
+    return ("title: Probe\n"
+            f"id: 0b7a8f4e-1f0c-4a3e-9d55-2b1f8c3e6a0{n}\n"
+            "logsource: {product: m365, service: audit}\n"
+            "detection:\n" + detection)
+
+
 def _rule(tmp_path: Path, body: str) -> LoadedRule:
     path = tmp_path / "probe.yml"
     path.write_text(body, encoding="utf-8")
     return next(iter(load_ruleset([path])))
+
+
+def _probe_engine(tmp_path: Path) -> Engine:
+    """The matcher's engine of the probe rule written by :func:`_rule`."""
+    return Engine.build(load_ruleset([tmp_path / "probe.yml"]), {})
 
 
 # ------------------------------------------------------------------------------ derivation
@@ -216,34 +229,28 @@ def test_a_rule_reading_a_field_the_table_lacks_is_not_admitted() -> None:
 
 # ------------------------------------------------------------------------------ documented differences
 def test_kusto_treats_an_empty_string_as_null(tmp_path: Path) -> None:
-    lr = _rule(tmp_path, """title: Probe
-id: 0b7a8f4e-1f0c-4a3e-9d55-2b1f8c3e6a01
-logsource: {product: m365, service: audit}
-detection:
+    lr = _rule(tmp_path, _probe_text(1, """\
   sel:
     Operation: MailItemsAccessed
     AppAccessContext.UniqueTokenId: null
   condition: sel
-""")
+"""))
     record = {**MAIL_READ, "AppAccessContext": {"UniqueTokenId": ""}}
-    engine = Engine.build(load_ruleset([tmp_path / "probe.yml"]), {})
+    engine = _probe_engine(tmp_path)
     assert engine.matching_rules(record) == []  # Sigma: "" is a value
     assert target_rule(lr, "defender", {}).verdict(record) is True  # KQL: isempty("")
 
 
 def test_splunk_name_value_positions_drift_when_an_element_has_no_value(tmp_path: Path) -> None:
-    lr = _rule(tmp_path, """title: Probe
-id: 0b7a8f4e-1f0c-4a3e-9d55-2b1f8c3e6a02
-logsource: {product: m365, service: audit}
-detection:
+    lr = _rule(tmp_path, _probe_text(2, """\
   sel:
     Operation: New-InboxRule
     Parameters.ForwardTo: x@evil.example
   condition: sel
-""")
+"""))
     record = {"CreationTime": "2023-06-14T02:41:07", "Operation": "New-InboxRule", "RecordType": 1,
               "Parameters": [{"Name": "Force"}, {"Name": "ForwardTo", "Value": "x@evil.example"}]}
-    engine = Engine.build(load_ruleset([tmp_path / "probe.yml"]), {})
+    engine = _probe_engine(tmp_path)
     assert [r.loaded.title for r in engine.matching_rules(record)] == ["Probe"]
     assert target_rule(lr, "splunk", {}).verdict(record) is False
     assert target_rule(lr, "sentinel", {}).verdict(record) is True
@@ -260,29 +267,23 @@ def test_a_rule_on_a_data_form_the_interpreter_cannot_read_is_named(
     fake = dataclasses.replace(real, logsources={**real.logsources,
                                                  "m365_audit": dataclasses.replace(lt, fields=odd)})
     monkeypatch.setattr(agreement, "load_target", lambda name: fake)
-    lr = _rule(tmp_path, """title: Probe
-id: 0b7a8f4e-1f0c-4a3e-9d55-2b1f8c3e6a03
-logsource: {product: m365, service: audit}
-detection:
+    lr = _rule(tmp_path, _probe_text(3, """\
   sel:
     Item.Subject: budget
   condition: sel
-""")
+"""))
     with pytest.raises(Uninterpretable, match=r"Item\.Subject.*strcat"):
         target_rule(lr, "sentinel", {})
 
 
 # ------------------------------------------------------------------------------ Kusto has no null strings
-_PARAM_RULE = """title: Probe
-id: 0b7a8f4e-1f0c-4a3e-9d55-2b1f8c3e6a04
-logsource: {product: m365, service: audit}
-detection:
+_PARAM_RULE = _probe_text(4, """\
   sel:
     Operation: Add-MailboxPermission
   cleared:
     Parameters.User: ''
   condition: sel and not cleared
-"""
+""")
 
 
 def _permission(params: list[dict[str, Any]]) -> dict[str, Any]:
@@ -312,7 +313,7 @@ def test_an_empty_value_filter_is_present_and_empty_on_every_target(
     `(bag_has_key(bag, "X") and X == "")` keeps them, and the agreement reads '' that way."""
     lr = _rule(tmp_path, _PARAM_RULE)
     record = _permission(params)
-    engine = Engine.build(load_ruleset([tmp_path / "probe.yml"]), {})
+    engine = _probe_engine(tmp_path)
     assert bool(engine.matching_rules(record)) is fires
     assert target_rule(lr, target, {}).verdict(record) is fires
 
@@ -320,18 +321,15 @@ def test_an_empty_value_filter_is_present_and_empty_on_every_target(
 def test_kusto_compares_a_column_the_record_lacks_as_empty(tmp_path: Path) -> None:
     """A string column the record does not fill is "" in the table, so `ClientAppId =~ ""` holds
     on it (Sigma: a missing field is not ''); the derived row says so."""
-    lr = _rule(tmp_path, """title: Probe
-id: 0b7a8f4e-1f0c-4a3e-9d55-2b1f8c3e6a05
-logsource: {product: m365, service: audit}
-detection:
+    lr = _rule(tmp_path, _probe_text(5, """\
   sel:
     Operation: MailItemsAccessed
     ClientAppId: ''
   condition: sel
-""")
+"""))
     record = {k: v for k, v in MAIL_READ.items() if k != "ClientAppId"}
     assert derive("sentinel", "m365_audit", record).row["ClientAppId"] == ""
-    engine = Engine.build(load_ruleset([tmp_path / "probe.yml"]), {})
+    engine = _probe_engine(tmp_path)
     assert engine.matching_rules(record) == []
     assert target_rule(lr, "sentinel", {}).verdict(record) is True
 

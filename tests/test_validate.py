@@ -87,6 +87,18 @@ def test_default_path_is_rules_folder(pack: Path) -> None:
 Mutation = Callable[[Path], list[tuple[str, Path, int]]]
 
 
+def one_edit(name: str, rule: Path, old: str, new: str, check: str, needle: str) -> Mutation:
+    """The mutation ``name``: ``old`` replaced by ``new`` in ``rule``; ``check`` fails on the line of
+    ``needle`` after the edit."""
+
+    def mutation(root: Path) -> list[tuple[str, Path, int]]:
+        edit(root / rule, old, new)
+        return [(check, rule, line_of(root / rule, needle))]
+
+    mutation.__name__ = name
+    return mutation
+
+
 def duplicate_id(root: Path) -> list[tuple[str, Path, int]]:
     m365_id = "0b6a0c39-1a8e-4c55-9f0a-6d0f1b5e2a11"
     edit(root / SIGNIN, "id: 9e8d7c6b-5a49-4382-a716-151413121110", f"id: {m365_id}")
@@ -101,24 +113,23 @@ def missing_negative_fixture(root: Path) -> list[tuple[str, Path, int]]:
     return [("stormpack.fixtures", M365, 1)]
 
 
-def bad_attack_tag(root: Path) -> list[tuple[str, Path, int]]:
-    edit(root / M365, "  - attack.t1114.002", "  - attack.t1114.009")  # no such sub-technique in v18.1
-    return [("attacktag", M365, line_of(root / M365, "attack.t1114.009"))]
+# no such sub-technique in v18.1
+bad_attack_tag = one_edit("bad_attack_tag", M365, "  - attack.t1114.002", "  - attack.t1114.009",
+                          "attacktag", "attack.t1114.009")
 
 
-def technique_without_its_tactic(root: Path) -> list[tuple[str, Path, int]]:
-    edit(root / SIGNIN, "  - attack.t1550.001", "  - attack.t1550.001\n  - attack.t1114.002")
-    return [("stormpack.attack_tactic", SIGNIN, line_of(root / SIGNIN, "attack.t1114.002"))]
+technique_without_its_tactic = one_edit(
+    "technique_without_its_tactic", SIGNIN, "  - attack.t1550.001",
+    "  - attack.t1550.001\n  - attack.t1114.002", "stormpack.attack_tactic", "attack.t1114.002")
 
 
-def unknown_field(root: Path) -> list[tuple[str, Path, int]]:
-    edit(root / M365, "    LogonType: 0", "    LogonKind: 0")
-    return [("stormpack.unknown_field", M365, line_of(root / M365, "LogonKind"))]
+unknown_field = one_edit("unknown_field", M365, "    LogonType: 0", "    LogonKind: 0",
+                         "stormpack.unknown_field", "LogonKind")
 
 
-def unmapped_logsource(root: Path) -> list[tuple[str, Path, int]]:
-    edit(root / SIGNIN, "service: signinlogs", "service: riskyusers")  # not in the taxonomy
-    return [("stormpack.unknown_logsource", SIGNIN, line_of(root / SIGNIN, "logsource:"))]
+# riskyusers is not in the taxonomy
+unmapped_logsource = one_edit("unmapped_logsource", SIGNIN, "service: signinlogs", "service: riskyusers",
+                              "stormpack.unknown_logsource", "logsource:")
 
 
 def wrong_file_name(root: Path) -> list[tuple[str, Path, int]]:
@@ -146,15 +157,15 @@ def missing_required_key(root: Path) -> list[tuple[str, Path, int]]:
     return [("stormpack.required_key", SIGNIN, 1)]
 
 
-def empty_references(root: Path) -> list[tuple[str, Path, int]]:
-    edit(root / CORR, "references:\n  - https://www.cisa.gov/news-events/cybersecurity-advisories/aa23-193a\n",
-         "references: []\n")
-    return [("stormpack.references", CORR, line_of(root / CORR, "references: []"))]
+empty_references = one_edit(
+    "empty_references", CORR,
+    "references:\n  - https://www.cisa.gov/news-events/cybersecurity-advisories/aa23-193a\n",
+    "references: []\n", "stormpack.references", "references: []")
 
 
-def description_wording(root: Path) -> list[tuple[str, Path, int]]:
-    edit(root / SIGNIN, "Generic mailbox-compromise coverage: test rule", "A test rule")
-    return [("stormpack.description", SIGNIN, line_of(root / SIGNIN, "description:"))]
+description_wording = one_edit(
+    "description_wording", SIGNIN, "Generic mailbox-compromise coverage: test rule", "A test rule",
+    "stormpack.description", "description:")
 
 
 def duplicate_title(root: Path) -> list[tuple[str, Path, int]]:
@@ -162,9 +173,9 @@ def duplicate_title(root: Path) -> list[tuple[str, Path, int]]:
     return [("stormpack.unique_title", CORR, 1), ("stormpack.unique_title", M365, 1)]
 
 
-def correlation_field_unknown(root: Path) -> list[tuple[str, Path, int]]:
-    edit(root / CORR, "    - MailboxOwnerUPN", "    - MailboxOwner")
-    return [("stormpack.unknown_field", CORR, line_of(root / CORR, "- MailboxOwner"))]
+correlation_field_unknown = one_edit(
+    "correlation_field_unknown", CORR, "    - MailboxOwnerUPN", "    - MailboxOwner",
+    "stormpack.unknown_field", "- MailboxOwner")
 
 
 def fixture_without_expect(root: Path) -> list[tuple[str, Path, int]]:
@@ -176,9 +187,8 @@ def fixture_without_expect(root: Path) -> list[tuple[str, Path, int]]:
     ]
 
 
-def broken_yaml(root: Path) -> list[tuple[str, Path, int]]:
-    edit(root / SIGNIN, "level: medium", "level: medium\nlevel: high")
-    return [("stormpack.yaml", SIGNIN, line_of(root / SIGNIN, "level: high"))]
+broken_yaml = one_edit("broken_yaml", SIGNIN, "level: medium", "level: medium\nlevel: high", "stormpack.yaml",
+                       "level: high")
 
 
 MUTATIONS: list[Mutation] = [
@@ -222,17 +232,23 @@ def test_text_output_names_file_line_and_check(pack: Path) -> None:
     assert f"{M365.as_posix()}:{line}: error: [stormpack.unknown_field]" in text
 
 
+def write_exception(pack: Path, reason: str, *, comment: str = "") -> None:
+    """exc.yml: the M365 rule's sigmahq_falsepositives_capital finding accepted for ``reason``
+    (the rule's id on line 3 of the file with a one-line ``comment``, else line 2)."""
+    (pack / "exc.yml").write_text(
+        f"{comment}exceptions:\n"
+        "  - rule: 0b6a0c39-1a8e-4c55-9f0a-6d0f1b5e2a11\n"
+        "    check: sigmahq_falsepositives_capital\n"
+        f"    reason: {reason}\n",
+        encoding="utf-8",
+    )
+
+
 def test_exception_accepts_a_finding_with_its_reason(pack: Path) -> None:
     edit(pack / M365, "  - Scripts of the mailbox owner", "  - scripts of the mailbox owner")
     code, sarif = run("rules")
     assert code == 1 and results(sarif, "sigmahq_falsepositives_capital")
-    (pack / "exc.yml").write_text(
-        "exceptions:\n"
-        "  - rule: 0b6a0c39-1a8e-4c55-9f0a-6d0f1b5e2a11\n"
-        "    check: sigmahq_falsepositives_capital\n"
-        "    reason: quoted log text must keep its case\n",
-        encoding="utf-8",
-    )
+    write_exception(pack, "quoted log text must keep its case")
     code, sarif = run("rules", exceptions="exc.yml")
     assert code == 0
     suppressed = [r for r in sarif["runs"][0]["results"] if "suppressions" in r]
@@ -241,27 +257,14 @@ def test_exception_accepts_a_finding_with_its_reason(pack: Path) -> None:
 
 
 def test_stale_exception_fails(pack: Path) -> None:
-    (pack / "exc.yml").write_text(
-        "# accepted findings\n"
-        "exceptions:\n"
-        "  - rule: 0b6a0c39-1a8e-4c55-9f0a-6d0f1b5e2a11\n"
-        "    check: sigmahq_falsepositives_capital\n"
-        "    reason: was lower-case once\n",
-        encoding="utf-8",
-    )
+    write_exception(pack, "was lower-case once", comment="# accepted findings\n")
     code, sarif = run("rules", exceptions="exc.yml")
     assert code == 1
     assert results(sarif, "stormpack.stale_exception") == [("exc.yml", 3)]
 
 
 def test_exception_of_a_rule_outside_the_run_is_not_stale(pack: Path) -> None:
-    (pack / "exc.yml").write_text(
-        "exceptions:\n"
-        "  - rule: 0b6a0c39-1a8e-4c55-9f0a-6d0f1b5e2a11\n"
-        "    check: sigmahq_falsepositives_capital\n"
-        "    reason: only checked when that rule is validated\n",
-        encoding="utf-8",
-    )
+    write_exception(pack, "only checked when that rule is validated")
     code, _ = run("rules/azure", exceptions="exc.yml")
     assert code == 0
 

@@ -30,7 +30,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 Record = dict[str, Any]
 
@@ -77,6 +77,27 @@ STORM_IPS = ("146.70.157.45", "185.195.200.39")  # published SoftEther proxies (
 REST_SYSTEM = "Client=REST;Client=RESTSystem;;"
 
 FOLDERS = ("\\Inbox", "\\Sent Items", "\\Drafts", "\\Archive", "\\Inbox\\Projects", "\\Deleted Items")
+
+
+class DesktopReads(NamedTuple):
+    """How a desktop mail client's reads of the own mailbox are audited (MailItemsAccessed)."""
+
+    app: str | None
+    client: str | None
+    cis: str  # the ClientInfoString; {ua}: the browser's user agent
+    sync_share: float | None  # the share of Sync reads (else Bind); None: Bind, nothing drawn
+    most: int  # the item count is drawn from 1 to most - 1
+    legacy: bool = False  # a basic-auth protocol: from home, no token, no session
+
+
+DESKTOP_MAIL_READS = {
+    "classic": DesktopReads(OFFICE, OFFICE, "Client=MSExchangeRPC", 0.35, 12),
+    # UNVERIFIED shape (reference C5): Mac Outlook syncs folders with a REST-type client string
+    "mac": DesktopReads(OFFICE, OFFICE, "Client=REST;Client=MacOutlook/16.91.24111020;", 0.5, 10),
+    "new_outlook": DesktopReads(NEW_OUTLOOK, NEW_OUTLOOK, "Client=OWA;Action=ViaProxy", None, 9),
+    "owa": DesktopReads(EXO, OWA, "Client=OWA;{ua};", None, 9),
+    "imap": DesktopReads(None, None, "Client=POP3/IMAP4;Protocol=IMAP4", None, 30, legacy=True),
+}
 
 
 # ----------------------------------------------------------------------------- tenant model
@@ -749,81 +770,29 @@ class Gen:
                         ),
                         "signins",
                     )
+        reads = DESKTOP_MAIL_READS.get(u.desktop)
         for _ in range(n):
             t = t0 + timedelta(seconds=self.rng.uniform(0, 8 * 3600))
-            if u.desktop == "classic":
-                access = "Sync" if self.rng.random() < 0.35 else "Bind"
-                self.emit(
-                    self.mail_read(
-                        t,
-                        u,
-                        u,
-                        app=OFFICE,
-                        client=OFFICE,
-                        cis="Client=MSExchangeRPC",
-                        ip=ip,
-                        access=access,
-                        count=self.rng.randrange(1, 12),
-                    )
+            if reads is None:
+                continue
+            access = "Bind"
+            if reads.sync_share is not None:
+                access = "Sync" if self.rng.random() < reads.sync_share else "Bind"
+            self.emit(
+                self.mail_read(
+                    t,
+                    u,
+                    u,
+                    app=reads.app,
+                    client=reads.client,
+                    cis=reads.cis.format(ua=EDGE_UA if u.upn < "m" else SAFARI_UA),
+                    ip=u.home_ip if reads.legacy else ip,
+                    access=access,
+                    token=not reads.legacy,
+                    session=not reads.legacy,
+                    count=self.rng.randrange(1, reads.most),
                 )
-            elif u.desktop == "mac":
-                # UNVERIFIED shape (reference C5): Mac Outlook syncs folders with a REST-type client string
-                access = "Sync" if self.rng.random() < 0.5 else "Bind"
-                self.emit(
-                    self.mail_read(
-                        t,
-                        u,
-                        u,
-                        app=OFFICE,
-                        client=OFFICE,
-                        cis="Client=REST;Client=MacOutlook/16.91.24111020;",
-                        ip=ip,
-                        access=access,
-                        count=self.rng.randrange(1, 10),
-                    )
-                )
-            elif u.desktop == "new_outlook":
-                self.emit(
-                    self.mail_read(
-                        t,
-                        u,
-                        u,
-                        app=NEW_OUTLOOK,
-                        client=NEW_OUTLOOK,
-                        cis="Client=OWA;Action=ViaProxy",
-                        ip=ip,
-                        count=self.rng.randrange(1, 9),
-                    )
-                )
-            elif u.desktop == "owa":
-                ua = EDGE_UA if u.upn < "m" else SAFARI_UA
-                self.emit(
-                    self.mail_read(
-                        t,
-                        u,
-                        u,
-                        app=EXO,
-                        client=OWA,
-                        cis=f"Client=OWA;{ua};",
-                        ip=ip,
-                        count=self.rng.randrange(1, 9),
-                    )
-                )
-            elif u.desktop == "imap":
-                self.emit(
-                    self.mail_read(
-                        t,
-                        u,
-                        u,
-                        app=None,
-                        client=None,
-                        cis="Client=POP3/IMAP4;Protocol=IMAP4",
-                        ip=u.home_ip,
-                        token=False,
-                        session=False,
-                        count=self.rng.randrange(1, 30),
-                    )
-                )
+            )
         if u.desktop == "imap" and n:
             self.emit(
                 self.signin(

@@ -26,6 +26,7 @@ from sigma.rule import SigmaDetection, SigmaDetectionItem, SigmaRule
 
 from . import firstseen
 from .errors import Location, RuleLoadError, ValuesError
+from .paths import expand_paths
 from .yamlio import YamlError, load_yaml_file, read_text_file
 
 RULE_SUFFIXES = (".yml", ".yaml")
@@ -110,29 +111,8 @@ def find_line(text: str, needle: str) -> int | None:
 
 def resolve_rule_paths(paths: Sequence[str | Path]) -> list[Path]:
     """Expand files and directories (recursively, *.yml / *.yaml) into a sorted file list."""
-    if not paths:
-        raise RuleLoadError("no rule paths given")
-    files: list[Path] = []
-    for p in paths:
-        path = Path(p)
-        if path.is_dir():
-            found = sorted(f for f in path.rglob("*") if f.is_file() and f.suffix in RULE_SUFFIXES)
-            if not found:
-                raise RuleLoadError("directory holds no rule files (*.yml, *.yaml)", Location(path))
-            files.extend(found)
-        elif path.is_file():
-            files.append(path)
-        else:
-            raise RuleLoadError("no such file or directory", Location(path))
-    # de-duplicate, keep order
-    seen: set[Path] = set()
-    out = []
-    for f in files:
-        key = f.resolve()
-        if key not in seen:
-            seen.add(key)
-            out.append(f)
-    return out
+    return expand_paths(paths, what="rule", error=RuleLoadError, keep=lambda f, _: f.suffix in RULE_SUFFIXES,
+                        none_kept="directory holds no rule files (*.yml, *.yaml)", is_input=Path.is_file)
 
 
 _MODIFIER_RE = re.compile(r"'([^']+)'")

@@ -270,16 +270,7 @@ def lowered_text_tests(value: Any, ip: bool, ctx: ValueContext) -> list[TextTest
 
 def any_text(tests: list[TextTest]) -> TextPred:
     """The OR of text tests as one function."""
-    if len(tests) == 1:
-        return tests[0].pred
-    tup = tuple(t.pred for t in tests)
-
-    def pred(t: str) -> bool:
-        for p in tup:  # noqa: SIM110 - a plain loop is faster than any() here
-            if p(t):
-                return True
-        return False
-    return pred
+    return _any_of([t.pred for t in tests])
 
 
 def lowered_text_pred(value: Any, ip: bool, ctx: ValueContext) -> TextPred | None:

@@ -11,13 +11,15 @@ import json
 import os
 import shutil
 import subprocess
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from .errors import CheckerFailedError, CheckerUnavailableError
 from .schema import KqlSchema, Target, kql_schema
+
+_T = TypeVar("_T")
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 KQLCHECK_DIR = REPO_ROOT / "tools" / "kqlcheck"
@@ -159,6 +161,14 @@ def _get(obj: Any, key: str, kind: type | tuple[type, ...], where: str) -> Any:
     return value
 
 
+def _records(obj: Any, key: str, where: str, make: Callable[..., _T], **kinds: type) -> tuple[_T, ...]:
+    """The list ``key`` of ``obj``: each item an object with the keys of ``kinds`` (values of those
+    types, read in that order), made into ``make(**values)``."""
+    at = f"{where}.{key}"
+    return tuple(make(**{k: _get(item, k, kind, at) for k, kind in kinds.items()})
+                 for item in _get(obj, key, list, where))
+
+
 def _opt_str(obj: Any, key: str, where: str) -> str | None:
     value = obj.get(key) if isinstance(obj, dict) else None
     if value is not None and not isinstance(value, str):
@@ -220,14 +230,7 @@ def _statement(obj: Any, where: str) -> Statement:
         name=_opt_str(obj, "name", where),
         source_kind=None if source is None else _get(source, "kind", str, f"{where}.source"),
         source=None if source is None else _get(source, "text", str, f"{where}.source"),
-        operators=tuple(
-            Operator(
-                name=_get(o, "name", str, f"{where}.operators"),
-                kind=_get(o, "kind", str, f"{where}.operators"),
-                text=_get(o, "text", str, f"{where}.operators"),
-            )
-            for o in _get(obj, "operators", list, where)
-        ),
+        operators=_records(obj, "operators", where, Operator, name=str, kind=str, text=str),
     )
 
 
@@ -235,26 +238,12 @@ def _report(query: str, obj: Any, index: int) -> KqlReport:
     where = f"results[{index}]"
     return KqlReport(
         query=query,
-        diagnostics=tuple(
-            Diagnostic(
-                severity=_get(d, "severity", str, f"{where}.diagnostics"),
-                code=_get(d, "code", str, f"{where}.diagnostics"),
-                message=_get(d, "message", str, f"{where}.diagnostics"),
-                start=_get(d, "start", int, f"{where}.diagnostics"),
-                length=_get(d, "length", int, f"{where}.diagnostics"),
-            )
-            for d in _get(obj, "diagnostics", list, where)
-        ),
+        diagnostics=_records(obj, "diagnostics", where, Diagnostic, severity=str, code=str, message=str,
+                             start=int, length=int),
         statements=tuple(_statement(s, f"{where}.statements") for s in _get(obj, "statements", list, where)),
         filters=tuple(_filter(f, f"{where}.filters") for f in _get(obj, "filters", list, where)),
-        string_literals=tuple(
-            StringLiteral(
-                text=_get(s, "text", str, f"{where}.string_literals"),
-                value=_get(s, "value", str, f"{where}.string_literals"),
-                start=_get(s, "start", int, f"{where}.string_literals"),
-            )
-            for s in _get(obj, "string_literals", list, where)
-        ),
+        string_literals=_records(obj, "string_literals", where, StringLiteral,
+                                 text=str, value=str, start=int),
         tables=tuple(str(t) for t in _get(obj, "tables", list, where)),
     )
 

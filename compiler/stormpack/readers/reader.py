@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from ..errors import EventReadError, Location
+from ..paths import expand_paths
 from .csvexport import read_csv
 from .detect import detect_format
 from .evtx import is_evtx, read_evtx
@@ -119,26 +120,9 @@ def read_events(path: str | Path, limits: ReaderLimits | None = None) -> Iterato
 
 def resolve_event_paths(paths: Sequence[str | Path]) -> list[Path]:
     """Expand files and directories (every non-hidden file below, sorted) into a file list."""
-    if not paths:
-        raise EventReadError("no event paths given")
-    out: list[Path] = []
-    seen: set[Path] = set()
-    for p in paths:
-        path = Path(p)
-        if path.is_dir():
-            found = sorted(
-                f for f in path.rglob("*")
-                if f.is_file() and not any(part.startswith(".") for part in f.relative_to(path).parts)
-            )
-            if not found:
-                raise EventReadError("directory holds no files", Location(path))
-        elif path.exists():
-            found = [path]
-        else:
-            raise EventReadError("no such file or directory", Location(path))
-        for f in found:
-            key = f.resolve()
-            if key not in seen:
-                seen.add(key)
-                out.append(f)
-    return out
+    return expand_paths(paths, what="event", error=EventReadError, keep=_not_hidden,
+                        none_kept="directory holds no files", is_input=Path.exists)
+
+
+def _not_hidden(file: Path, directory: Path) -> bool:
+    return not any(part.startswith(".") for part in file.relative_to(directory).parts)

@@ -25,7 +25,6 @@ import copy
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 from xml.sax.saxutils import escape, quoteattr
 
@@ -45,7 +44,7 @@ from .kqlexpr import (
     parse_condition,
 )
 from .native import native_tables
-from .source import get_path
+from .source import get_path, utc_datetime
 
 
 @dataclass
@@ -63,13 +62,9 @@ def _iso(value: Any) -> Any:
     """An ISO-8601 text with ``Z`` (Log Analytics' datetime), or the value unchanged."""
     if not isinstance(value, str):
         return value
-    text = value.strip()
-    try:
-        d = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
+    d = utc_datetime(value.strip())
+    if d is None:
         return value
-    if d.tzinfo is not None:
-        d = d.astimezone(UTC).replace(tzinfo=None)
     return d.isoformat() + "Z"
 
 

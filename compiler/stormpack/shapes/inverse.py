@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import cache
 from typing import Any
 
@@ -34,7 +34,7 @@ from .device import DEVICE_TABLES, DeviceTable
 from .forms import ColumnForm, column_forms
 from .kqlexpr import NULL, Column, evaluate, parse_condition
 from .native import native_tables
-from .source import get_path, set_path
+from .source import get_path, set_path, utc_datetime
 
 # Log Analytics CSV exports suffix some headers: "TimeGenerated [UTC]", "DeviceDetail_dynamic".
 _HEADER_SUFFIXES = ("", " [UTC]", "_dynamic")
@@ -230,12 +230,9 @@ def _iso(value: Any, with_zone: bool) -> Any:
         except ValueError:
             continue
     if d is None:
-        try:
-            d = datetime.fromisoformat(text.replace("Z", "+00:00"))
-        except ValueError:
+        d = utc_datetime(text)
+        if d is None:
             return value
-        if d.tzinfo is not None:
-            d = d.astimezone(UTC).replace(tzinfo=None)
     out = d.isoformat(timespec="microseconds" if d.microsecond else "seconds")
     return out + "Z" if with_zone else out
 

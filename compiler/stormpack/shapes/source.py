@@ -3,9 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 from .kqlexpr import NULL
+
+
+def utc_datetime(text: str) -> datetime | None:
+    """An ISO-8601 text (``Z`` for UTC allowed) as a naive UTC datetime, or None."""
+    try:
+        d = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if d.tzinfo is not None:
+        d = d.astimezone(UTC).replace(tzinfo=None)
+    return d
 
 
 def get_path(record: Mapping[str, Any], dotted: str) -> Any:
