@@ -80,7 +80,7 @@ ADX (or a Fabric Eventhouse, the same engine) and run the pack's KQL there.
 
 
 def guide() -> str:
-    rows = "\n".join(f"   * `{t.name}` ({t.logsource}): {t.description}" for t in adx_tables())
+    rows = "\n".join(f"   * `{t.name}` ({', '.join(t.logsources)}): {t.description}" for t in adx_tables())
     return GUIDE.format(table_rows=rows, mapping=MAPPING_NAME)
 
 
