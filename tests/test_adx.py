@@ -35,18 +35,29 @@ VALUES = ROOT / "values"
 
 
 @pytest.fixture(scope="module")
-def compiled() -> dict[str, set[str]]:
-    return {t: {str(q.path) for q in compile_rules([RULES], t, VALUES).queries} for t in ("adx", "defender")}
+def results() -> dict[str, Any]:
+    return {t: compile_rules([RULES], t, VALUES) for t in ("adx", "defender")}
 
 
-def test_adx_compiles_every_rule_defender_compiles_and_more(compiled: dict[str, set[str]]) -> None:
-    unmapped = {k for k, lt in load_target("adx").logsources.items() if lt.unsupported}
-    assert unmapped <= {"webserver"}
+@pytest.fixture(scope="module")
+def compiled(results: dict[str, Any]) -> dict[str, set[str]]:
+    return {t: {str(q.path) for q in r.queries} for t, r in results.items()}
+
+
+def test_adx_compiles_every_rule_defender_compiles_and_more(results: dict[str, Any],
+                                                             compiled: dict[str, set[str]]) -> None:
+    assert [k for k, lt in load_target("adx").logsources.items() if lt.unsupported] == []
     assert compiled["defender"] <= compiled["adx"]
-    assert any("/windows/" in p for p in compiled["adx"])
+    # and every rule Defender refuses (no table for the log source, a field its tables lack)
+    assert [(str(lr.path), why) for lr, why in results["adx"].skipped] == []
+    refused = {str(lr.path) for lr, _ in results["defender"].skipped}
+    inside_correlations = {str(lr.path) for lr in results["adx"].not_generated}  # compiled within them
+    assert refused and refused <= compiled["adx"] | inside_correlations
     more = compiled["adx"] - compiled["defender"]
-    # Defender has no Entra audit log table; the raw exports do
+    # Defender has no Entra audit log table and no web-server request log; the raw exports do
     assert any("/azure/auditlogs/" in p for p in more), more
+    assert any("/web/webserver/" in p for p in more), more
+    assert any("/windows/" in p for p in compiled["adx"])
 
 
 def test_every_adx_log_source_has_its_table_and_every_table_a_log_source() -> None:
