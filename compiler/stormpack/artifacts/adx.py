@@ -70,7 +70,10 @@ ADX (or a Fabric Eventhouse, the same engine) and run the pack's KQL there.
 
    or the web UI's "Get data" wizard (choose the existing table and the mapping). A Purview /
    Search-UnifiedAuditLog CSV export holds each record as JSON text in its `AuditData` column:
-   write that column out as JSON lines first (one record per line).
+   write that column out as JSON lines first (one record per line). Windows `.evtx` files go
+   into `WindowsEvents` as the JSON lines of `evtx_dump -o jsonl` (github.com/omerbenamram/evtx),
+   IIS `u_ex*.log` files into `IisW3CLogs` as the JSON lines of stormpack's W3C reader
+   (docs/adx.md gives both commands).
 
 3. Run the queries: `<rule>.kql` in this folder, one per rule, each starting with the table of its
    log source. They are hunting queries over whatever the tables hold (no schedule, no time
@@ -80,7 +83,7 @@ ADX (or a Fabric Eventhouse, the same engine) and run the pack's KQL there.
 
 
 def guide() -> str:
-    rows = "\n".join(f"   * `{t.name}` ({t.logsource}): {t.description}" for t in adx_tables())
+    rows = "\n".join(f"   * `{t.name}` ({', '.join(t.logsources)}): {t.description}" for t in adx_tables())
     return GUIDE.format(table_rows=rows, mapping=MAPPING_NAME)
 
 

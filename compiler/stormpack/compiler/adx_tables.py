@@ -22,7 +22,7 @@ KUSTO_TYPES = frozenset({"string", "datetime", "dynamic", "int", "long", "real",
 @dataclass(frozen=True)
 class AdxTable:
     name: str
-    logsource: str
+    logsources: tuple[str, ...]  # the log sources whose events the table holds
     description: str
     columns: Mapping[str, str]  # column -> Kusto type, in table order
     json_mapping: Mapping[str, str]  # column -> JSONPath in the exported record
@@ -43,6 +43,7 @@ def adx_tables() -> tuple[AdxTable, ...]:
         if missing:
             raise TaxonomyError(f"stormpack/{DATA}: table {name}: columns and json mapping differ on "
                                 f"{', '.join(missing)}")
-        out.append(AdxTable(str(name), str(spec["logsource"]), str(spec.get("description", "")),
-                            columns, mapping))
+        held = spec["logsource"]
+        logsources = tuple(str(k) for k in (held if isinstance(held, list) else [held]))
+        out.append(AdxTable(str(name), logsources, str(spec.get("description", "")), columns, mapping))
     return tuple(out)

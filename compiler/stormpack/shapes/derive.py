@@ -34,11 +34,11 @@ from .forms import ColumnForm, column_forms
 from .kqlexpr import (
     NULL,
     Call,
-    Column,
     Equals,
     Has,
     Literal,
     TextEquals,
+    column_read,
     evaluate,
     kql_tostring,
     parse_condition,
@@ -122,21 +122,26 @@ def _filter_parts(text: str) -> list[str]:
     return [p.strip() for p in text.split(" and ")]
 
 
-def _filter_columns(lt: LogsourceTarget) -> dict[str, Any]:
-    """Column values that satisfy the table filter (``LogonType has "interactiveUser"``)."""
+def _filter_columns(lt: LogsourceTarget) -> dict[tuple[str, tuple[str, ...]], Any]:
+    """Values that satisfy the table filter (``LogonType has "interactiveUser"``), by column and
+    path inside it (``toint(Record.Event.System.EventID) == 1``: column ``Record``, path
+    ``Event.System.EventID``)."""
     if not lt.filter:
         return {}
-    out: dict[str, Any] = {}
+    out: dict[tuple[str, tuple[str, ...]], Any] = {}
     for part in _filter_parts(lt.filter):
         cond = parse_condition(part)
-        if isinstance(cond, Has) and isinstance(cond.left, Column):
-            out[cond.left.name] = json.dumps([cond.term])
-        elif isinstance(cond, Equals) and isinstance(cond.left, Column):
-            out[cond.left.name] = cond.number
-        elif isinstance(cond, TextEquals) and isinstance(cond.left, Column):
-            out[cond.left.name] = cond.text
+        read = column_read(cond.left) if isinstance(cond, (Has, Equals, TextEquals)) else None
+        if read is None or read.parsed or (read.keys and isinstance(cond, Has)):
+            raise AssertionError(f"table filter {part!r}: not a column or a path in a column")
+        where = (read.column, read.keys)
+        if isinstance(cond, Has):
+            out[where] = json.dumps([cond.term])
+        elif isinstance(cond, Equals):
+            out[where] = cond.number
         else:
-            raise AssertionError("parse_condition only yields has / == conditions")
+            assert isinstance(cond, TextEquals)
+            out[where] = cond.text
     return out
 
 
@@ -166,6 +171,15 @@ def event_data_xml(lt: LogsourceTarget, record: Mapping[str, Any]) -> str:
             f'<EventData xmlns="{EVENT_NS}">{"".join(parts)}</EventData></DataItem>')
 
 
+def _raw_root(lt: LogsourceTarget) -> tuple[str | None, tuple[str, ...]]:
+    """The raw-record column and the path inside it where the record's fields are
+    (``Record.Event.EventData`` -> ``("Record", ("Event", "EventData"))``)."""
+    if not lt.raw_root:
+        return None, ()
+    column, *keys = lt.raw_root.split(".")
+    return column, tuple(keys)
+
+
 def derive_kql(target: TargetSpec, logsource: str, record: Mapping[str, Any]) -> Derived:
     lt = target.logsource(logsource)
     columns = target.columns(lt)
@@ -183,18 +197,47 @@ def derive_kql(target: TargetSpec, logsource: str, record: Mapping[str, Any]) ->
         row[column] = value
         origin[column] = source
 
-    for column, value in _filter_columns(lt).items():
-        put(column, value, "the table filter")
-    if lt.raw_root:
-        put(lt.raw_root, copy.deepcopy(dict(record)), "the whole record")
+    def put_at(column: str, keys: tuple[str, ...], value: Any, source: str) -> None:
+        """``put`` at a path inside a dynamic column (objects created on the way)."""
+        if not keys:
+            put(column, value, source)
+            return
+        obj = row.setdefault(column, {})
+        origin.setdefault(column, source)
+        for key in keys[:-1]:
+            obj = obj.setdefault(key, {})
+        where = f"{column}.{'.'.join(keys)}"
+        if keys[-1] in obj:
+            if obj[keys[-1]] != value:
+                out.notes.append(f"{where}: {origin[where]} gives {obj[keys[-1]]!r}, "
+                                 f"{source} gives {value!r}; kept the first")
+            return
+        obj[keys[-1]] = value
+        origin[where] = source
+
+    for (column, keys), value in _filter_columns(lt).items():
+        put_at(column, keys, value, "the table filter")
+    root, inner = _raw_root(lt)
+    if root and not inner:
+        put(root, copy.deepcopy(dict(record)), "the whole record")
+    elif root:
+        # the record's data fields at the root's path (Record.Event.EventData), the fields the
+        # data places elsewhere (System values, the event time) there only
+        ls = load_taxonomy().logsources[lt.key]
+        data = {k: copy.deepcopy(v) for k, v in record.items()
+                if k in ls.fields and k not in lt.fields and v is not None}
+        put_at(root, inner, data, "the record's data fields")
     if lt.event_data:
         put("EventData", event_data_xml(lt, record), "the record's data fields as EventData XML")
     order = {"column": 0, "container": 1, "condition": 2, "raw": 3}
     for form in sorted(forms, key=lambda f: order[f.kind]):
-        if form.kind == "raw":
-            continue
+        if form.kind == "raw" and form.keys[:len(inner)] == inner:
+            continue  # inside the record put at the raw root
         value = get_path(record, form.source)
         if value is NULL or value is None:
+            continue
+        if form.kind == "raw":
+            put_at(form.column, form.keys, copy.deepcopy(value), form.field)
             continue
         if form.kind == "condition":
             put(form.column, convert(_condition_value(form, value), columns.get(form.column)), form.field)

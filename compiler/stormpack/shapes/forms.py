@@ -31,7 +31,9 @@ class ColumnForm:
     kind ``column``: the value itself (``values`` maps a source value's text to the target's
     spellings, the first being what the target writes); ``container``: the object/array at
     ``source``, as JSON text when ``parsed``; ``condition``: the column is set so that the
-    expression ``expr`` yields the source value; ``raw``: inside the raw-record column.
+    expression ``expr`` yields the source value; ``raw``: inside the raw-record column, at
+    ``keys`` (a raw root with a path, ``Record.Event.EventData``, holds the data fields there and
+    the System values elsewhere in the same column: ``Record.Event.System.Computer``).
     """
 
     field: str  # taxonomy field (as declared, ``Parameters.*`` for name/value roots)
@@ -41,6 +43,7 @@ class ColumnForm:
     parsed: bool = False
     values: Mapping[str, tuple[str, ...]] = dataclass_field(default_factory=dict)
     expr: Any = None
+    keys: tuple[str, ...] = ()  # ``raw``: the path inside the raw-record column
 
 
 def _values(raw: Any) -> dict[str, tuple[str, ...]]:
@@ -57,8 +60,8 @@ def _container_form(fname: str, source_expr: str, container: str | None, raw_roo
     cr = column_read(node)
     if cr is None or container is None:
         raise Uninterpretable(f"{fname}: source {source_expr!r} is not a column read")
-    if raw_root is not None and cr.column == raw_root:
-        return ColumnForm(fname, "raw", cr.column, container)
+    if raw_root is not None and cr.column == raw_root.split(".")[0]:
+        return ColumnForm(fname, "raw", cr.column, container, keys=cr.keys)
     if cr.keys:
         # tostring(DeviceDetail.browser) for properties.deviceDetail.browser: the column holds
         # the object the path is read from

@@ -5,7 +5,7 @@ Grammar (anything else is :class:`Uninterpretable`, never a guess)::
 
     expr  := call path? | column path? | "string" | number
     call  := tostring(expr) | toint(expr) | parse_json(expr) | iff(cond, expr, expr)
-    path  := ("." ident)+
+    path  := ("." ident | "[" "string" "]")+
     cond  := expr "has" "string" | expr "==" number
 
 Values follow Kusto: ``tostring`` of a missing value is ``""``, of a bool ``"true"``/``"false"``,
@@ -33,7 +33,7 @@ NULL: Any = _Missing()
 """Kusto's null (a missing column or path)."""
 
 _TOKEN = re.compile(r'\s*(?:(?P<str>"(?:[^"\\]|\\.)*")|(?P<num>-?\d+)|(?P<id>[A-Za-z_][A-Za-z0-9_]*)'
-                    r"|(?P<op>==|[().,]))")
+                    r"|(?P<op>==|[().,\[\]]))")
 
 
 @dataclass(frozen=True)
@@ -167,8 +167,14 @@ class _Parser:
         else:
             node = Column(val)
         keys: list[str] = []
-        while self.peek() == ("op", "."):
-            self.take(".")
+        while self.peek() in (("op", "."), ("op", "[")):
+            if self.take()[1] == "[":  # ["#attributes"]: a key that is not an identifier
+                k, name = self.take()
+                if k != "str":
+                    raise self.fail("a bracketed path step must be a string")
+                keys.append(json.loads(name))
+                self.take("]")
+                continue
             k, name = self.take()
             if k != "id":
                 raise self.fail("a path step must be a name")

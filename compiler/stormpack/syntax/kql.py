@@ -33,6 +33,20 @@ class KqlSyntax:
 
     name: ClassVar[str] = "kql"
     ident_pattern: ClassVar[re.Pattern[str]] = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+    #: words that match ``ident_pattern`` but that Microsoft's parser (Kusto.Language, the
+    #: querycheck) refuses as a bare name, an alias or a ``.`` path step ("The name 'date' needs to
+    #: be bracketed as ['date']"): the scalar type names
+    #: (https://learn.microsoft.com/en-us/kusto/query/scalar-data-types/) and the operator and
+    #: query keywords found by asking the parser about a list of candidates (not every keyword
+    #: Kusto has); tests/test_adx.py asks it again for every word here.
+    keywords: ClassVar[frozenset[str]] = frozenset({
+        "boolean", "byte", "char", "date", "datetime", "decimal", "double", "dynamic", "float", "int",
+        "int8", "int16", "int32", "int64", "long", "real", "string", "time", "timespan", "uint",
+        "uint8", "uint16", "uint32", "uint64", "ulong", "uniqueid", "and", "as", "asc", "between", "by",
+        "contains", "contains_cs", "desc", "endswith", "false", "find", "first", "has", "has_cs", "in",
+        "kind", "last", "like", "materialize", "notcontains", "of", "or", "print", "project", "sample",
+        "search", "set", "startswith", "title", "to", "toscalar", "true", "union", "where"
+    })
     str_quote: ClassVar[str] = '"'
     ident_quote: ClassVar[str] = "'"
     escape_char: ClassVar[str] = "\\"
@@ -82,7 +96,7 @@ class KqlSyntax:
 
     # ------------------------------------------------------------------ literals and names
     def is_ident(self, name: str) -> bool:
-        return self.ident_pattern.fullmatch(name) is not None
+        return self.ident_pattern.fullmatch(name) is not None and name not in self.keywords
 
     def escape(self, value: str, quote: str = '"') -> str:
         """The body of a ``quote``-quoted string literal holding ``value``."""
@@ -124,8 +138,11 @@ class KqlSyntax:
         return self.extend(alias, expr)
 
     def path(self, root: str, dotted: str) -> str:
-        """The value at ``dotted`` inside the dynamic column ``root``."""
-        return f"{root}.{dotted}"
+        """The value at ``dotted`` inside the dynamic column ``root``; a key that is not an
+        identifier in brackets (``Record["cs-uri-stem"]``,
+        https://learn.microsoft.com/en-us/kusto/query/scalar-data-types/dynamic)."""
+        return root + "".join(f".{k}" if self.is_ident(k) else f"[{self.string(k)}]"
+                              for k in dotted.split("."))
 
     def convert(self, type_: str, expr: str) -> str:
         """``expr`` converted to ``int`` or ``string``."""
