@@ -236,8 +236,8 @@ def derive_kql(target: TargetSpec, logsource: str, record: Mapping[str, Any]) ->
         put("EventData", event_data_xml(lt, record), "the record's data fields as EventData XML")
     order = {"column": 0, "container": 1, "condition": 2, "raw": 3}
     for form in sorted(forms, key=lambda f: order[f.kind]):
-        if form.kind == "raw" and form.keys[:len(inner)] == inner:
-            continue  # inside the record put at the raw root
+        if form.kind == "raw" and not inner:
+            continue  # the whole record is the raw column
         value = get_path(record, form.source)
         if value is NULL or value is None:
             continue
