@@ -5,8 +5,10 @@
   built from the targets data (:mod:`.forms`): columns renamed, value maps applied (``RecordType``
   50 -> ``ExchangeItemAggregated``; a value the map lacks keeps its number as text, as Sentinel
   does), JSON columns the data reads through ``parse_json`` written as JSON text, objects read
-  through a path written as objects, the raw-record column (``RawEventData``) set to the record,
-  the table filter satisfied (``LogonType``), every value converted to its column's schema type
+  through a path written as objects, the raw-record column (``RawEventData``) set to the record
+  (a raw root with a path, adx's ``Record.Event.EventData``, gets the record's data fields there
+  and the System values at their own paths: the Windows event re-nested as ``evtx_dump`` writes
+  it), the table filter satisfied (``LogonType``), every value converted to its column's schema type
   (``TimeGenerated`` from ``CreationTime`` as an ISO timestamp with ``Z``; booleans in string
   columns as ``True``/``False``, as Log Analytics writes them), ``Type`` = the table.
 * Splunk: the event as ``spath`` extracts the JSON (:func:`splunk_event`).
