@@ -210,4 +210,4 @@ def test_cli_names_each_rules_table_and_refuses_loudly() -> None:
     assert bad.exit_code != 0
     assert "log source windows_process_access is not available" in bad.stderr
     wrong = runner.invoke(cli, ["compile", "-t", "defender", "--windows-source", "sysmon", access])
-    assert wrong.exit_code == 2 and "only Sentinel" in wrong.stderr
+    assert wrong.exit_code == 2 and "only sentinel and adx have alternative Windows sources" in wrong.stderr

@@ -21,31 +21,34 @@ def values_option(values: Path | None) -> Path | None:
 
 
 def windows_sources(value: str | None, target: str | None) -> list[str] | None:
-    """--windows-source A[,B...]: the Sentinel workspace's Windows endpoint tables, in the order to
-    try (data/targets/sentinel.yml `windows_sources`); None: the default (Defender tables)."""
+    """--windows-source A[,B...]: the Windows event sources the investigation has, in the order to
+    try (``windows_sources`` of data/targets/<target>.yml: Sentinel's tables, adx's event kinds);
+    None: the target's default."""
     if not value:
         return None
-    from ..compiler.targets import load_target
+    from ..compiler.targets import TARGETS, load_target
 
-    group = load_target("sentinel").sources
-    assert group is not None
+    groups = {t: g for t in TARGETS if (g := load_target(t).sources) is not None}
+    if target is not None and target not in groups:
+        raise click.BadParameter(f"only {' and '.join(groups)} have alternative Windows sources",
+                                 param_hint="--windows-source")
     names = [v.strip() for v in value.split(",") if v.strip()]
-    bad = [n for n in names if n not in group.choices]
+    known = [c for t, g in groups.items() if target in (None, t) for c in g.choices]
+    bad = [n for n in names if n not in known]
     if bad or not names:
         raise click.BadParameter(
-            f"{', '.join(bad) or value!r}: known sources are {', '.join(group.choices)}",
+            f"{', '.join(bad) or value!r}: known sources are {', '.join(dict.fromkeys(known))}",
             param_hint="--windows-source",
         )
-    if target is not None and target != "sentinel":
-        raise click.BadParameter("only Sentinel has alternative Windows tables",
-                                 param_hint="--windows-source")
     return names
 
 
 WINDOWS_SOURCE_HELP = (
-    "Sentinel: the Windows endpoint tables the workspace has, in the order to try, comma-separated: "
-    "defender (Device*Events, the default), sysmon (Event table), securityevent (SecurityEvent 4688). "
-    "Each Windows rule is compiled to the first whose table has every field it uses."
+    "The Windows event sources the investigation has, in the order to try, comma-separated. "
+    "Sentinel: defender (Device*Events, the default), sysmon (Event table), securityevent "
+    "(SecurityEvent 4688); adx: sysmon (Sysmon events of WindowsEvents, the default), security "
+    "(Security 4688 events). Each Windows rule is compiled to the first whose table has every "
+    "field it uses."
 )
 
 

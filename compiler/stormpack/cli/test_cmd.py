@@ -44,7 +44,7 @@ def write_junit(verdicts: list[RuleVerdict], path: Path) -> None:
               help="Run each case through the rule's compiled query for this target (executed, "
                    "not matched) and compare with the expectation and the matcher.")
 @click.option("--windows-source", "windows_source", default=None, metavar="SOURCES",
-              help="With --target sentinel: " + WINDOWS_SOURCE_HELP)
+              help="With --target sentinel or adx: " + WINDOWS_SOURCE_HELP)
 def test_cmd(
     rules: tuple[Path, ...], fixtures_dir: Path, values_path: Path | None, junit: Path | None,
     target: str | None, windows_source: str | None,
@@ -53,7 +53,7 @@ def test_cmd(
     rule_paths: list[Path] = list(rules) or [Path("rules")]
     sources = windows_sources(windows_source, target)
     if sources is not None and target is None:
-        raise click.BadParameter("needs --target sentinel", param_hint="--windows-source")
+        raise click.BadParameter("needs --target (sentinel or adx)", param_hint="--windows-source")
     if not fixtures_dir.is_dir():
         raise FixtureError("no such fixtures folder", Location(fixtures_dir))
     if values_path is None and (fixtures_dir / "values").is_dir():

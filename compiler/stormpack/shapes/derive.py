@@ -5,8 +5,10 @@
   built from the targets data (:mod:`.forms`): columns renamed, value maps applied (``RecordType``
   50 -> ``ExchangeItemAggregated``; a value the map lacks keeps its number as text, as Sentinel
   does), JSON columns the data reads through ``parse_json`` written as JSON text, objects read
-  through a path written as objects, the raw-record column (``RawEventData``) set to the record,
-  the table filter satisfied (``LogonType``), every value converted to its column's schema type
+  through a path written as objects, the raw-record column (``RawEventData``) set to the record
+  (a raw root with a path, adx's ``Record.Event.EventData``, gets the record's data fields there
+  and the System values at their own paths: the Windows event re-nested as ``evtx_dump`` writes
+  it), the table filter satisfied (``LogonType``), every value converted to its column's schema type
   (``TimeGenerated`` from ``CreationTime`` as an ISO timestamp with ``Z``; booleans in string
   columns as ``True``/``False``, as Log Analytics writes them), ``Type`` = the table.
 * Splunk: the event as ``spath`` extracts the JSON (:func:`splunk_event`).
@@ -231,8 +233,8 @@ def derive_kql(target: TargetSpec, logsource: str, record: Mapping[str, Any]) ->
         put("EventData", event_data_xml(lt, record), "the record's data fields as EventData XML")
     order = {"column": 0, "container": 1, "condition": 2, "raw": 3}
     for form in sorted(forms, key=lambda f: order[f.kind]):
-        if form.kind == "raw" and form.keys[:len(inner)] == inner:
-            continue  # inside the record put at the raw root
+        if form.kind == "raw" and not inner:
+            continue  # the whole record is the raw column
         value = get_path(record, form.source)
         if value is NULL or value is None:
             continue
