@@ -10,19 +10,18 @@ from pathlib import Path
 import pytest
 from sigma.pipelines.microsoftxdr.tables import MICROSOFT_XDR_TABLES
 
+from artifacts_support import TEST_RULES, TEST_VALUES, attribute_refusal
 from stormpack.artifacts import build_pack, settings
 from stormpack.artifacts.build import collect_metas
 from stormpack.artifacts.defender import DefenderRule, problems
 from stormpack.compiler import compile_rules
-from stormpack.errors import ArtifactError, Location
+from stormpack.errors import Location
 from stormpack.querycheck import check_kql
 from stormpack.ruleset import load_ruleset, load_values
 
 ROOT = Path(__file__).resolve().parents[1]
 PACK_RULES = ROOT / "rules"
 PACK_VALUES = ROOT / "values"
-TEST_RULES = Path(__file__).parent / "data" / "artifacts" / "rules"
-TEST_VALUES = Path(__file__).parent / "data" / "artifacts" / "values"
 
 # Graph documents these (ruleSchedule.period, alertTemplate.severity, impactedUserAsset.identifier)
 ALLOWED_PERIODS = {"0", "1H", "3H", "12H", "24H"}
@@ -154,15 +153,8 @@ def test_schedule_override_and_correlations_not_applicable(tmp_path: Path) -> No
 
 
 def test_bad_period_override_names_the_line(tmp_path: Path) -> None:
-    rules = tmp_path / "rules"
-    rules.mkdir()
-    src = (TEST_RULES / "azure_signin_test_python_user_agent.yml").read_text(encoding="utf-8")
-    path = rules / "azure_signin_test_python_user_agent.yml"
-    path.write_text(src + "defender_schedule_period: 2H\n", encoding="utf-8")
-    line = len(src.splitlines()) + 1
-    with pytest.raises(ArtifactError, match=rf"{re.escape(str(path))}:{line}: custom attribute "
-                                            r"defender_schedule_period: '2H' is not one of 0, 1H, 3H"):
-        build_pack([rules], TEST_VALUES, tmp_path / "build")
+    error, where = attribute_refusal(tmp_path, "defender_schedule_period: 2H")
+    assert f"{where}: custom attribute defender_schedule_period: '2H' is not one of 0, 1H, 3H" in error
 
 
 def _rule(**over: object) -> DefenderRule:

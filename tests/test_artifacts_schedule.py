@@ -23,6 +23,7 @@ import addonfactory_splunk_conf_parser_lib as conf
 import pytest
 import yaml
 
+from artifacts_support import attribute_refusal
 from stormpack.artifacts import settings
 from stormpack.artifacts.build import collect_metas
 from stormpack.artifacts.durations import parse_duration
@@ -30,14 +31,11 @@ from stormpack.artifacts.model import RuleMeta
 from stormpack.artifacts.pack import build_pack
 from stormpack.artifacts.schedule import cron_interval, rule_delay
 from stormpack.compiler import compile_rules
-from stormpack.errors import ArtifactError
 from stormpack.ruleset import load_ruleset, load_values
 
 ROOT = Path(__file__).resolve().parents[1]
 PACK_RULES = ROOT / "rules"
 PACK_VALUES = ROOT / "values"
-TEST_RULES = Path(__file__).parent / "data" / "artifacts" / "rules"
-TEST_VALUES = Path(__file__).parent / "data" / "artifacts" / "values"
 
 DAY = timedelta(hours=24)
 DEFENDER = {"1H": (timedelta(hours=1), timedelta(hours=4)), "3H": (timedelta(hours=3), timedelta(hours=12)),
@@ -148,26 +146,14 @@ def test_defender_period_reads_the_settled_slice(build: Path, metas: dict[str, R
 
 
 def test_a_period_override_shorter_than_the_delay_fails_naming_the_line(tmp_path: Path) -> None:
-    rules = tmp_path / "rules"
-    rules.mkdir()
-    src = (TEST_RULES / "azure_signin_test_python_user_agent.yml").read_text(encoding="utf-8")
-    path = rules / "azure_signin_test_python_user_agent.yml"
-    path.write_text(src + "sentinel_query_period: 2h\n", encoding="utf-8")
-    line = len(src.splitlines()) + 1
-    with pytest.raises(ArtifactError, match=rf"{re.escape(str(path))}:{line}: custom attribute "
-                                            r"sentinel_query_period: 2h is shorter than queryFrequency 1h"
-                                            r" \+ ingestion delay 1d"):
-        build_pack([rules], TEST_VALUES, tmp_path / "build")
+    error, where = attribute_refusal(tmp_path, "sentinel_query_period: 2h")
+    assert (f"{where}: custom attribute sentinel_query_period: 2h is shorter than queryFrequency 1h"
+            " + ingestion delay 1d") in error
 
 
 def test_splunk_window_overrides_are_refused(tmp_path: Path) -> None:
-    rules = tmp_path / "rules"
-    rules.mkdir()
-    src = (TEST_RULES / "azure_signin_test_python_user_agent.yml").read_text(encoding="utf-8")
-    path = rules / "azure_signin_test_python_user_agent.yml"
-    path.write_text(src + "splunk_earliest_time: -70m@m\n", encoding="utf-8")
-    with pytest.raises(ArtifactError, match=r"splunk_earliest_time is no longer read"):
-        build_pack([rules], TEST_VALUES, tmp_path / "build")
+    error, _ = attribute_refusal(tmp_path, "splunk_earliest_time: -70m@m")
+    assert "splunk_earliest_time is no longer read" in error
 
 
 @pytest.mark.parametrize(("cron", "interval"), [

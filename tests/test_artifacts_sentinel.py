@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from artifacts_support import attribute_refusal
 from stormpack.artifacts import build_pack, settings
 from stormpack.artifacts.build import collect_metas
 from stormpack.artifacts.durations import parse_duration, to_iso, to_short
@@ -303,15 +304,8 @@ def test_a_rule_breaking_a_limit_fails_the_build(tmp_path: Path) -> None:
 
 
 def test_bad_schedule_attribute_names_the_line(tmp_path: Path) -> None:
-    rules = tmp_path / "rules"
-    rules.mkdir()
-    src = (RULES / "azure_signin_test_python_user_agent.yml").read_text(encoding="utf-8")
-    path = rules / "azure_signin_test_python_user_agent.yml"
-    path.write_text(src + "sentinel_query_frequency: often\n", encoding="utf-8")
-    line = len(src.splitlines()) + 1
-    with pytest.raises(ArtifactError, match=rf"{re.escape(str(path))}:{line}: custom attribute "
-                                            "sentinel_query_frequency: 'often' is not a duration"):
-        build_pack([rules], VALUES, tmp_path / "build")
+    error, where = attribute_refusal(tmp_path, "sentinel_query_frequency: often")
+    assert f"{where}: custom attribute sentinel_query_frequency: 'often' is not a duration" in error
 
 
 def test_arm_expression_lookalikes_are_escaped() -> None:

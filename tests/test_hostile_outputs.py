@@ -16,8 +16,9 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
@@ -26,6 +27,8 @@ from stormpack.cli import main
 from stormpack.compiler import TARGETS, compile_rules
 from stormpack.compiler import build as build_mod
 from stormpack.errors import StormpackError
+
+_R = TypeVar("_R")
 
 REPO = Path(__file__).resolve().parent.parent
 HUNT_RULES = REPO / "tests" / "data" / "hunt" / "rules"
@@ -71,6 +74,18 @@ def _enospc() -> OSError:
     return OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
 
+def _disk_full_on_call(real: Callable[[Any], _R], n: int, calls: list[int]) -> Callable[[Any], _R]:
+    """``real``, but its ``n``-th call fails as on a full disk; each call is counted in ``calls``."""
+
+    def wrapped(arg: Any) -> _R:
+        calls.append(1)
+        if len(calls) == n:
+            raise _enospc()
+        return real(arg)
+
+    return wrapped
+
+
 # ------------------------------------------------------------------------------------ build/
 
 
@@ -91,16 +106,8 @@ def test_disk_full_in_the_middle_of_a_build_keeps_the_previous_build(
 ) -> None:
     rules, out, before = previous_build
     (rules / "r1.yml").write_text(RULE.format(title="Changed", n=1, op="Remove-InboxRule"), encoding="utf-8")
-    real = build_mod.query_text
     calls: list[int] = []
-
-    def fail_on_second_file(q: Any) -> str:
-        calls.append(1)
-        if len(calls) == 2:
-            raise _enospc()
-        return real(q)
-
-    monkeypatch.setattr(build_mod, "query_text", fail_on_second_file)
+    monkeypatch.setattr(build_mod, "query_text", _disk_full_on_call(build_mod.query_text, 2, calls))
     capsys.readouterr()
     assert _run_main(["build", "-o", str(out), str(rules)]) == 2
     err = capsys.readouterr().err
@@ -146,16 +153,7 @@ def test_hunt_output_failing_mid_write_keeps_the_previous_file(tmp_path: Path,
 
     import stormpack.hunt.sinks as hunt_mod  # JsonlSink looks dumps up here
 
-    real = hunt_mod.dumps
-    written: list[int] = []
-
-    def fail_on_third_hit(obj: Any) -> bytes:
-        written.append(1)
-        if len(written) == 3:
-            raise _enospc()
-        return real(obj)
-
-    monkeypatch.setattr(hunt_mod, "dumps", fail_on_third_hit)
+    monkeypatch.setattr(hunt_mod, "dumps", _disk_full_on_call(hunt_mod.dumps, 3, []))
     changed = "".join(json.dumps({**RECORD, "UserId": f"u{i}"}) + "\n" for i in range(5))
     events.write_text(changed, encoding="utf-8")
     run = hunt_cli(HUNT_RULES, VALUES, events, "--output", str(target))

@@ -37,6 +37,15 @@ def run_test(pack: Path, *extra: str) -> tuple[int, list[str]]:
     return result.exit_code, result.output.splitlines()
 
 
+def break_case(pack: Path, rule: str, name: str, old: str, new: str) -> Path:
+    """The fixture case ``name`` of ``rule`` in the pack copy, ``old`` in it replaced by ``new``."""
+    case = pack / "fixtures" / rule / name
+    text = case.read_text()
+    assert old in text, f"{old!r} not in {case}"
+    case.write_text(text.replace(old, new))
+    return case
+
+
 # --------------------------------------------------------------------------- stormpack test
 def test_stormpack_test_passes_and_prints_a_line_per_rule(pack: Path) -> None:
     code, lines = run_test(pack)
@@ -49,8 +58,7 @@ def test_stormpack_test_passes_and_prints_a_line_per_rule(pack: Path) -> None:
 
 
 def test_breaking_one_single_event_fixture_names_rule_and_event(pack: Path) -> None:
-    case = pack / "fixtures" / "m365_inbox_forward" / "positive_external.yml"
-    case.write_text(case.read_text().replace("match: [0]", "match: [1]"))
+    case = break_case(pack, "m365_inbox_forward", "positive_external.yml", "match: [0]", "match: [1]")
     code, lines = run_test(pack)
     assert code != 0
     assert lines[-1] == "1 passed, 1 failed"
@@ -61,16 +69,16 @@ def test_breaking_one_single_event_fixture_names_rule_and_event(pack: Path) -> N
 
 
 def test_breaking_a_negative_fixture_fails(pack: Path) -> None:
-    case = pack / "fixtures" / "m365_inbox_forward" / "negative_forward_inside.yml"
-    case.write_text(case.read_text().replace("Value: Bob@Contoso.com", "Value: bob@evil.example"))
+    case = break_case(pack, "m365_inbox_forward", "negative_forward_inside.yml",
+                      "Value: Bob@Contoso.com", "Value: bob@evil.example")
     code, lines = run_test(pack)
     assert code == 1
     assert f"    {case}:5: event 0 fired but must not (a no_match case)" in lines
 
 
 def test_breaking_a_correlation_fixture_names_the_groups(pack: Path) -> None:
-    case = pack / "fixtures" / "corr_failed_logins" / "positive_burst_across_the_hour.yml"
-    case.write_text(case.read_text().replace("alice@contoso.com", "bob@contoso.com"))
+    break_case(pack, "corr_failed_logins", "positive_burst_across_the_hour.yml", "alice@contoso.com",
+               "bob@contoso.com")
     code, lines = run_test(pack)
     assert code == 1
     out = "\n".join(lines)
@@ -97,8 +105,7 @@ def test_a_rule_without_fixtures_fails(pack: Path) -> None:
 
 
 def test_junit_xml(pack: Path, tmp_path: Path) -> None:
-    case = pack / "fixtures" / "m365_inbox_forward" / "positive_external.yml"
-    case.write_text(case.read_text().replace("match: [0]", "match: [0, 1]"))
+    break_case(pack, "m365_inbox_forward", "positive_external.yml", "match: [0]", "match: [0, 1]")
     junit = tmp_path / "out" / "junit.xml"
     code, _ = run_test(pack, "--junit", str(junit))
     assert code == 1
@@ -232,8 +239,7 @@ def test_cli_process_exit_codes(pack: Path) -> None:
     ok = run_cli("test", cwd=pack)
     assert ok.returncode == 0, ok.stdout + ok.stderr
     assert ok.stdout.splitlines()[-1] == "2 passed, 0 failed"
-    case = pack / "fixtures" / "corr_failed_logins" / "negative_spread_out.yml"
-    case.write_text(case.read_text().replace("T11:02:00", "T10:59:00"))
+    break_case(pack, "corr_failed_logins", "negative_spread_out.yml", "T11:02:00", "T10:59:00")
     broken = run_cli("test", cwd=pack)
     assert broken.returncode == 1
     assert "FAIL corr_failed_logins" in broken.stdout

@@ -293,25 +293,16 @@ class StormKustoBackend(FieldRefBackend, KustoBackend):
             raise Unexpressible("correlation rules need `stormpack compile`")
         return [self._correlation(rule)]
 
-    def convert_correlation_event_count_rule(
+    def _convert_correlation(
         self, rule: SigmaCorrelationRule, output_format: str | None = None, method: str = "default"
     ) -> list[str]:
         return self._correlate(rule)
 
-    def convert_correlation_value_count_rule(
-        self, rule: SigmaCorrelationRule, output_format: str | None = None, method: str = "default"
-    ) -> list[str]:
-        return self._correlate(rule)
-
-    def convert_correlation_temporal_rule(
-        self, rule: SigmaCorrelationRule, output_format: str | None = None, method: str = "default"
-    ) -> list[str]:
-        return self._correlate(rule)
-
-    def convert_correlation_temporal_ordered_rule(
-        self, rule: SigmaCorrelationRule, output_format: str | None = None, method: str = "default"
-    ) -> list[str]:
-        return self._correlate(rule)
+    # every correlation type is the one stormpack correlation
+    convert_correlation_event_count_rule = _convert_correlation
+    convert_correlation_value_count_rule = _convert_correlation
+    convert_correlation_temporal_rule = _convert_correlation
+    convert_correlation_temporal_ordered_rule = _convert_correlation
 
     correlation_methods: ClassVar[dict[str, str]] = {
         "default": "stormpack KQL correlation (sliding windows: a row_cumsum sweep per group)"

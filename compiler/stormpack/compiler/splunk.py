@@ -83,25 +83,16 @@ class StormSplunkBackend(FieldRefBackend, SplunkBackend):
                   for alias in aliases for ref, fname in alias.mapping.items() if ref == rule_reference]
         return " | eval " + ", ".join(copies) if copies else ""
 
-    def convert_correlation_event_count_rule(
+    def _convert_correlation(
         self, rule: SigmaCorrelationRule, output_format: str | None = None, method: str = "stats"
     ) -> list[str]:
         return [self._sliding(rule)]
 
-    def convert_correlation_value_count_rule(
-        self, rule: SigmaCorrelationRule, output_format: str | None = None, method: str = "stats"
-    ) -> list[str]:
-        return [self._sliding(rule)]
-
-    def convert_correlation_temporal_rule(
-        self, rule: SigmaCorrelationRule, output_format: str | None = None, method: str = "stats"
-    ) -> list[str]:
-        return [self._sliding(rule)]
-
-    def convert_correlation_temporal_ordered_rule(
-        self, rule: SigmaCorrelationRule, output_format: str | None = None, method: str = "stats"
-    ) -> list[str]:
-        return [self._sliding(rule)]
+    # every correlation type is the one sliding-window search
+    convert_correlation_event_count_rule = _convert_correlation
+    convert_correlation_value_count_rule = _convert_correlation
+    convert_correlation_temporal_rule = _convert_correlation
+    convert_correlation_temporal_ordered_rule = _convert_correlation
 
     def _sliding(self, rule: SigmaCorrelationRule) -> str:
         """A correlation over SLIDING windows (docs/compiler.md, "Correlation windows"): after
