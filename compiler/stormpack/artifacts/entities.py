@@ -53,7 +53,8 @@ def entity_columns(query: QueryLike, meta: RuleMeta) -> list[EntityColumn]:
             if name is not None:
                 expr = KQL.ident(name)  # a correlation returns each group under its group-by name
         else:
-            expr = query.fields.get(src.field) or _table_expression(query.logsource, src.field)
+            expr = query.fields.get(src.field) or _table_expression(
+                query.logsource, src.field, source=str(getattr(query, "source", "")))
         if expr and all(expr != e for e, _f, _s in found.get(src.entity_type, [])):
             found.setdefault(src.entity_type, []).append((expr, src.field, src))
     if meta.is_correlation:  # no group-by of that type: the window's first member
@@ -72,13 +73,17 @@ def entity_columns(query: QueryLike, meta: RuleMeta) -> list[EntityColumn]:
     return out
 
 
-def _table_expression(logsource: str, field: str, target_name: str = "sentinel") -> str | None:
-    """The KQL expression of a taxonomy field the rule itself does not test, if the target has one."""
+def _table_expression(logsource: str, field: str, target_name: str = "sentinel",
+                      source: str = "") -> str | None:
+    """The KQL expression of a taxonomy field the rule itself does not test, if the target has one
+    (on the table of ``source``, the ``--windows-source`` choice the rule was compiled for)."""
     tax = load_taxonomy()
     ls = tax.logsources.get(logsource)
     if ls is None or ls.field(field) is None:
         return None
     target = load_target(target_name)
+    if source and target.sources is not None and source in target.sources.choices:
+        target = target.with_source(source)
     try:
         ref = resolve_field(target, target.logsource(logsource), ls, tax, field)
     except StormpackError:  # not available on this target: no entity from it

@@ -79,15 +79,19 @@ def compile_pack(
     rule_paths: Sequence[str | Path],
     values: str | Path | Mapping[str, Sequence[str]] | None,
     targets: Sequence[str] = TARGETS,
+    windows_sources: Mapping[str, Sequence[str]] | None = None,
 ) -> CompiledPack:
-    """Every rule under ``rule_paths``, compiled once for each of ``targets``."""
+    """Every rule under ``rule_paths``, compiled once for each of ``targets``; ``windows_sources``
+    maps a target to its ``--windows-source`` choices in order (absent: the target's default)."""
     from ..compiler import compile_rules
 
     vals = _values(values)
     rules = tuple(load_ruleset(rule_paths))
     tenant = lists.tenant_lists(rules, vals)
     plain = {k: list(v) for k, v in vals.items()}
-    results = {t: compile_rules(list(rule_paths), t, plain, lists=list_references(t, tenant))
+    chosen = windows_sources or {}
+    results = {t: compile_rules(list(rule_paths), t, plain, chosen.get(t),
+                                lists=list_references(t, tenant))
                for t in targets}
     return CompiledPack(rules, vals, results)
 

@@ -26,7 +26,7 @@ from ..syntax import KQL
 from . import firstseen, settings
 from .durations import to_iso, to_short
 from .entities import EntityColumn, entity_columns, extend_clause
-from .model import QueryLike, RuleMeta
+from .model import QueryLike, RuleMeta, base_table
 from .schedule import after_table, sentinel_plan
 
 TRIGGER_OPERATORS = {"gt": "GreaterThan", "lt": "LessThan", "eq": "Equal", "ne": "NotEqual"}
@@ -200,6 +200,28 @@ def new_groups_only(text: str, meta: RuleMeta, frequency: timedelta) -> str:
             f"| join kind=leftanti (stormpack_prior) on {keys}")
 
 
+def _connectors_of(query: QueryLike, meta: RuleMeta) -> list[settings.Connector]:
+    """The connectors feeding the table the rule compiled against: the log source's (Defender
+    tables by default), or, for a Windows rule built with ``--windows-source``, its table's
+    (:data:`settings.SENTINEL_TABLE_CONNECTORS`)."""
+    table = base_table(query)
+    source = str(getattr(query, "source", ""))  # CompiledQuery.source; not part of QueryLike
+    if source not in ("", "defender"):
+        conns = settings.SENTINEL_TABLE_CONNECTORS.get(table)
+        if conns is None:
+            raise ArtifactError(f"no Sentinel data connector is known for table {table} "
+                                f"(--windows-source {source})", meta.location())
+        return list(conns)
+    out = []
+    for key in meta.logsources:
+        conn = settings.SENTINEL_CONNECTORS.get(key)
+        if conn is None:
+            raise ArtifactError(f"no Sentinel data connector is known for log source {key}",
+                                meta.location())
+        out.append(conn)
+    return out
+
+
 def build_rule(query: QueryLike, meta: RuleMeta) -> SentinelRule:
     """The analytics rule of one compiled Sentinel query (not yet validated)."""
     cols: list[EntityColumn] = entity_columns(query, meta)
@@ -215,13 +237,7 @@ def build_rule(query: QueryLike, meta: RuleMeta) -> SentinelRule:
     ext = extend_clause(cols)
     if ext:
         text = f"{text}\n{ext}"
-    connectors = []
-    for key in meta.logsources:
-        conn = settings.SENTINEL_CONNECTORS.get(key)
-        if conn is None:
-            raise ArtifactError(f"no Sentinel data connector is known for log source {key}",
-                                meta.location())
-        connectors.append(conn)
+    connectors = list(_connectors_of(query, meta))
     freq, period = schedule(meta)
     if not meta.is_correlation:
         text = after_table(text, ingestion_filter(freq), meta.location())

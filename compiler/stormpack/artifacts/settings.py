@@ -102,6 +102,17 @@ SENTINEL_CONNECTORS: Final = MappingProxyType({
     "webserver": Connector("AzureMonitor(IIS)", "W3CIISLog"),
 })
 
+#: Table a Windows rule compiled against (``--windows-source``) -> the connectors feeding it; a
+#: rule that read a table listed here declares these instead of its log source's (Defender)
+#: connector above. SecurityEvent: "Windows Security Events via AMA" (connector id
+#: WindowsSecurityEvents) and the legacy agent's "Security Events" (SecurityEvents).
+#: The Event table (Sysmon through the Azure Monitor agent) is not listed yet: no Azure-Sentinel
+#: template reading Sysmon from Event was found to cite, so building such a rule fails loudly.
+SENTINEL_TABLE_CONNECTORS: Final = MappingProxyType({
+    "SecurityEvent": (Connector("SecurityEvents", "SecurityEvent"),
+                      Connector("WindowsSecurityEvents", "SecurityEvent")),
+})
+
 
 # ------------------------------------------------------------------------------- schedules
 @dataclass(frozen=True)
