@@ -54,7 +54,7 @@ def entity_columns(query: QueryLike, meta: RuleMeta) -> list[EntityColumn]:
                 expr = KQL.ident(name)  # a correlation returns each group under its group-by name
         else:
             expr = query.fields.get(src.field) or _table_expression(
-                query.logsource, src.field, source=str(getattr(query, "source", "")))
+                query.logsource, src.field, source=query.source)
         if expr and all(expr != e for e, _f, _s in found.get(src.entity_type, [])):
             found.setdefault(src.entity_type, []).append((expr, src.field, src))
     if meta.is_correlation:  # no group-by of that type: the window's first member

@@ -52,6 +52,8 @@ class QueryLike(Protocol):
     def is_correlation(self) -> bool: ...
     @property
     def tables(self) -> tuple[str, ...]: ...
+    @property
+    def source(self) -> str: ...  # the ``--windows-source`` choice its table came from ("" if none)
 
 
 def base_table(query: QueryLike) -> str:

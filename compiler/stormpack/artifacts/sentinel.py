@@ -205,7 +205,7 @@ def _connectors_of(query: QueryLike, meta: RuleMeta) -> list[settings.Connector]
     tables by default), or, for a Windows rule built with ``--windows-source``, its table's
     (:data:`settings.SENTINEL_TABLE_CONNECTORS`)."""
     table = base_table(query)
-    source = str(getattr(query, "source", ""))  # CompiledQuery.source; not part of QueryLike
+    source = query.source
     if source not in ("", "defender"):
         conns = settings.SENTINEL_TABLE_CONNECTORS.get(table)
         if conns is None:
